@@ -1,0 +1,2 @@
+"""harness: executable expectations for deep-learning training and pruning runs."""
+__version__ = "0.1.0"

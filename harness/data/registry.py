@@ -1,0 +1,67 @@
+"""The dataset registry: a name maps to a loader returning a :class:`Dataset`."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+import torch
+
+
+class DataError(RuntimeError):
+    """A dataset cannot be loaded; the message says what to pass or fix."""
+
+
+@dataclass(frozen=True)
+class Split:
+    images: torch.Tensor   # uint8, (N, C, H, W)
+    labels: torch.Tensor   # int64, (N,)
+
+    def __post_init__(self) -> None:
+        if self.images.dtype != torch.uint8 or self.images.ndim != 4:
+            raise DataError(f"Split.images must be uint8 (N, C, H, W), got {self.images.dtype} "
+                            f"{tuple(self.images.shape)}")
+        if len(self.labels) != len(self.images):
+            raise DataError(f"Split.labels has {len(self.labels)} entries for {len(self.images)} images")
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    num_classes: int
+    train: Split
+    test: Split
+    mean: tuple        # per channel, in [0, 1]
+    std: tuple
+    flip: bool         # horizontal flips preserve the label
+    source: str        # where the bytes came from
+
+    @property
+    def image_size(self) -> int:
+        return int(self.train.images.shape[-1])
+
+    @property
+    def channels(self) -> int:
+        return int(self.train.images.shape[1])
+
+
+Loader = Callable[[Optional[Path], bool], Dataset]
+DATASETS: dict[str, Loader] = {}
+
+
+def register_dataset(name: str) -> Callable[[Loader], Loader]:
+    def deco(fn: Loader) -> Loader:
+        DATASETS[name] = fn
+        return fn
+    return deco
+
+
+def load_dataset(name: str, data_root: Optional[Path] = None, download: bool = False) -> Dataset:
+    try:
+        loader = DATASETS[name]
+    except KeyError:
+        raise DataError(f"unknown dataset {name!r}; known: {', '.join(sorted(DATASETS))}") from None
+    return loader(Path(data_root) if data_root is not None else None, download)

@@ -1,0 +1,161 @@
+"""Expectations and verdicts: a bar, an observed value, and the signed gap between them.
+
+An :class:`Expectation` is data (id, title, op, threshold, unit). Evaluating it on an observed
+value gives a :class:`Verdict` carrying every field of DESIGN.md: id, observed, op, threshold,
+unit, gap (observed minus threshold, negative when short of the bar), passed and evidence.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Mapping
+
+OPS = (">=", "<=", "==", "within")
+_EQ_TOL = 1e-9
+
+
+class ExpectationError(ValueError):
+    """A malformed expectation or override; the message names the field and the value."""
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """95% Wilson score interval for a binomial proportion, in percent, clipped to [0, 100]."""
+    if n <= 0:
+        raise ExpectationError(f"wilson_interval: n must be > 0, got {n}")
+    if not 0 <= successes <= n:
+        raise ExpectationError(f"wilson_interval: successes must be in [0, {n}], got {successes}")
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, 100 * (centre - half)), min(100.0, 100 * (centre + half)))
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """A bar: ``observed <op> threshold`` (``within`` means ``|observed - threshold| <= tolerance``)."""
+
+    id: str
+    title: str
+    op: str
+    threshold: float
+    unit: str = ""
+    tolerance: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.op not in OPS:
+            raise ExpectationError(f"Expectation {self.id!r}: op must be one of {OPS}, got {self.op!r}")
+        if not isinstance(self.threshold, (int, float)) or math.isnan(self.threshold):
+            raise ExpectationError(
+                f"Expectation {self.id!r}: threshold must be a number, got {self.threshold!r}")
+        if self.op == "within" and self.tolerance <= 0:
+            raise ExpectationError(
+                f"Expectation {self.id!r}: op 'within' needs tolerance > 0, got {self.tolerance!r}")
+
+    def evaluate(self, observed: float, evidence: Mapping[str, Any] | None = None) -> "Verdict":
+        observed = float(observed)
+        gap = _gap(self.op, observed, self.threshold, self.tolerance)
+        passed = (not math.isnan(observed)) and _holds(self.op, observed, self.threshold, self.tolerance)
+        return Verdict(id=self.id, title=self.title, observed=observed, op=self.op,
+                       threshold=float(self.threshold), unit=self.unit, gap=gap, passed=passed,
+                       tolerance=self.tolerance, evidence=dict(evidence or {}))
+
+    def evaluate_accuracy(self, correct: int, n: int, evidence: Mapping[str, Any] | None = None
+                          ) -> "Verdict":
+        """An accuracy verdict in percent with its sample count and 95% Wilson interval."""
+        low, high = wilson_interval(correct, n)
+        merged = {"n": n, "correct": correct, "wilson95": [round(low, 4), round(high, 4)]}
+        merged.update(evidence or {})
+        return self.evaluate(100.0 * correct / n, merged)
+
+    def with_threshold(self, op: str, threshold: float) -> "Expectation":
+        return replace(self, op=op, threshold=threshold)
+
+
+def _holds(op: str, observed: float, threshold: float, tolerance: float) -> bool:
+    if op == ">=":
+        return observed >= threshold
+    if op == "<=":
+        return observed <= threshold
+    if op == "==":
+        return abs(observed - threshold) <= _EQ_TOL
+    return abs(observed - threshold) <= tolerance
+
+
+def _gap(op: str, observed: float, threshold: float, tolerance: float) -> float:
+    """Signed so that a negative gap means short of (or outside) the bar."""
+    if op == ">=":
+        return observed - threshold
+    if op == "<=":
+        return threshold - observed
+    if op == "==":
+        return -abs(observed - threshold)
+    return tolerance - abs(observed - threshold)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    id: str
+    title: str
+    observed: float
+    op: str
+    threshold: float
+    unit: str
+    gap: float
+    passed: bool
+    tolerance: float = 0.0
+    evidence: dict = field(default_factory=dict)
+
+    def line(self) -> str:
+        """The one-line message of DESIGN.md, e.g.
+        ``State 0 accuracy on digits: observed 93.10% vs expected >= 95.00% (gap -1.90 pp)``."""
+        gap_unit = " pp" if self.unit == "%" else (f" {self.unit}" if self.unit else "")
+        bar = f"{self.op} {_fmt(self.threshold, self.unit)}"
+        if self.op == "within":
+            bar = f"within {self.tolerance:g}{gap_unit} of {_fmt(self.threshold, self.unit)}"
+        note = self.evidence.get("note")
+        tail = f"; {note}" if note else ""
+        return (f"{self.title}: observed {_fmt(self.observed, self.unit)} vs expected {bar} "
+                f"(gap {self.gap:+.2f}{gap_unit}){tail}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Verdict":
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+def _fmt(value: float, unit: str) -> str:
+    if math.isnan(value):
+        return "nan"
+    if unit == "%":
+        return f"{value:.2f}%"
+    return f"{value:.4g}{(' ' + unit) if unit else ''}"
+
+
+_OVERRIDE = re.compile(r"^\s*(?P<id>[^<>=\s]+)\s*(?P<op>>=|<=|==)\s*(?P<value>[-+0-9.eE]+)\s*$")
+
+
+@dataclass(frozen=True)
+class Override:
+    id: str
+    op: str
+    threshold: float
+
+
+def parse_override(text: str) -> Override:
+    """Parse ``ID>=VALUE`` (or ``<=``, ``==``) as given to ``--expect``."""
+    match = _OVERRIDE.match(text)
+    if not match:
+        raise ExpectationError(
+            f"--expect {text!r}: expected the form ID>=VALUE, ID<=VALUE or ID==VALUE, "
+            f"e.g. --expect 'baseline/digits/state0/accuracy>=97'")
+    try:
+        value = float(match["value"])
+    except ValueError:
+        raise ExpectationError(f"--expect {text!r}: VALUE must be a number, got {match['value']!r}")
+    if math.isnan(value):
+        raise ExpectationError(f"--expect {text!r}: VALUE must be a number, got nan")
+    return Override(match["id"], match["op"], value)

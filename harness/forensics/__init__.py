@@ -1,0 +1,1 @@
+"""Checkpoint forensics: safe reading of weight files and the random-init verdict."""

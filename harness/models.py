@@ -1,0 +1,188 @@
+"""Model factory (harness variants as data, any other name through timm) and audited loading.
+
+``create_model(name, num_classes, in_chans)`` is the one way in. ``load_init(model, source)``
+loads a local file or ``timm:NAME`` hub weights strictly, apart from a classifier head whose
+class count differs, and returns a :class:`LoadAudit` that says what did and did not load.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Optional
+
+import timm
+import torch
+from torch import nn
+
+from harness.forensics.reader import read_checkpoint
+
+
+class ModelError(RuntimeError):
+    """An unknown model name, or an init that does not fit the model."""
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A harness model: a timm VisionTransformer with these keyword arguments."""
+
+    timm_name: str
+    kwargs: tuple          # sorted (key, value) pairs, so the variant stays hashable
+    image_size: int
+    description: str
+
+
+def _variant(timm_name: str, image_size: int, description: str, **kwargs) -> Variant:
+    return Variant(timm_name, tuple(sorted(kwargs.items())), image_size, description)
+
+
+MODELS: dict[str, Variant] = {
+    "vit_tiny_digits": _variant(
+        "vit_tiny_patch16_224", 8,
+        "ViT for 8x8 digits: patch 2 (16 tokens), dim 64, depth 4, 4 heads, MLP 256, mean-pooled",
+        img_size=8, patch_size=2, embed_dim=64, depth=4, num_heads=4, mlp_ratio=4.0,
+        global_pool="avg", class_token=False),
+    "vit_small_patch4_32": _variant(
+        "vit_small_patch16_224", 32, "ViT-S/4 at 32x32 (CIFAR): dim 384, depth 12, 6 heads",
+        img_size=32, patch_size=4),
+}
+
+HEAD_KEYS = ("head.weight", "head.bias", "head.fc.weight", "head.fc.bias", "fc.weight",
+             "fc.bias", "classifier.weight", "classifier.bias")
+
+
+def native_image_size(name: str) -> Optional[int]:
+    """The input size a model expects (None: any, the dataset's own)."""
+    if name in MODELS:
+        return MODELS[name].image_size
+    cfg = timm.models.get_pretrained_cfg(name) if timm.is_model(name) else None
+    size = getattr(cfg, "input_size", None) if cfg is not None else None
+    return int(size[-1]) if size else None
+
+
+def model_definition(name: str) -> str:
+    """What builds ``name``: the variant's arguments, or the timm version that defines it."""
+    variant = MODELS.get(name)
+    base = f"timm {timm.__version__}"
+    return f"{base}: {variant.timm_name} {variant.kwargs}" if variant else f"{base}: {name}"
+
+
+def check_model_name(name: str) -> None:
+    if name not in MODELS and not timm.is_model(name):
+        raise ModelError(f"unknown model {name!r}: use a harness model ({', '.join(MODELS)}) "
+                         f"or a timm model name (timm.list_models())")
+
+
+def create_model(name: str, num_classes: int, in_chans: int = 3) -> nn.Module:
+    check_model_name(name)
+    if name in MODELS:
+        variant = MODELS[name]
+        return timm.create_model(variant.timm_name, pretrained=False, num_classes=num_classes,
+                                 in_chans=in_chans, **dict(variant.kwargs))
+    return timm.create_model(name, pretrained=False, num_classes=num_classes, in_chans=in_chans)
+
+
+@dataclass
+class LoadAudit:
+    """What an init load did: every key accounted for."""
+
+    source: str
+    container: str = "top level"
+    stripped_prefixes: list = field(default_factory=list)
+    loaded: int = 0
+    missing: list = field(default_factory=list)
+    unexpected: list = field(default_factory=list)
+    shape_mismatched: list = field(default_factory=list)
+    head_reinitialised: list = field(default_factory=list)
+    resampled: list = field(default_factory=list)
+    fraction_supplied: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _is_head(key: str) -> bool:
+    return key in HEAD_KEYS
+
+
+def _read_source(source: str) -> tuple[dict, LoadAudit]:
+    if source.startswith("timm:"):
+        name = source[5:]
+        try:
+            hub = timm.create_model(name, pretrained=True)
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise ModelError(f"--init {source}: timm could not provide pretrained weights for "
+                             f"{name!r} ({type(exc).__name__}: {str(exc)[:200]}); on a machine "
+                             f"without network pass a local file instead") from None
+        return hub.state_dict(), LoadAudit(source=source, container="timm hub")
+    ckpt = read_checkpoint(source)
+    return ckpt.tensors, LoadAudit(source=source, container=ckpt.container,
+                                   stripped_prefixes=list(ckpt.stripped_prefixes))
+
+
+def _adapt(key: str, tensor: torch.Tensor, target: torch.Tensor, model: nn.Module
+           ) -> Optional[torch.Tensor]:
+    """Resample position embeddings and patch kernels to the model's grid, as timm does."""
+    from timm.layers import resample_abs_pos_embed, resample_patch_embed
+
+    if key == "pos_embed" and tensor.ndim == 3 and target.ndim == 3:
+        prefix = getattr(model, "num_prefix_tokens", 1)
+        grid = model.patch_embed.grid_size
+        return resample_abs_pos_embed(tensor, new_size=list(grid), num_prefix_tokens=prefix)
+    if key == "patch_embed.proj.weight" and tensor.ndim == 4 and tensor.shape[:2] == target.shape[:2]:
+        return resample_patch_embed(tensor, list(target.shape[-2:]))
+    return None
+
+
+def load_init(model: nn.Module, source: str) -> LoadAudit:
+    """Load ``source`` into ``model``: strict apart from a head with another class count.
+
+    Raises :class:`ModelError` listing missing, unexpected and shape-mismatched keys when the
+    file does not fit; a head whose shape differs stays at its fresh init and is reported.
+    """
+    incoming, audit = _read_source(source)
+    own = model.state_dict()
+    accepted: dict = {}
+    for key, tensor in incoming.items():
+        if key not in own:
+            audit.unexpected.append(key)
+            continue
+        target = own[key]
+        if tensor.shape != target.shape:
+            adapted = _adapt(key, tensor, target, model)
+            if adapted is not None and adapted.shape == target.shape:
+                audit.resampled.append(f"{key}: {tuple(tensor.shape)} -> {tuple(target.shape)}")
+                tensor = adapted
+            elif _is_head(key):
+                audit.head_reinitialised.append(f"{key}: file {tuple(tensor.shape)}, "
+                                                f"model {tuple(target.shape)}")
+                continue
+            else:
+                audit.shape_mismatched.append(f"{key}: file {tuple(tensor.shape)}, "
+                                              f"model {tuple(target.shape)}")
+                continue
+        accepted[key] = tensor.to(target.dtype)
+    for key in own:
+        if key not in accepted and _is_head(key) and not _head_skipped(key, audit):
+            audit.head_reinitialised.append(f"{key}: absent from file")
+    audit.missing = [k for k in own if k not in accepted and not _head_skipped(k, audit)]
+    supplied = sum(own[k].numel() for k in accepted)
+    audit.loaded = len(accepted)
+    audit.fraction_supplied = supplied / max(1, sum(t.numel() for t in own.values()))
+    problems = _problems(audit)
+    if problems:
+        raise ModelError(f"--init {source} does not fit the model: {problems}")
+    model.load_state_dict(accepted, strict=False)  # every other key is listed in the audit
+    return audit
+
+
+def _head_skipped(key: str, audit: LoadAudit) -> bool:
+    return any(entry.startswith(key + ":") for entry in audit.head_reinitialised)
+
+
+def _problems(audit: LoadAudit) -> str:
+    parts = []
+    for label, keys in (("missing", audit.missing), ("unexpected", audit.unexpected),
+                        ("shape-mismatched", audit.shape_mismatched)):
+        if keys:
+            shown = ", ".join(keys[:6]) + (f" (+{len(keys) - 6} more)" if len(keys) > 6 else "")
+            parts.append(f"{len(keys)} {label} key(s): {shown}")
+    return "; ".join(parts)

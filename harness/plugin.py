@@ -1,0 +1,146 @@
+"""pytest hooks and fixtures only: options, profiles, verdict collection, reports.
+
+Every hook here hands its work to a library object (:class:`harness.session.HarnessSession`,
+:mod:`harness.report`); this module is the only one in the library that imports pytest.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.environment import environment
+from harness.profiles import PROFILE_CHOICES
+from harness.report import build_report, write_reports
+from harness.report.terminal import summary_lines
+from harness.session import HarnessSession, OptionError, Options, resolve
+
+SESSION_KEY = pytest.StashKey[HarnessSession]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("harness", "harness: executable expectations for training runs")
+    group.addoption("--profile", choices=PROFILE_CHOICES, default="auto",
+                    help="which specs and bars to run: smoke (CPU, digits), nightly (CUDA, CIFAR "
+                         "fine-tune), full (the 16-state schedule); auto picks nightly when a CUDA "
+                         "GPU and --data-root are present, smoke otherwise (default: auto)")
+    group.addoption("--device", default=None, help="torch device for runs (default: cuda if available, else cpu)")
+    group.addoption("--data-root", default=None, type=Path,
+                    help="folder holding the CIFAR data (cifar-10-batches-py/, cifar-100-python/)")
+    group.addoption("--download", action="store_true", help="let torchvision download missing CIFAR data into --data-root")
+    group.addoption("--init", default=None,
+                    help="init checkpoint for every run: a local file, or timm:NAME for timm's hub weights; "
+                         "an --init claims a pretrained start and is judged as one")
+    group.addoption("--reports-dir", default=Path("reports"), type=Path,
+                    help="where report.json/report.md (latest/) and stored runs (runs/) go (default: reports/)")
+    group.addoption("--rerun", action="store_true", help="ignore stored runs and train again")
+    group.addoption("--expect", action="append", default=[], metavar="ID>=VALUE",
+                    help="override a bar by verdict id, e.g. --expect 'baseline/digits/state0/accuracy>=97' "
+                         "(repeatable; ops >=, <=, ==)")
+    group.addoption("--no-progress", action="store_true", help="no progress bars during training")
+
+
+def _options(config: pytest.Config) -> Options:
+    reports_dir = config.getoption("reports_dir")
+    if not reports_dir.is_absolute():
+        reports_dir = Path(config.invocation_params.dir) / reports_dir
+    profile = config.getoption("profile")
+    data_root = config.getoption("data_root")
+    if profile == "auto" and data_root is None:
+        profile = "smoke"  # nightly needs a data root: auto never picks what cannot run
+    return Options(profile=profile, device=config.getoption("device"), data_root=data_root,
+                   init=config.getoption("init"), reports_dir=reports_dir,
+                   rerun=config.getoption("rerun"), download=config.getoption("download"),
+                   expect=tuple(config.getoption("expect")),
+                   progress=not config.getoption("no_progress"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "gpu: needs a CUDA GPU (run on a GPU runner: pytest -m gpu)")
+    config.addinivalue_line("markers", "slow: minutes of CPU time (deselect with -m 'not slow')")
+    options = _options(config)
+    try:
+        resolved = resolve(options)
+    except OptionError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    hs = HarnessSession(options, resolved)
+    config.stash[SESSION_KEY] = hs
+    config.pluginmanager.register(_Reporter(hs), "harness-reporter")
+
+
+def _session(config: pytest.Config) -> HarnessSession:
+    return config.stash[SESSION_KEY]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "case" not in metafunc.fixturenames:
+        return
+    suite = getattr(metafunc.module, "SUITE", None)
+    if suite is None:
+        raise pytest.UsageError(f"{metafunc.module.__name__} uses the 'case' fixture but sets no SUITE name")
+    cases = _session(metafunc.config).profile.cases_for(suite)
+    metafunc.parametrize("case", cases, ids=[c.name for c in cases])
+
+
+@pytest.fixture
+def harness(request: pytest.FixtureRequest):
+    """The verdict recorder of this test: ``harness.run(case)``, ``harness.check(id, value)``."""
+    return _session(request.config).recorder(request.node.nodeid)
+
+
+@pytest.fixture(scope="session")
+def harness_session(request: pytest.FixtureRequest) -> HarnessSession:
+    return _session(request.config)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    try:
+        return (yield)
+    finally:
+        recorder = _session(item.config).recorder(item.nodeid)
+        for verdict in recorder.verdicts:
+            item.user_properties.append((f"verdict:{verdict.id}", json.dumps(verdict.to_dict())))
+        message = recorder.failure_message()
+        if message:
+            pytest.fail(message, pytrace=False)
+
+
+class _Reporter:
+    """Registered per session: records test outcomes and writes the reports at the end."""
+
+    def __init__(self, hs: HarnessSession) -> None:
+        self.hs = hs
+        self.paths: dict = {}
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
+            outcome = "xfailed" if getattr(report, "wasxfail", None) is not None and report.skipped \
+                else report.outcome
+            self.hs.tests.append({"nodeid": report.nodeid, "outcome": outcome,
+                                  "duration_s": round(report.duration, 3)})
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        hs = self.hs
+        options = hs.options
+        report = build_report(
+            profile=hs.profile.name, verdicts=hs.all_verdicts(), tests=hs.tests, records=hs.records,
+            environment=environment(hs.device), started=hs.started, finished=time.time(),
+            exit_status=int(exitstatus),
+            options={"profile": hs.profile.name, "device": str(hs.device),
+                     "data_root": str(options.data_root) if options.data_root else None,
+                     "init": options.init, "expect": list(options.expect), "rerun": options.rerun})
+        self.paths = write_reports(report, options.reports_dir)
+
+    def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+        verdicts = self.hs.all_verdicts()
+        if not verdicts:
+            return
+        terminalreporter.section(f"harness verdicts (profile {self.hs.profile.name})")
+        for line in summary_lines(verdicts):
+            terminalreporter.write_line(line, red=line.startswith("FAIL"), green=line.startswith("PASS"))
+        if self.paths:
+            terminalreporter.write_line(f"report: {self.paths['markdown']}")

@@ -1,0 +1,21 @@
+"""Write report.json and report.md under ``<reports-dir>/latest/`` (atomically), and append
+report.md to ``$GITHUB_STEP_SUMMARY`` when that variable is set."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from harness import storage
+from harness.report.markdown import render_markdown
+
+
+def write_reports(report: dict, reports_dir: Path) -> dict:
+    latest = Path(reports_dir) / "latest"
+    paths = {"json": storage.write_json(latest / "report.json", report)}
+    markdown = render_markdown(report)
+    paths["markdown"] = storage.write_text(latest / "report.md", markdown)
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with open(summary, "a", encoding="utf-8") as fh:
+            fh.write(markdown)
+    return paths

@@ -1,0 +1,188 @@
+"""The harness session: validated options, the chosen profile, runs and collected verdicts.
+
+The pytest plugin builds one :class:`HarnessSession` per pytest session and only wires hooks to
+it. Every user mistake found here is an :class:`OptionError` whose one line says what to change.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+import torch
+
+from harness.expect import ExpectationError, Override, Verdict, parse_override
+from harness.profiles import PROFILES, Case, Profile
+from harness.record import RunRecord
+from harness.runs import RunContext, get_or_run
+
+
+class OptionError(ValueError):
+    """A command-line option the harness cannot honour; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class Options:
+    profile: str = "auto"
+    device: Optional[str] = None
+    data_root: Optional[Path] = None
+    init: Optional[str] = None
+    reports_dir: Path = Path("reports")
+    rerun: bool = False
+    download: bool = False
+    expect: tuple = ()
+    progress: bool = True
+
+
+@dataclass
+class Resolved:
+    profile: Profile
+    device: torch.device
+    overrides: tuple
+
+
+def resolve(options: Options, cuda_available: Optional[bool] = None) -> Resolved:
+    """Validate options once, at the edge; raise OptionError naming the option to change."""
+    cuda = torch.cuda.is_available() if cuda_available is None else cuda_available
+    name = options.profile
+    if name == "auto":
+        name = "nightly" if cuda else "smoke"
+    if name not in PROFILES:
+        raise OptionError(f"--profile {options.profile!r} is unknown; use one of auto, {', '.join(PROFILES)}")
+    profile = PROFILES[name]
+    device = _device(options.device, cuda)
+    if profile.needs_cuda and device.type != "cuda":
+        why = ("no CUDA GPU is visible (torch.cuda.is_available() is False)" if not cuda
+               else f"--device {options.device} is not a CUDA device")
+        raise OptionError(f"--profile {name} needs a CUDA GPU but {why}; run it on a GPU runner, "
+                          f"or use --profile smoke on this machine")
+    _check_data_root(profile, options)
+    _check_init(profile, options.init)
+    overrides = tuple(_override(text, profile) for text in options.expect)
+    return Resolved(profile.with_init(_init_path(options.init)).with_overrides(overrides), device, overrides)
+
+
+def _device(text: Optional[str], cuda: bool) -> torch.device:
+    if text is None:
+        return torch.device("cuda" if cuda else "cpu")
+    try:
+        device = torch.device(text)
+    except RuntimeError:
+        raise OptionError(f"--device {text!r} is not a torch device; use cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not cuda:
+        raise OptionError(f"--device {text} asks for CUDA but no CUDA GPU is visible; use --device cpu")
+    if device.type not in ("cpu", "cuda"):
+        raise OptionError(f"--device {text!r}: the harness runs on cpu or cuda, got {device.type!r}")
+    return device
+
+
+def _check_data_root(profile: Profile, options: Options) -> None:
+    from harness.data.cifar import check_root
+
+    if profile.needs_data_root and options.data_root is None:
+        raise OptionError(f"--profile {profile.name} trains on {', '.join(profile.datasets)}: pass "
+                          f"--data-root DIR (the folder holding cifar-10-batches-py/ and "
+                          f"cifar-100-python/), and --download to fetch them there")
+    if options.data_root is None:
+        return
+    if not options.download:
+        for name in profile.datasets:
+            problem = check_root(name, options.data_root)
+            if problem:
+                raise OptionError(problem)
+
+
+def _check_init(profile: Profile, init: Optional[str]) -> None:
+    if init is None:
+        if profile.needs_init:
+            raise OptionError(f"--profile {profile.name} fine-tunes from a pretrained init: pass "
+                              f"--init FILE (a .pth/.pth.tar/.safetensors file) or --init timm:NAME")
+        return
+    if init.startswith("timm:"):
+        if len(init) == 5:
+            raise OptionError("--init timm:NAME needs a timm model name after 'timm:'")
+        return
+    if not Path(init).is_file():
+        raise OptionError(f"--init {init!r}: no such file; pass a checkpoint file or timm:NAME")
+
+
+def _init_path(init: Optional[str]) -> Optional[str]:
+    if init is None or init.startswith("timm:"):
+        return init
+    return str(Path(init).resolve())
+
+
+def _override(text: str, profile: Profile) -> Override:
+    try:
+        override = parse_override(text)
+    except ExpectationError as exc:
+        raise OptionError(str(exc)) from None
+    if override.id not in profile.bars:
+        known = ", ".join(sorted(profile.bars))
+        raise OptionError(f"--expect {text!r}: no verdict id {override.id!r} in profile "
+                          f"{profile.name}; known ids: {known}")
+    return override
+
+
+class HarnessSession:
+    """Runs, verdicts and timings of one pytest session."""
+
+    def __init__(self, options: Options, resolved: Resolved) -> None:
+        self.options = options
+        self.profile = resolved.profile
+        self.device = resolved.device
+        self.overrides = resolved.overrides
+        self.context = RunContext(device=self.device, reports_dir=Path(options.reports_dir),
+                                  data_root=options.data_root, download=options.download,
+                                  rerun=options.rerun, progress=options.progress)
+        self.started = time.time()
+        self.records: dict[str, RunRecord] = {}
+        self.verdicts: dict[str, list[Verdict]] = {}
+        self.tests: list[dict] = []
+
+    def run(self, case: Case) -> RunRecord:
+        if case.id not in self.records:
+            self.records[case.id] = get_or_run(case.spec, self.context)
+        return self.records[case.id]
+
+    def recorder(self, nodeid: str) -> "VerdictRecorder":
+        return VerdictRecorder(self, nodeid)
+
+    def add(self, nodeid: str, verdict: Verdict) -> Verdict:
+        self.verdicts.setdefault(nodeid, []).append(verdict)
+        return verdict
+
+    def all_verdicts(self) -> list[Verdict]:
+        return [v for vs in self.verdicts.values() for v in vs]
+
+
+class VerdictRecorder:
+    """What a test uses: evaluate bars by id; failures are collected, not raised."""
+
+    def __init__(self, session: HarnessSession, nodeid: str) -> None:
+        self.session = session
+        self.nodeid = nodeid
+
+    @property
+    def profile(self) -> Profile:
+        return self.session.profile
+
+    def run(self, case: Case) -> RunRecord:
+        return self.session.run(case)
+
+    def check(self, verdict_id: str, observed: float, evidence: Mapping[str, Any] | None = None) -> Verdict:
+        return self.session.add(self.nodeid, self.profile.bar(verdict_id).evaluate(observed, evidence))
+
+    def check_accuracy(self, verdict_id: str, correct: int, n: int,
+                       evidence: Mapping[str, Any] | None = None) -> Verdict:
+        bar = self.profile.bar(verdict_id)
+        return self.session.add(self.nodeid, bar.evaluate_accuracy(correct, n, evidence))
+
+    @property
+    def verdicts(self) -> list[Verdict]:
+        return self.session.verdicts.get(self.nodeid, [])
+
+    def failure_message(self) -> Optional[str]:
+        failed = [v for v in self.verdicts if not v.passed]
+        return "\n".join(v.line() for v in failed) if failed else None

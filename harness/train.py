@@ -1,0 +1,169 @@
+"""One training phase: optimiser and schedule from the Recipe, metrics kept on the device.
+
+Loss and accuracy are accumulated as device tensors and read once per epoch, so no host
+synchronisation happens inside an epoch. bf16 autocast on CUDA, fp32 on CPU. The first
+training batch's loss and accuracy (before any update) are recorded as evidence.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import torch
+from torch import nn
+
+from harness.data.batches import Batches
+from harness.record import EpochRecord
+from harness.spec import Recipe
+
+INTRA_EPOCH_POINTS = 5  # samples of the running loss/accuracy inside epoch 0
+
+
+@dataclass
+class PhaseHooks:
+    """Extension points a pruning method uses without leaving the training step.
+
+    ``penalty(progress)`` returns an extra loss term (a tensor) at training progress in [0, 1];
+    ``after_step()`` runs after each optimiser step (e.g. re-applying masks).
+    """
+
+    penalty: Optional[Callable[[float], torch.Tensor]] = None
+    after_step: Optional[Callable[[], None]] = None
+
+
+@dataclass
+class PhaseResult:
+    epochs: list = field(default_factory=list)        # list[EpochRecord]
+    first_batch_loss: float = float("nan")
+    first_batch_accuracy: float = float("nan")
+    intra_epoch: list = field(default_factory=list)   # (step, steps, running loss, running acc %)
+    test_n: int = 0
+    seconds: float = 0.0
+    train_seconds: float = 0.0
+    images_per_s: float = 0.0
+    peak_memory_mb: Optional[float] = None
+
+
+def autocast_for(device: torch.device):
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def make_optimizer(model: nn.Module, recipe: Recipe, device: torch.device) -> torch.optim.Optimizer:
+    decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
+    groups = [{"params": decay, "weight_decay": recipe.weight_decay},
+              {"params": no_decay, "weight_decay": 0.0}]
+    fused = {"fused": True} if device.type == "cuda" else {}
+    if recipe.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=recipe.lr, momentum=recipe.momentum, **fused)
+    return torch.optim.AdamW(groups, lr=recipe.lr, **fused)
+
+
+def lr_factor(recipe: Recipe, step: int, steps_per_epoch: int) -> float:
+    """Multiplier of the base lr at optimiser step ``step`` (linear warmup, then the schedule)."""
+    total = recipe.epochs * steps_per_epoch
+    warmup = int(recipe.warmup_epochs * steps_per_epoch)
+    if step < warmup:
+        return (step + 1) / warmup
+    if recipe.schedule == "constant":
+        return 1.0
+    if recipe.schedule == "step":
+        epoch = step // steps_per_epoch
+        return 0.1 ** sum(epoch >= m for m in recipe.milestones)
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1 + math.cos(math.pi * progress))
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, batches: Batches) -> tuple[int, int]:
+    """(correct, n) on every sample of ``batches``."""
+    was_training = model.training
+    model.eval()
+    correct = torch.zeros((), dtype=torch.int64, device=batches.device)
+    with autocast_for(batches.device):
+        for x, y in batches:
+            correct += (model(x).argmax(1) == y).sum()
+    model.train(was_training)
+    return int(correct.item()), len(batches.labels)
+
+
+def train_phase(model: nn.Module, train: Batches, test: Batches, recipe: Recipe, *,
+                hooks: PhaseHooks = PhaseHooks(), progress: Optional[Callable] = None,
+                step_fn: Optional[Callable] = None) -> PhaseResult:
+    """Train ``model`` for ``recipe.epochs`` and evaluate on ``test`` after each epoch."""
+    device = train.device
+    optimizer = make_optimizer(model, recipe, device)
+    steps = len(train)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(recipe, s, steps))
+    criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
+    forward = step_fn or model
+    result = PhaseResult()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    start = time.perf_counter()
+    train_time = 0.0
+    model.train()
+    for epoch in range(recipe.epochs):
+        t0 = time.perf_counter()
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), dtype=torch.int64, device=device)
+        penalty_sum = torch.zeros((), device=device)
+        marks = _marks(steps) if epoch == 0 else set()
+        intra = []
+        for i, (x, y) in enumerate(train):
+            with autocast_for(device):
+                logits = forward(x)
+                loss = criterion(logits.float(), y)
+            total = loss
+            if hooks.penalty is not None:
+                pen = hooks.penalty((epoch * steps + i) / (recipe.epochs * steps))
+                penalty_sum += pen.detach()
+                total = loss + pen
+            optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            if recipe.grad_clip:
+                nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            if hooks.after_step is not None:
+                hooks.after_step()
+            hit = (logits.detach().argmax(1) == y).sum()
+            loss_sum += loss.detach() * len(y)
+            correct += hit
+            if epoch == 0 and i == 0:
+                first = (loss.detach().clone(), hit.clone(), len(y))
+            if i in marks:
+                intra.append((i, steps, loss_sum.clone(), correct.clone(), (i + 1) * len(y)))
+            if progress is not None:
+                progress(len(y))
+        seen = steps * train.batch_size
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        train_time += time.perf_counter() - t0
+        test_correct, test_n = evaluate(model, test)
+        if epoch == 0:
+            result.first_batch_loss = float(first[0])
+            result.first_batch_accuracy = 100.0 * int(first[1]) / first[2]
+            result.intra_epoch = [(s, n, float(ls) / k, 100.0 * int(c) / k) for s, n, ls, c, k in intra]
+        result.epochs.append(EpochRecord(
+            epoch=epoch, train_loss=float(loss_sum) / seen, train_accuracy=100.0 * int(correct) / seen,
+            test_accuracy=100.0 * test_correct / test_n, test_correct=test_correct, test_n=test_n,
+            lr=optimizer.param_groups[0]["lr"], seconds=time.perf_counter() - t0,
+            penalty=float(penalty_sum) / steps if hooks.penalty is not None else None))
+        result.test_n = test_n
+    result.seconds = time.perf_counter() - start
+    result.train_seconds = train_time
+    result.images_per_s = recipe.epochs * steps * train.batch_size / max(train_time, 1e-9)
+    if device.type == "cuda":
+        result.peak_memory_mb = torch.cuda.max_memory_allocated(device) / 2**20
+    return result
+
+
+def _marks(steps: int) -> set:
+    """Steps of epoch 0 at which the running loss/accuracy is sampled (always the first and last)."""
+    return {round(k * (steps - 1) / (INTRA_EPOCH_POINTS - 1)) for k in range(INTRA_EPOCH_POINTS)}
