@@ -36,6 +36,8 @@ class StateRecord:
     structure: dict = field(default_factory=dict)
     penalty: list = field(default_factory=list)
     checkpoint: Optional[str] = None
+    target_sparsity: Optional[float] = None             # the pruning schedule's sparsity, in %
+    masks: Optional[str] = None                         # the state's masks (safetensors)
     seconds: Optional[float] = None
     images_per_s: Optional[float] = None
     peak_memory_mb: Optional[float] = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -22,9 +22,12 @@ from harness.data.batches import Batches, augment_for
 from harness.environment import environment, git_commit
 from harness.models import create_model, load_init, model_definition, native_image_size
 from harness.progress import progress_bar
+from harness.prune.masks import MaskSet
+from harness.prune.methods import METHODS
+from harness.prune.structure import families, summary
 from harness.record import RunRecord, StateRecord
-from harness.spec import RunSpec
-from harness.train import PhaseResult, train_phase
+from harness.spec import Recipe, RunSpec
+from harness.train import PhaseHooks, PhaseResult, evaluate, train_phase
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,14 @@ class RunStore:
         storage.write_json(self.path(key) / f"state{state.index}.json", state.to_dict())
         return state
 
+    def save_masks(self, key: str, index: int, masks: MaskSet, metadata: dict) -> str:
+        """The masks of state ``index``; written before the state's json marks it complete."""
+        return str(storage.save_tensors(self.path(key) / f"state{index}.masks.safetensors",
+                                        masks.to_tensors(), metadata))
+
+    def rewind_path(self, key: str) -> Path:
+        return self.path(key) / "rewind.safetensors"
+
     def save_record(self, key: str, record: RunRecord) -> None:
         storage.write_json(self.path(key) / "record.json", record.to_dict())
 
@@ -108,12 +119,21 @@ def get_or_run(spec: RunSpec, context: RunContext) -> RunRecord:
 
 
 class Engine:
-    """Trains one RunSpec state by state, storing each completed state."""
+    """Trains one RunSpec state by state, storing each completed state.
+
+    State 0 trains the dense model (and, for a pruning run, keeps the weights to rewind to).
+    Each later state asks the spec's pruning method for a plan from the trained weights, rewinds,
+    trains under the plan's masks (re-applied after every optimiser step) and penalty, applies
+    the plan's final masks and stores weights and masks.
+    """
 
     def __init__(self, spec: RunSpec, context: RunContext, key: str) -> None:
         self.spec, self.context, self.key = spec, context, key
         self.store = context.store
         self.device = context.device
+        self.masks: Optional[MaskSet] = None
+        self.families: list = []
+        self.rewind_weights: Optional[dict] = None
 
     def run(self) -> RunRecord:
         spec = self.spec
@@ -122,14 +142,20 @@ class Engine:
         model = create_model(spec.model, dataset.num_classes, dataset.channels)
         audit = load_init(model, spec.init).to_dict() if spec.init else None
         model.to(self.device)
+        if spec.prune:
+            self.masks = MaskSet.dense(model, spec.prune.include_head)
+            self.families = families(model, self.masks)
+            if spec.prune.rewind_epoch == 0:
+                self.rewind_weights = _snapshot(model)
         train, test = self._batches(dataset)
+        later = self._later_batches(dataset, train)
         states = self.store.states(self.key)
         resumed = len(states)
         if states:
             self._restore(model, states[-1])
         n_states = 1 + (spec.prune.states if spec.prune else 0)
         for index in range(len(states), n_states):
-            states.append(self._run_state(index, model, train, test))
+            states.append(self._run_state(index, model, train if index == 0 else later, test))
         record = RunRecord(
             run_id=self.key, source="engine", dataset=spec.dataset, num_classes=dataset.num_classes,
             model=spec.model, spec=spec.to_dict(), init=spec.init,
@@ -137,12 +163,12 @@ class Engine:
             environment=environment(self.device),
             notes={"reused": False, "resumed_after_state": resumed - 1 if resumed else None,
                    "dataset_source": dataset.source, "train_n": len(dataset.train),
-                   "test_n": len(dataset.test)})
+                   "test_n": len(dataset.test), "in_chans": dataset.channels})
         self.store.save_record(self.key, record)
         return record
 
-    def _batches(self, dataset: Dataset) -> tuple[Batches, Batches]:
-        recipe = self.spec.recipe
+    def _batches(self, dataset: Dataset, recipe: Optional[Recipe] = None) -> tuple[Batches, Batches]:
+        recipe = recipe or self.spec.recipe
         size = self.spec.image_size or native_image_size(self.spec.model)
         size = None if size == dataset.image_size else size
         aug = augment_for(recipe.augment, recipe.crop_padding, dataset)
@@ -152,23 +178,119 @@ class Engine:
                        train=False, image_size=size)
         return train, test
 
+    def _later_batches(self, dataset: Dataset, train: Batches) -> Batches:
+        """Training batches of States 1..N (their own recipe's batch size and augmentation)."""
+        prune, recipe = self.spec.prune, self.spec.recipe
+        later = prune.state_recipe if prune and prune.state_recipe else recipe
+        same = (later.batch_size, later.augment, later.crop_padding) == \
+            (recipe.batch_size, recipe.augment, recipe.crop_padding)
+        return train if same else self._batches(dataset, later)[0]
+
     def _restore(self, model: torch.nn.Module, last: StateRecord) -> None:
         from safetensors.torch import load_file
 
-        model.load_state_dict(load_file(last.checkpoint, device=str(self.device)))
+        device = str(self.device)
+        model.load_state_dict(load_file(last.checkpoint, device=device))
+        if self.masks is not None:
+            self.masks = self.masks.load(load_file(last.masks, device=device), last.masks)
+            if self.spec.prune.rewind_epoch:    # epoch K > 0; the init is kept from creation
+                self.rewind_weights = load_file(str(self.store.rewind_path(self.key)), device=device)
 
     def _run_state(self, index: int, model, train: Batches, test: Batches) -> StateRecord:
-        if index > 0:
-            raise NotImplementedError("pruning states are not built yet (issue 4)")
+        if index == 0:
+            return self._dense_state(model, train, test)
+        return self._pruned_state(index, model, train, test)
+
+    def _dense_state(self, model, train: Batches, test: Batches) -> StateRecord:
+        if self.spec.prune and not self.spec.prune.rewind_epoch:
+            return self._shared_dense_state(model)
         recipe = self.spec.recipe
-        desc = f"{self.spec.label or self.spec.dataset} state {index}"
-        with progress_bar(recipe.epochs * train.samples_per_epoch, desc, self.context.progress) as bar:
-            phase = train_phase(model, train, test, recipe, progress=bar)
+        hooks = self._rewind_capture(model, len(train))
+        with progress_bar(recipe.epochs * train.samples_per_epoch, self._desc(0), self.context.progress) as bar:
+            phase = train_phase(model, train, test, recipe, hooks=hooks, progress=bar)
+        state = _state_record(0, phase)
+        if self.masks is not None:
+            storage.save_tensors(self.store.rewind_path(self.key), self.rewind_weights,
+                                 {"run_id": self.key, "rewind": self.spec.prune.rewind})
+            last = phase.epochs[-1]
+            self._describe_pruning(state, 0.0, last.test_correct, last.test_n)
+        return self._save(state, model)
+
+    def _shared_dense_state(self, model) -> StateRecord:
+        """State 0 of a pruning run that rewinds to the init (or not at all) is the dense run of
+        the same spec: trained once (or found in the store) and shared by every method and the
+        baseline suite. Its checkpoint stays the dense run's file."""
+        from safetensors.torch import load_file
+
+        dense = get_or_run(replace(self.spec, prune=None), replace(self.context, rerun=False))
+        state = StateRecord.from_dict(dense.state(0).to_dict())
+        model.load_state_dict(load_file(state.checkpoint, device=str(self.device)))
+        last = state.epochs[-1]
+        self._describe_pruning(state, 0.0, last.test_correct, last.test_n)
+        state.extra["shared_from_run"] = dense.run_id
+        state.masks = self.store.save_masks(self.key, 0, self.masks, {"run_id": self.key, "state": "0"})
+        storage.write_json(self.store.path(self.key) / "state0.json", state.to_dict())
+        return state
+
+    def _rewind_capture(self, model, steps_per_epoch: int) -> PhaseHooks:
+        """Hooks that keep the weights each later state rewinds to (State 0's epoch K > 0)."""
+        epoch = self.spec.prune.rewind_epoch if self.spec.prune else None
+        if not epoch:
+            return PhaseHooks()
+        at, seen = epoch * steps_per_epoch, [0]
+
+        def after_step() -> None:
+            seen[0] += 1
+            if seen[0] == at:
+                self.rewind_weights = _snapshot(model)
+        return PhaseHooks(after_step=after_step)
+
+    def _pruned_state(self, index: int, model, train: Batches, test: Batches) -> StateRecord:
+        prune = self.spec.prune
+        recipe = prune.state_recipe or self.spec.recipe
+        fraction = prune.sparsity_at(index)
+        torch.manual_seed(self.spec.seed + index)   # a resumed run trains each state as an unbroken one
+        train.generator.manual_seed(self.spec.seed + index)
+        plan = METHODS[prune.method].plan(self.masks, self.families, fraction, prune)
+        if self.rewind_weights is not None:
+            model.load_state_dict(self.rewind_weights)
+        plan.train.apply()
+        hooks = PhaseHooks(penalty=plan.penalty, after_step=plan.train.apply)
+        with progress_bar(recipe.epochs * train.samples_per_epoch, self._desc(index), self.context.progress) as bar:
+            phase = train_phase(model, train, test, recipe, hooks=hooks, progress=bar)
+        before_cut = plan.penalty.squared_norm().item() if plan.penalty else None
+        plan.final.apply()
+        self.masks = plan.final
+        correct, n = evaluate(model, test)
         state = _state_record(index, phase)
-        metadata = {"run_id": self.key, "state": str(index), "spec": self.spec.to_dict(),
+        self._describe_pruning(state, fraction, correct, n)
+        if plan.penalty is not None:
+            state.penalty = plan.penalty.per_epoch(phase.epochs)
+            state.extra["penalised_squared_norm_before_cut"] = before_cut
+        return self._save(state, model)
+
+    def _describe_pruning(self, state: StateRecord, fraction: float, correct: int, n: int) -> None:
+        state.target_sparsity = 100.0 * fraction
+        state.sparsity = self.masks.sparsity()
+        state.layer_sparsity = self.masks.layer_sparsity()
+        state.structure = summary(self.families, self.masks.masks)
+        state.extra.update({"method": self.spec.prune.method, "stored_model": {
+            "test_correct": correct, "test_n": n, "test_accuracy": 100.0 * correct / n}})
+
+    def _save(self, state: StateRecord, model) -> StateRecord:
+        metadata = {"run_id": self.key, "state": str(state.index), "spec": self.spec.to_dict(),
                     "harness_git_commit": git_commit(), "device": str(self.device),
                     "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        if self.masks is not None:
+            state.masks = self.store.save_masks(self.key, state.index, self.masks, metadata)
         return self.store.save_state(self.key, state, model.state_dict(), metadata)
+
+    def _desc(self, index: int) -> str:
+        return f"{self.spec.label or self.spec.dataset} state {index}"
+
+
+def _snapshot(model: torch.nn.Module) -> dict:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
 def _state_record(index: int, phase: PhaseResult) -> StateRecord:

@@ -64,30 +64,70 @@ class Recipe:
                  f"epochs inside (0, {self.epochs})", self.milestones)
 
 
+REWINDS = ("init", "none")           # or "epoch:K": the weights after epoch K of State 0
+CHANNEL_CRITERIA = ("count", "l1", "l2")
+REG_SCHEDULES = ("x", "x^2", "x^3", "exp", "exp_custom_exponents")
+
+
 @dataclass(frozen=True)
 class PruneSpec:
-    """An iterative pruning schedule: states 1..N each prune ``rate`` of the remaining weights."""
+    """An iterative pruning schedule: State k (1..states) reaches sparsity
+    ``1 - (1 - final_sparsity) ** (k / states)`` of the prunable weights, then retrains.
+
+    ``method`` names an entry of :data:`harness.prune.methods.METHODS` (imp, refill, rsst);
+    ``rewind`` is ``init`` (State 0's starting weights), ``epoch:K`` (its weights after epoch K)
+    or ``none`` (keep training the pruned weights). ``channel_criterion`` ranks heads/neurons for
+    Refill and RSST; the ``reg_*`` fields set RSST's penalty schedule (harness.prune.penalty).
+    ``state_recipe`` trains States 1..N (default: the RunSpec's recipe).
+    """
 
     method: str = "imp"
     states: int = 3
-    rate: float = 0.2
+    final_sparsity: float = 0.5
     scope: str = "global"
     rewind: str = "init"
-    criterion: str = "l1"
-    # structure (Refill / RSST)
+    include_head: bool = False
     channel_criterion: str = "l1"
-    # RSST penalty schedule
     reg_schedule: str = "x"
     reg_exponents: float = 4.0
-    reg_granularity: float = 1e-4
-    reg_limit: float = 1e-2
+    reg_granularity: float = 5e-3
+    reg_limit: float = 0.1
     state_recipe: Optional[Recipe] = None
 
     def __post_init__(self) -> None:
+        from harness.prune.methods import METHODS
+
         c = "PruneSpec"
+        _require(self.method in METHODS, c, "method", f"one of {tuple(METHODS)}", self.method)
         _require(isinstance(self.states, int) and self.states >= 1, c, "states", "an int >= 1", self.states)
-        _require(0 < self.rate < 1, c, "rate", "in (0, 1)", self.rate)
+        _require(0 < self.final_sparsity < 1, c, "final_sparsity", "in (0, 1)", self.final_sparsity)
         _require(self.scope in ("global", "layer"), c, "scope", "'global' or 'layer'", self.scope)
+        _require(self.rewind in REWINDS or _rewind_epoch(self.rewind) is not None, c, "rewind",
+                 "'init', 'none' or 'epoch:K' with K an int >= 0", self.rewind)
+        _require(self.channel_criterion in CHANNEL_CRITERIA, c, "channel_criterion",
+                 f"one of {CHANNEL_CRITERIA}", self.channel_criterion)
+        _require(self.reg_schedule in REG_SCHEDULES, c, "reg_schedule", f"one of {REG_SCHEDULES}",
+                 self.reg_schedule)
+        _require(self.reg_exponents > 0, c, "reg_exponents", "> 0", self.reg_exponents)
+        _require(self.reg_limit > 0, c, "reg_limit", "> 0", self.reg_limit)
+        _require(0 < self.reg_granularity <= self.reg_limit, c, "reg_granularity",
+                 f"in (0, reg_limit={self.reg_limit}]", self.reg_granularity)
+
+    def sparsity_at(self, state: int) -> float:
+        """Target fraction of prunable weights at zero after State ``state`` (0 for State 0)."""
+        return 1.0 - (1.0 - self.final_sparsity) ** (state / self.states)
+
+    @property
+    def rewind_epoch(self) -> Optional[int]:
+        """The State-0 epoch whose weights each state rewinds to (0: the init), None: no rewind."""
+        if self.rewind == "none":
+            return None
+        return 0 if self.rewind == "init" else _rewind_epoch(self.rewind)
+
+
+def _rewind_epoch(text: str) -> Optional[int]:
+    head, _, tail = str(text).partition(":")
+    return int(tail) if head == "epoch" and tail.isdigit() else None
 
 
 @dataclass(frozen=True)
@@ -109,6 +149,10 @@ class RunSpec:
         _require(isinstance(self.dataset, str) and bool(self.dataset), "RunSpec", "dataset",
                  "a dataset name", self.dataset)
         _require(isinstance(self.seed, int), "RunSpec", "seed", "an int", self.seed)
+        epoch = self.prune.rewind_epoch if self.prune else None
+        _require(epoch is None or epoch < self.recipe.epochs, "PruneSpec", "rewind",
+                 f"an epoch of State 0 (< recipe.epochs={self.recipe.epochs})",
+                 self.prune.rewind if self.prune else None)
 
     def to_dict(self) -> dict:
         return asdict(self)

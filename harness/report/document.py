@@ -17,11 +17,26 @@ def _run_summary(case_id: str, record: RunRecord) -> dict:
                        "final_accuracy": s.final_accuracy, "sparsity": s.sparsity,
                        "epochs": len(s.epochs), "seconds": s.seconds,
                        "images_per_s": s.images_per_s, "peak_memory_mb": s.peak_memory_mb,
-                       "checkpoint": s.checkpoint})
+                       "checkpoint": s.checkpoint, **_pruning_summary(s)})
     return {"case": case_id, "run_id": record.run_id, "source": record.source,
             "model": record.model, "dataset": record.dataset, "init": record.init,
             "reused": bool(record.notes.get("reused")), "spec": record.spec,
             "init_audit": record.init_audit, "environment": record.environment, "states": states}
+
+
+def _pruning_summary(state) -> dict:
+    """A pruning state's schedule, stored-model accuracy, channels left and RSST coefficient."""
+    if state.target_sparsity is None:
+        return {}
+    left: dict = {}
+    for family in state.structure.values():
+        unit = left.setdefault(family["unit"], [0, 0])
+        unit[0] += family["left"]
+        unit[1] += family["total"]
+    stored = state.extra.get("stored_model") or {}
+    return {"method": state.extra.get("method"), "target_sparsity": state.target_sparsity,
+            "stored_accuracy": stored.get("test_accuracy"), "channels_left": left,
+            "penalty_coefficient": state.penalty[-1]["coefficient_end"] if state.penalty else None}
 
 
 def build_report(*, profile: str, verdicts: Iterable[Verdict], tests: list, records: dict,

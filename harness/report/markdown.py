@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from harness.expect import Verdict
+from harness.report.pruning import pruning_lines
 
 
 def _cell(text: object) -> str:
@@ -81,6 +82,7 @@ def render_markdown(report: dict) -> str:
     if verdicts:
         lines += ["", "## Evidence", ""] + _evidence_lines(verdicts)
     lines += _run_lines(report.get("runs", []))
+    lines += pruning_lines(report)
     if env:
         lines += ["", "## Environment", ""]
         lines += [f"- {k}: {_cell(v)}" for k, v in env.items()]

@@ -7,10 +7,14 @@ from pathlib import Path
 
 from harness import storage
 from harness.report.markdown import render_markdown
+from harness.report.pruning import write_plots
 
 
 def write_reports(report: dict, reports_dir: Path) -> dict:
     latest = Path(reports_dir) / "latest"
+    plots = write_plots(report, latest)
+    if plots:
+        report["plots"] = plots
     paths = {"json": storage.write_json(latest / "report.json", report)}
     markdown = render_markdown(report)
     paths["markdown"] = storage.write_text(latest / "report.md", markdown)

@@ -1,0 +1,1 @@
+"""Pruning: masks, magnitude IMP, Refill, RSST, and the checks the suites make on their results."""
