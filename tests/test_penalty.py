@@ -49,7 +49,7 @@ def test_penalty_is_the_coefficient_times_the_selected_squares():
     fc1, fc2 = vit.blocks[0].mlp.fc1.weight, vit.blocks[0].mlp.fc2.weight
     value = penalty(0.5)
     expected = 0.025 * (fc1[7].square().sum() + fc2[:, 7].square().sum())
-    assert float(value) == pytest.approx(float(expected), rel=1e-5)
+    assert value.item() == pytest.approx(expected.item(), rel=1e-5)
     value.backward()
     assert torch.count_nonzero(fc1.grad[:7]) == 0 and torch.count_nonzero(fc1.grad[7]) == 64
     assert vit.blocks[0].attn.qkv.weight.grad is None     # unselected weights are not in the term

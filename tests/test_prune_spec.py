@@ -1,0 +1,44 @@
+"""PruneSpec: the schedule it describes, and user mistakes named by field and value."""
+import pytest
+
+from harness.spec import PruneSpec, Recipe, RunSpec, SpecError, spec_from_dict
+
+
+def test_sparsity_schedule_is_geometric_towards_the_final_target():
+    spec = PruneSpec(states=15, final_sparsity=0.7)
+    assert spec.sparsity_at(0) == 0
+    assert spec.sparsity_at(15) == pytest.approx(0.7)
+    remain = [1 - spec.sparsity_at(k) for k in range(16)]
+    ratios = [b / a for a, b in zip(remain, remain[1:])]
+    assert max(ratios) - min(ratios) < 1e-12      # each state prunes the same share of what is left
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    ({"method": "magic"}, "PruneSpec.method must be one of ('imp', 'refill', 'rsst'), got 'magic'"),
+    ({"final_sparsity": 1.0}, "PruneSpec.final_sparsity must be in (0, 1), got 1.0"),
+    ({"rewind": "epoch:x"}, "PruneSpec.rewind must be"),
+    ({"reg_schedule": "x^4"}, "PruneSpec.reg_schedule must be one of"),
+    ({"reg_granularity": 0.5, "reg_limit": 0.1}, "PruneSpec.reg_granularity must be in (0, reg_limit=0.1]"),
+    ({"channel_criterion": "l3"}, "PruneSpec.channel_criterion must be one of"),
+])
+def test_mistakes_name_the_field_and_the_value(kwargs, field):
+    with pytest.raises(SpecError) as info:
+        PruneSpec(**kwargs)
+    assert str(info.value).startswith(field)
+
+
+def test_rewind_epoch_must_be_an_epoch_of_state_zero():
+    assert PruneSpec(rewind="epoch:3").rewind_epoch == 3
+    assert PruneSpec(rewind="init").rewind_epoch == 0 and PruneSpec(rewind="none").rewind_epoch is None
+    with pytest.raises(SpecError, match=r"PruneSpec.rewind must be an epoch of State 0 \(< recipe.epochs=2\), got 'epoch:2'"):
+        RunSpec(model="vit_tiny_digits", dataset="digits", recipe=Recipe(epochs=2),
+                prune=PruneSpec(rewind="epoch:2"))
+
+
+def test_a_pruning_spec_round_trips_and_hashes_by_method():
+    spec = RunSpec(model="vit_tiny_digits", dataset="digits",
+                   prune=PruneSpec(method="rsst", state_recipe=Recipe(epochs=3)))
+    assert spec_from_dict(spec.to_dict()) == spec
+    other = RunSpec(model="vit_tiny_digits", dataset="digits",
+                    prune=PruneSpec(method="refill", state_recipe=Recipe(epochs=3)))
+    assert spec.stable_hash() != other.stable_hash()
