@@ -25,6 +25,15 @@ def vit():
     return create_model("vit_tiny_digits", 10, 1)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """As the engine does on CPU (runs.RunContext.cpu_threads): tiny models, shared cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def digits():
     ds = load_dataset("digits")
