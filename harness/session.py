@@ -33,6 +33,7 @@ class Options:
     download: bool = False
     expect: tuple = ()
     progress: bool = True
+    threads: int = 1
 
 
 @dataclass
@@ -59,6 +60,8 @@ def resolve(options: Options, cuda_available: Optional[bool] = None) -> Resolved
                           f"or use --profile smoke on this machine")
     _check_data_root(profile, options)
     _check_init(profile, options.init)
+    if not isinstance(options.threads, int) or options.threads < 1:
+        raise OptionError(f"--threads must be a whole number >= 1, got {options.threads!r}")
     overrides = tuple(_override(text, profile) for text in options.expect)
     return Resolved(profile.with_init(_init_path(options.init)).with_overrides(overrides), device, overrides)
 
@@ -135,7 +138,8 @@ class HarnessSession:
         self.overrides = resolved.overrides
         self.context = RunContext(device=self.device, reports_dir=Path(options.reports_dir),
                                   data_root=options.data_root, download=options.download,
-                                  rerun=options.rerun, progress=options.progress)
+                                  rerun=options.rerun, progress=options.progress,
+                                  threads=options.threads)
         self.started = time.time()
         self.records: dict[str, RunRecord] = {}
         self.verdicts: dict[str, list[Verdict]] = {}

@@ -94,3 +94,32 @@ def test_every_expectation_in_a_test_is_reported_before_it_fails(pytester):
         "*Pretrained start on digits (test accuracy after epoch 0): observed 20.00% vs expected >= 50.00% (gap -30.00 pp)*"])
     report = json.loads((pytester.path / "r" / "latest" / "report.json").read_text())
     assert report["counts"]["verdicts"] == 3 and report["counts"]["failed"] == 2
+
+
+def test_pretrained_start_passes_for_a_trained_init_and_fails_for_a_random_one(smoke, tmp_path):
+    """The trained State 0 checkpoint learns at once; its architecture's random init does not."""
+    import torch
+    from safetensors.torch import save_file
+
+    from harness.models import create_model
+
+    reports, _, _ = smoke
+    trained = next((reports / "runs").glob("*/state0.safetensors"))
+    good = _pytest("suites/baseline", "--reports-dir", str(tmp_path / "good"), "--init", str(trained))
+    assert good.returncode == 0, good.stdout + good.stderr
+    verdict = next(v for v in _report(tmp_path / "good")["verdicts"]
+                   if v["id"] == "baseline/digits/state0/pretrained_start")
+    assert verdict["passed"] and verdict["observed"] >= 50
+    assert verdict["evidence"]["init_audit"]["fraction_supplied"] == 1.0
+
+    torch.manual_seed(123)
+    random_init = tmp_path / "vit_digits_pretrained_init.safetensors"
+    save_file({k: v.contiguous() for k, v in create_model("vit_tiny_digits", 10, 1).state_dict().items()},
+              str(random_init))
+    bad = _pytest("suites/baseline", "--reports-dir", str(tmp_path / "bad"), "--init", str(random_init))
+    assert bad.returncode == 1
+    assert "Pretrained start on digits (test accuracy after epoch 0): observed" in bad.stdout
+    verdict = next(v for v in _report(tmp_path / "bad")["verdicts"]
+                   if v["id"] == "baseline/digits/state0/pretrained_start")
+    assert not verdict["passed"] and verdict["gap"] < 0
+    assert abs(verdict["evidence"]["first_batch_loss"] - verdict["evidence"]["ln_num_classes"]) < 0.3
