@@ -2,7 +2,7 @@
 
 Each event is ``{"key", "value", "event_type", "metadata": {"epoch_num", ...}}``. Read here:
 ``eval_accuracy`` (a fraction, as MLPerf logs it; a value above 1 is read as percent) with its
-``epoch_num``; ``eval_samples`` (the test set size, so accuracies get a sample count);
+``epoch_num`` (an epoch enters the record with it; epochs without one are left out); ``eval_samples`` (the test set size, so accuracies get a sample count);
 ``train_loss`` / ``train_accuracy`` with ``epoch_num`` and ``step`` (``steps`` optional: the
 first batch and the learning curve inside the first epoch); ``epoch_start`` / ``epoch_stop``;
 ``run_start`` / ``run_stop`` (``status``); every other scalar event before the first epoch is a
@@ -75,9 +75,7 @@ class _Run:
             self.started = True
             if self.first_epoch is None or epoch < self.first_epoch:
                 self.first_epoch = epoch
-        elif key == "epoch_stop" and epoch is not None:
-            self._close(epoch)
-        return True
+        return True  # epoch_stop, block and eval intervals: an epoch enters with its eval_accuracy
 
     def train(self, key: str, value: float, epoch: int, meta: dict) -> bool:
         self.started = True
@@ -106,7 +104,7 @@ class _Run:
         state = StateRecord(index=0, test_n=self.eval_n)
         for num in self.closed:
             state.epochs.append(self._epoch_record(num, num - base))
-        curve = sorted((s, p) for s, p in self.curve.items() if p[1] is not None)
+        curve = sorted((s, p) for s, p in self.curve.items() if self._point_done(s, p))
         state.intra_epoch = [(s, p[0], p[1], p[2]) for s, p in curve]
         if curve and curve[0][0] == 0:
             state.first_batch_loss, state.first_batch_accuracy = curve[0][1][1], curve[0][1][2]
@@ -114,6 +112,13 @@ class _Run:
             state.extra["test_correct_from"] = "eval_accuracy x eval_samples, rounded"
         state.extra["epoch_num_of_epoch_0"] = base
         return state
+
+    def _point_done(self, step: int, point: list) -> bool:
+        """A first-epoch point enters with its loss and accuracy, or once the log moved past it
+        (a later step, or the epoch's eval), so a cut between its two events never shows half."""
+        if point[1] is None:
+            return False
+        return point[2] is not None or step < max(self.curve) or self.first_epoch in self.evals
 
     def _epoch_record(self, num: int, index: int) -> EpochRecord:
         acc = self.evals.get(num)
