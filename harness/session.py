@@ -128,7 +128,7 @@ def _resolve_log(options: Options) -> Resolved:
     if options.log_format is not None and options.log_format not in FORMATS:
         raise OptionError(f"--from-log-format {options.log_format!r} is unknown; use one of {', '.join(FORMATS)}")
     try:
-        record = parse_log(options.from_log, options.log_format)
+        record = parse_log(options.from_log, options.log_format, option="--from-log-format")
     except LogError as exc:
         raise OptionError(f"--from-log {exc}") from None
     dataset = dataset_name(options.dataset) or record.dataset
@@ -160,8 +160,8 @@ def _log_profile(options: Options, dataset: str) -> Profile:
     if options.profile in PROFILES and PROFILES[options.profile] in fitting:
         return PROFILES[options.profile]
     known = sorted({d for p in PROFILES.values() for d in p.datasets})
-    where = "no profile" if options.profile == "auto" else f"--profile {options.profile}"
-    raise OptionError(f"--from-log {options.from_log}: {where} has bars for dataset {dataset!r}; "
+    where = "no profile has" if options.profile == "auto" else f"--profile {options.profile} has no"
+    raise OptionError(f"--from-log {options.from_log}: {where} bars for dataset {dataset!r}; "
                       f"pass --dataset with one of {', '.join(known)}"
                       + ("" if options.profile == "auto" else " or another --profile"))
 

@@ -42,7 +42,7 @@ FORMATS: dict[str, LogFormat] = {
 }
 
 
-def detect(path: Path) -> str:
+def detect(path: Path, option: str = "--log-format") -> str:
     path = Path(path)
     if not path.exists():
         raise LogError(f"{path}: no such file or folder; pass a training log, an MLLOG file or "
@@ -52,16 +52,17 @@ def detect(path: Path) -> str:
     best = max(scores, key=scores.get)
     if scores[best] <= 0:
         raise LogError(f"{path}: cannot tell its format (no Namespace/Epoch:/valid_accuracy "
-                       f"lines, no :::MLLOG lines, no summary.csv); pass --log-format "
+                       f"lines, no :::MLLOG lines, no summary.csv); pass {option} "
                        f"{'|'.join(FORMATS)}")
     return best
 
 
-def parse_log(path: Path, fmt: Optional[str] = None) -> RunRecord:
+def parse_log(path: Path, fmt: Optional[str] = None, option: str = "--log-format") -> RunRecord:
+    """``option`` is how the caller's user names the format override, for error messages."""
     path = Path(path)
-    name = fmt or detect(path)
+    name = fmt or detect(path, option)
     if name not in FORMATS:
-        raise LogError(f"--log-format {name!r} is unknown; use one of {', '.join(FORMATS)}")
+        raise LogError(f"{option} {name!r} is unknown; use one of {', '.join(FORMATS)}")
     if not path.exists():
         raise LogError(f"{path}: no such file or folder")
     if name != timm.NAME and path.is_dir():
