@@ -86,6 +86,17 @@ def test_a_missing_log_is_a_one_line_usage_error(pytester):
     assert "Traceback" not in output
 
 
+def test_a_log_cut_before_its_first_test_accuracy_fails_saying_so(pytester):
+    log = pytester.path / "early.log"
+    log.write_text("Namespace(arch='vit_small', dataset='cifar10', epochs=60, vit_pretrained=True)\n"
+                   "pruning state 0\n0.01\nEpoch: [0][0/352]\tLoss 2.3346 (2.3346)\tAccuracy 7.031 (7.031)\n")
+    ret, output, report = _suite(pytester, "--from-log", str(log))
+    assert ret == 1 and report["verdicts"] == []
+    assert "log:research run log-" in output and "no test accuracy for state 0 (1 states, complete=False)" in output
+    assert report["runs"][0]["log"]["epochs_without_test_accuracy"] == [
+        "state 0 epoch 0: no test accuracy printed before the log ended"]
+
+
 def test_the_command_a_user_types_exits_non_zero_on_the_seeds_log(tmp_path, logs):
     """One real subprocess: `pytest suites/baseline --from-log run.log` from the repository."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))

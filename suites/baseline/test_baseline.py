@@ -52,8 +52,8 @@ def test_state0_accuracy(harness, case):
 
 def test_pretrained_start(harness, case):
     if not case.spec.claims_pretrained:
-        pytest.skip("no --init given: nothing claims a pretrained start "
-                    "(pass --init FILE to judge one)")
+        pytest.skip("nothing claims a pretrained start: no --init given and no claim in a "
+                    "--from-log log (pass --init FILE to judge one)")
     record = harness.run(case)
     state = _state0(record)
     first = epoch_zero(state)
