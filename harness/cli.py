@@ -50,7 +50,8 @@ def _log_args(p: argparse.ArgumentParser) -> None:
     from harness.logs import FORMATS
 
     p.add_argument("path", type=Path, help="a research-format log, an MLLOG file or a timm output folder")
-    p.add_argument("--log-format", choices=tuple(FORMATS), default=None, help="default: detected")
+    p.add_argument("--log-format", choices=tuple(FORMATS), default=None,
+                   help="default: detected; " + "; ".join(f"{n}: {f.description}" for n, f in FORMATS.items()))
     p.add_argument("--json", action="store_true", help="print the whole RunRecord as JSON")
 
 

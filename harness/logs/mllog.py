@@ -20,6 +20,7 @@ from harness.logs.source import LogLines, Tally
 from harness.record import EpochRecord, StateRecord
 
 NAME = "mllog"
+DESCRIPTION = "MLPerf ':::MLLOG {json}' lines"
 PREFIX = ":::MLLOG"
 _CONTROL = {"run_start", "run_stop", "epoch_start", "epoch_stop", "block_start", "block_stop",
             "init_start", "init_stop", "eval_start", "eval_stop", "cache_clear"}

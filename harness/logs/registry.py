@@ -21,33 +21,36 @@ from harness.record import RunRecord
 class LogFormat:
     name: str
     description: str
-    read: Callable[[Path], tuple]          # path -> (facts, lines)
-    sniff: Callable[[Path, Optional[LogLines]], int]
+    read: Callable[[Path, Optional[LogLines]], tuple]   # (path, its lines when a file) -> (facts, lines)
+    sniff: Callable[[Path, Optional[LogLines]], int]    # how many marker lines; 0: not this format
 
 
-def _text_format(module) -> Callable[[Path], tuple]:
-    def read(path: Path) -> tuple:
-        lines = read_lines(path)
+def _text_format(module) -> LogFormat:
+    def read(path: Path, lines: Optional[LogLines]) -> tuple:
+        if lines is None:
+            raise LogError(f"{path} is a folder; the {module.NAME} format reads one log file")
         return module.parse(lines), lines
-    return read
+    return LogFormat(module.NAME, module.DESCRIPTION, read,
+                     lambda path, lines: module.sniff(lines) if lines is not None else 0)
 
 
 FORMATS: dict[str, LogFormat] = {
-    research.NAME: LogFormat(research.NAME, "the research group's main_imp_fillback.py log",
-                             _text_format(research), lambda p, lines: research.sniff(lines) if lines else 0),
-    mllog.NAME: LogFormat(mllog.NAME, "MLPerf ':::MLLOG {json}' lines",
-                          _text_format(mllog), lambda p, lines: mllog.sniff(lines) if lines else 0),
-    timm.NAME: LogFormat(timm.NAME, "timm train.py output folder (summary.csv, args.yaml)",
-                         timm.parse_folder, lambda p, lines: timm.sniff_path(p)),
+    research.NAME: _text_format(research),
+    mllog.NAME: _text_format(mllog),
+    timm.NAME: LogFormat(timm.NAME, timm.DESCRIPTION,
+                         lambda path, lines: timm.parse_folder(path), lambda path, lines: timm.sniff_path(path)),
 }
 
 
-def detect(path: Path, option: str = "--log-format") -> str:
-    path = Path(path)
+def _source(path: Path) -> Optional[LogLines]:
+    """The lines of a log file (read once, for detection and parsing); None for a folder."""
     if not path.exists():
         raise LogError(f"{path}: no such file or folder; pass a training log, an MLLOG file or "
                        f"a timm output folder")
-    lines = read_lines(path) if path.is_file() and path.name != timm.SUMMARY else None
+    return read_lines(path) if path.is_file() and path.name != timm.SUMMARY else None
+
+
+def _detect(path: Path, lines: Optional[LogLines], option: str) -> str:
     scores = {name: fmt.sniff(path, lines) for name, fmt in FORMATS.items()}
     best = max(scores, key=scores.get)
     if scores[best] <= 0:
@@ -57,17 +60,19 @@ def detect(path: Path, option: str = "--log-format") -> str:
     return best
 
 
+def detect(path: Path, option: str = "--log-format") -> str:
+    path = Path(path)
+    return _detect(path, _source(path), option)
+
+
 def parse_log(path: Path, fmt: Optional[str] = None, option: str = "--log-format") -> RunRecord:
     """``option`` is how the caller's user names the format override, for error messages."""
     path = Path(path)
-    name = fmt or detect(path, option)
-    if name not in FORMATS:
-        raise LogError(f"{option} {name!r} is unknown; use one of {', '.join(FORMATS)}")
-    if not path.exists():
-        raise LogError(f"{path}: no such file or folder")
-    if name != timm.NAME and path.is_dir():
-        raise LogError(f"{path} is a folder; the {name} format reads one log file")
-    facts, lines = FORMATS[name].read(path)
+    if fmt is not None and fmt not in FORMATS:
+        raise LogError(f"{option} {fmt!r} is unknown; use one of {', '.join(FORMATS)}")
+    lines = _source(path)
+    name = fmt or _detect(path, lines, option)
+    facts, lines = FORMATS[name].read(path, lines)
     return to_record(name, lines, facts)
 
 
@@ -76,7 +81,9 @@ def to_record(fmt: str, lines: LogLines, facts: dict) -> RunRecord:
     dataset = arguments.dataset_of(args)
     model = arguments.model_name(args)
     claims, init = arguments.pretrained_claim(args, model)
-    digest = hashlib.sha256(repr((fmt, lines.lines, sorted(map(str, args.items())))).encode())
+    digest = hashlib.sha256(f"{fmt}\n{sorted(map(str, args.items()))}".encode())
+    for _, text in lines:
+        digest.update(text.encode("utf-8", errors="replace") + b"\n")
     notes = facts["tally"].notes(lines)
     notes.update(facts.get("notes", {}))
     notes["epochs_without_test_accuracy"] = list(facts["dropped"])

@@ -18,6 +18,7 @@ from harness.logs.source import LogLines, Tally
 from harness.record import EpochRecord, StateRecord
 
 NAME = "research"
+DESCRIPTION = "the research group's main_imp_fillback.py log"
 _NUM = r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d{1,4})?|nan|inf)"
 _INT = r"(\d{1,9})"
 

@@ -17,6 +17,7 @@ from harness.logs.source import LogError, LogLines, Tally, read_lines
 from harness.record import EpochRecord, StateRecord
 
 NAME = "timm"
+DESCRIPTION = "timm train.py output folder (summary.csv, args.yaml)"
 SUMMARY = "summary.csv"
 ARGS = "args.yaml"
 
