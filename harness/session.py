@@ -122,11 +122,9 @@ def _init_path(init: Optional[str]) -> Optional[str]:
 def _resolve_log(options: Options) -> Resolved:
     """--from-log: the parsed log is the run of every case on its dataset; judging it needs no
     CUDA, no data root and no init file (an --init here is the pretrained claim, not a file)."""
-    from harness.logs import FORMATS, LogError, parse_log
+    from harness.logs import LogError, parse_log
     from harness.logs.arguments import NUM_CLASSES, dataset_name
 
-    if options.log_format is not None and options.log_format not in FORMATS:
-        raise OptionError(f"--from-log-format {options.log_format!r} is unknown; use one of {', '.join(FORMATS)}")
     try:
         record = parse_log(options.from_log, options.log_format, option="--from-log-format")
     except LogError as exc:
@@ -138,8 +136,7 @@ def _resolve_log(options: Options) -> Resolved:
     notes = dict(record.notes, dataset_from="--dataset" if options.dataset else "log",
                  pretrained_claim_from="--init" if options.init else "log")
     record = replace(record, dataset=dataset, notes=notes,
-                     num_classes=record.num_classes if dataset == record.dataset and record.num_classes
-                     else NUM_CLASSES.get(dataset, 0),
+                     num_classes=record.num_classes if dataset == record.dataset else NUM_CLASSES.get(dataset, 0),
                      init=options.init or record.init,
                      claims_pretrained=bool(options.init) or record.claims_pretrained)
     profile = _log_profile(options, dataset)

@@ -26,13 +26,18 @@ def loss_vs_ln(loss: Optional[float], num_classes: int) -> str:
     if loss is None or num_classes < 2 or not math.isfinite(loss):
         return "first-batch loss not in the log" if loss is None else f"first-batch loss {loss}"
     off = 100.0 * (loss / math.log(num_classes) - 1.0)
-    return f"first-batch loss {loss:.4f} = ln {num_classes} {'+' if off >= 0 else '-'} {abs(off):.0f}%"
+    return f"first-batch loss {loss:.5g} = ln {num_classes} {'+' if off >= 0 else '-'} {abs(off):.0f}%"
 
 
 def curve_text(intra: list) -> str:
+    """The running accuracy inside epoch 0, or the running loss where no accuracy was logged."""
     points = [f"{acc:.2f}% at step {step}/{steps}" for step, steps, _, acc in intra if acc is not None]
-    return "running accuracy in epoch 0: " + " -> ".join(points) if points else \
-        "no learning curve inside epoch 0 in the record"
+    if points:
+        return "running accuracy in epoch 0: " + " -> ".join(points)
+    losses = [f"{loss:.4g} at step {step}/{steps}" for step, steps, loss, _ in intra if loss is not None]
+    if losses:
+        return "running loss in epoch 0: " + " -> ".join(losses)
+    return "no learning curve inside epoch 0 in the record"
 
 
 def start_evidence(record: RunRecord, state: StateRecord, first: EpochRecord,

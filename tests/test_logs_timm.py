@@ -15,9 +15,18 @@ def test_seed_run_folder(tmp_path):
     assert record.claims_pretrained and record.init == SEED_RUN.init
     s0 = record.state(0)
     assert len(s0.epochs) == 60 and s0.first_epoch_accuracy == 20.66 and s0.best_accuracy == 74.12
-    assert s0.first_batch_loss is None and record.notes["first_batch_loss"] == "not in timm's summary.csv"
+    # timm's console output saved beside summary.csv: the first batch at timm's 3 digits
+    assert s0.first_batch_loss == 2.33 and record.notes["console_log"] == str(folder / "train.log")
+    assert s0.intra_epoch == [(0, 352, 2.33, None), (200, 352, 2.2, None)]
     assert record.complete and record.spec["recipe"]["epochs"] == 60
     assert record.spec["recipe"]["optimizer"] == "sgd"
+
+
+def test_without_a_console_log_there_is_no_first_batch(tmp_path):
+    record = parse_log(write_timm_folder(SEED_RUN, tmp_path / "run", console=False))
+    assert record.state(0).first_batch_loss is None and record.state(0).intra_epoch == []
+    assert record.notes["console_log"] is None
+    assert record.notes["first_batch_loss"].startswith("not in timm's summary.csv, and no console log")
 
 
 def test_hub_pretrained_flag_is_the_claim(tmp_path):
