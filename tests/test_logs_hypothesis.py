@@ -38,7 +38,8 @@ def _assert_prefix(part, whole) -> None:
 
 
 @FAST
-@given(data=st.binary(max_size=2000) | st.text(max_size=2000).map(str.encode),
+@given(data=st.binary(max_size=2000) | st.text(max_size=2000).map(str.encode)
+       | st.text(max_size=300).map(lambda t: f"Namespace({t})\n:::MLLOG {t}\nepoch,{t}\n".encode()),
        fmt=st.sampled_from(sorted(PARSERS)))
 def test_arbitrary_bytes_never_raise_nor_invent_states(data, fmt):
     record = _record(fmt, data)
