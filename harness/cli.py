@@ -46,6 +46,31 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _log_args(p: argparse.ArgumentParser) -> None:
+    from harness.logs import FORMATS
+
+    p.add_argument("path", type=Path, help="a research-format log, an MLLOG file or a timm output folder")
+    p.add_argument("--log-format", choices=tuple(FORMATS), default=None,
+                   help="default: detected; " + "; ".join(f"{n}: {f.description}" for n, f in FORMATS.items()))
+    p.add_argument("--json", action="store_true", help="print the whole RunRecord as JSON")
+
+
+@command("log", "read a training log into a run record and print what it holds", _log_args)
+def _log(args: argparse.Namespace) -> int:
+    from harness.logs import LogError, parse_log
+    from harness.logs.summary import record_lines
+
+    try:
+        record = parse_log(args.path, args.log_format)
+    except LogError as exc:
+        raise CliError(str(exc)) from None
+    if args.json:
+        sys.stdout.write(json.dumps(record.to_dict(), indent=2, default=str) + "\n")
+    else:
+        sys.stdout.write("\n".join(record_lines(record)) + "\n")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="harness", description="Executable expectations for deep-learning training and "

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.environment import environment
+from harness.logs import FORMATS as LOG_FORMATS
 from harness.profiles import PROFILE_CHOICES
 from harness.report import build_report, write_reports
 from harness.report.terminal import summary_lines
@@ -43,6 +44,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--threads", type=int, default=1,
                     help="torch CPU threads for runs on the CPU (default 1: the CPU models are small, "
                          "and threads collapse when cores are shared)")
+    group.addoption("--from-log", default=None, type=Path, metavar="PATH",
+                    help="judge an existing run instead of training: a research-format log, an "
+                         "MLLOG file or a timm output folder (no GPU or data needed)")
+    group.addoption("--from-log-format", default=None, choices=tuple(LOG_FORMATS),
+                    help="the --from-log format (default: detected; pytest itself owns --log-format)")
+    group.addoption("--dataset", default=None,
+                    help="with --from-log: the run's dataset when the log does not print it")
 
 
 def _options(config: pytest.Config) -> Options:
@@ -51,13 +59,18 @@ def _options(config: pytest.Config) -> Options:
         reports_dir = Path(config.invocation_params.dir) / reports_dir
     profile = config.getoption("profile")
     data_root = config.getoption("data_root")
-    if profile == "auto" and data_root is None:
+    from_log = config.getoption("from_log")
+    if from_log is not None and not from_log.is_absolute():
+        from_log = Path(config.invocation_params.dir) / from_log
+    if profile == "auto" and data_root is None and from_log is None:
         profile = "smoke"  # nightly needs a data root: auto never picks what cannot run
     return Options(profile=profile, device=config.getoption("device"), data_root=data_root,
                    init=config.getoption("init"), reports_dir=reports_dir,
                    rerun=config.getoption("rerun"), download=config.getoption("download"),
                    expect=tuple(config.getoption("expect")),
-                   progress=not config.getoption("no_progress"), threads=config.getoption("threads"))
+                   progress=not config.getoption("no_progress"), threads=config.getoption("threads"),
+                   from_log=from_log, log_format=config.getoption("from_log_format"),
+                   dataset=config.getoption("dataset"))
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -135,7 +148,9 @@ class _Reporter:
             exit_status=int(exitstatus),
             options={"profile": hs.profile.name, "device": str(hs.device),
                      "data_root": str(options.data_root) if options.data_root else None,
-                     "init": options.init, "expect": list(options.expect), "rerun": options.rerun})
+                     "init": options.init, "expect": list(options.expect), "rerun": options.rerun,
+                     "from_log": str(options.from_log) if options.from_log else None,
+                     "log_format": options.log_format, "dataset": options.dataset})
         self.paths = write_reports(report, options.reports_dir)
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:

@@ -6,7 +6,7 @@ it. Every user mistake found here is an :class:`OptionError` whose one line says
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
@@ -14,7 +14,7 @@ import torch
 
 from harness.expect import ExpectationError, Override, Verdict, parse_override
 from harness.profiles import PROFILES, Case, Profile
-from harness.record import RunRecord
+from harness.record import EpochRecord, RunRecord
 from harness.runs import RunContext, get_or_run
 
 
@@ -34,6 +34,9 @@ class Options:
     expect: tuple = ()
     progress: bool = True
     threads: int = 1
+    from_log: Optional[Path] = None      # judge this training log instead of training
+    log_format: Optional[str] = None     # its format (default: detected)
+    dataset: Optional[str] = None        # the log's dataset when it does not print one
 
 
 @dataclass
@@ -41,10 +44,13 @@ class Resolved:
     profile: Profile
     device: torch.device
     overrides: tuple
+    log_record: Optional[RunRecord] = None
 
 
 def resolve(options: Options, cuda_available: Optional[bool] = None) -> Resolved:
     """Validate options once, at the edge; raise OptionError naming the option to change."""
+    if options.from_log is not None:
+        return _resolve_log(options)
     cuda = torch.cuda.is_available() if cuda_available is None else cuda_available
     name = options.profile
     if name == "auto":
@@ -116,6 +122,50 @@ def _init_path(init: Optional[str]) -> Optional[str]:
     return str(Path(init).resolve())
 
 
+def _resolve_log(options: Options) -> Resolved:
+    """--from-log: the parsed log is the run of every case on its dataset; judging it needs no
+    CUDA, no data root and no init file (an --init here is the pretrained claim, not a file)."""
+    from harness.logs import LogError, parse_log
+    from harness.logs.arguments import NUM_CLASSES, dataset_name
+
+    try:
+        record = parse_log(options.from_log, options.log_format, option="--from-log-format")
+    except LogError as exc:
+        raise OptionError(f"--from-log {exc}") from None
+    dataset = dataset_name(options.dataset) or record.dataset
+    if not dataset:
+        raise OptionError(f"--from-log {options.from_log}: the log names no dataset; pass --dataset "
+                          f"({', '.join(NUM_CLASSES)})")
+    notes = dict(record.notes, dataset_from="--dataset" if options.dataset else "log",
+                 pretrained_claim_from="--init" if options.init else "log")
+    record = replace(record, dataset=dataset, notes=notes,
+                     num_classes=record.num_classes if dataset == record.dataset else NUM_CLASSES.get(dataset, 0),
+                     init=options.init or record.init,
+                     claims_pretrained=bool(options.init) or record.claims_pretrained)
+    profile = _log_profile(options, dataset)
+    claim = record.init if record.claims_pretrained else None
+    label = f"log {options.from_log}"
+    cases = tuple(replace(c, spec=replace(c.spec, init=claim, label=label))
+                  for c in profile.cases if c.spec.dataset == dataset)
+    profile = replace(profile, cases=cases)
+    overrides = tuple(_override(text, profile) for text in options.expect)
+    return Resolved(profile.with_overrides(overrides), torch.device("cpu"), overrides, record)
+
+
+def _log_profile(options: Options, dataset: str) -> Profile:
+    """The profile whose bars cover the log's dataset (auto: the first one that has them)."""
+    fitting = [p for p in PROFILES.values() if dataset in p.datasets]
+    if options.profile == "auto" and fitting:
+        return fitting[0]
+    if options.profile in PROFILES and PROFILES[options.profile] in fitting:
+        return PROFILES[options.profile]
+    known = sorted({d for p in PROFILES.values() for d in p.datasets})
+    where = "no profile has" if options.profile == "auto" else f"--profile {options.profile} has no"
+    raise OptionError(f"--from-log {options.from_log}: {where} bars for dataset {dataset!r}; "
+                      f"pass --dataset with one of {', '.join(known)}"
+                      + ("" if options.profile == "auto" else " or another --profile"))
+
+
 def _override(text: str, profile: Profile) -> Override:
     try:
         override = parse_override(text)
@@ -136,6 +186,7 @@ class HarnessSession:
         self.profile = resolved.profile
         self.device = resolved.device
         self.overrides = resolved.overrides
+        self.log_record = resolved.log_record
         self.context = RunContext(device=self.device, reports_dir=Path(options.reports_dir),
                                   data_root=options.data_root, download=options.download,
                                   rerun=options.rerun, progress=options.progress,
@@ -146,6 +197,8 @@ class HarnessSession:
         self.tests: list[dict] = []
 
     def run(self, case: Case) -> RunRecord:
+        if case.id not in self.records and self.log_record is not None:
+            self.records[case.id] = self.log_record  # --from-log: judge the log, train nothing
         if case.id not in self.records:
             self.records[case.id] = get_or_run(case.spec, self.context)
         return self.records[case.id]
@@ -182,6 +235,17 @@ class VerdictRecorder:
                        evidence: Mapping[str, Any] | None = None) -> Verdict:
         bar = self.profile.bar(verdict_id)
         return self.session.add(self.nodeid, bar.evaluate_accuracy(correct, n, evidence))
+
+    def check_epoch(self, verdict_id: str, epoch: EpochRecord,
+                    evidence: Mapping[str, Any] | None = None) -> Verdict:
+        """An epoch's test accuracy against a bar: with its sample count and Wilson interval when
+        the record has them; a log that gives no count is judged on the printed percentage."""
+        if epoch.test_correct is not None and epoch.test_n:
+            return self.check_accuracy(verdict_id, epoch.test_correct, epoch.test_n, evidence)
+        merged = {"n": None, "interval": "none: the record gives no sample count, only the "
+                                         "printed accuracy"}
+        merged.update(evidence or {})
+        return self.check(verdict_id, epoch.test_accuracy, merged)
 
     @property
     def verdicts(self) -> list[Verdict]:

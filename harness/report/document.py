@@ -21,7 +21,20 @@ def _run_summary(case_id: str, record: RunRecord) -> dict:
     return {"case": case_id, "run_id": record.run_id, "source": record.source,
             "model": record.model, "dataset": record.dataset, "init": record.init,
             "reused": bool(record.notes.get("reused")), "spec": record.spec,
-            "init_audit": record.init_audit, "environment": record.environment, "states": states}
+            "init_audit": record.init_audit, "environment": record.environment, "states": states,
+            "complete": record.complete, "log": _log_summary(record)}
+
+
+_LOG_NOTES = ("log_path", "lines_total", "lines_understood", "lines_not_understood",
+              "not_understood_examples", "undecodable_lines", "unfinished_last_line",
+              "epochs_without_test_accuracy", "dataset_from", "pretrained_claim_from")
+
+
+def _log_summary(record: RunRecord) -> Optional[dict]:
+    """How a record parsed from a training log was read (None for the engine's runs)."""
+    if not record.source.startswith("log:"):
+        return None
+    return {k: record.notes[k] for k in _LOG_NOTES if k in record.notes}
 
 
 def build_report(*, profile: str, verdicts: Iterable[Verdict], tests: list, records: dict,

@@ -30,8 +30,14 @@ def verdict_table(verdicts: list) -> list[str]:
     for v in sorted(verdicts, key=lambda v: (v.passed, v.id)):
         result = "pass" if v.passed else "**FAIL**"
         lines.append(f"| `{_cell(v.id)}` | {_fmt(v.observed, v.unit)} | {_cell(_bar(v))} | "
-                     f"{_gap(v)} | {result} |")
+                     f"{_gap(v)}{_why(v)} | {result} |")
     return lines
+
+
+def _why(v: Verdict) -> str:
+    """A failing verdict's note (its cause, e.g. a recipe too short) beside its gap."""
+    note = v.evidence.get("note")
+    return f"<br>{_cell(note)}" if note and not v.passed else ""
 
 
 def _evidence_lines(verdicts: list) -> list[str]:
@@ -62,7 +68,26 @@ def _run_lines(runs: list) -> list[str]:
                 f"{_fmt(s['best_accuracy'], '%')} | {_fmt(s['final_accuracy'], '%')} | {s['epochs']} | "
                 f"{_num(s['seconds'], 1)} | {_num(s['images_per_s'], 0)} | "
                 f"{_num(s['peak_memory_mb'], 0)} | {'yes' if run['reused'] else 'no'} |")
-    return lines
+    return lines + _log_lines(runs)
+
+
+def _log_lines(runs: list) -> list[str]:
+    """How each run parsed from a training log was read: lines understood, what was set aside."""
+    lines = []
+    for run in runs:
+        log = run.get("log")
+        if not log:
+            continue
+        unfinished = log.get("unfinished_last_line")
+        lines.append(
+            f"- {_cell(run['case'])}: {run['source']} `{_cell(log.get('log_path'))}`: "
+            f"{log.get('lines_total')} lines, {log.get('lines_not_understood')} not understood, "
+            f"{log.get('undecodable_lines')} with undecodable bytes; run complete: "
+            f"{'yes' if run.get('complete') else 'no'}"
+            + (f"; unfinished last line set aside: `{_cell(unfinished)}`" if unfinished else ""))
+        for example in log.get("not_understood_examples") or []:
+            lines.append(f"  - not understood: `{_cell(example)}`")
+    return ["", "Training logs:", ""] + lines if lines else []
 
 
 def _num(value, digits: int) -> str:
