@@ -14,7 +14,8 @@ import pytest
 from harness.environment import environment
 from harness.profiles import PROFILE_CHOICES
 from harness.report import build_report, write_reports
-from harness.report.terminal import summary_lines
+from harness.report.history import FILENAME as HISTORY_FILE, History, HistoryError, record_session
+from harness.report.terminal import regression_summary, summary_lines
 from harness.session import HarnessSession, OptionError, Options, resolve
 
 SESSION_KEY = pytest.StashKey[HarnessSession]()
@@ -65,6 +66,10 @@ def pytest_configure(config: pytest.Config) -> None:
         resolved = resolve(options)
     except OptionError as exc:
         raise pytest.UsageError(str(exc)) from None
+    try:
+        History(options.reports_dir / HISTORY_FILE).check()
+    except HistoryError as exc:
+        raise pytest.UsageError(str(exc)) from None
     hs = HarnessSession(options, resolved)
     config.stash[SESSION_KEY] = hs
     config.pluginmanager.register(_Reporter(hs), "harness-reporter")
@@ -114,6 +119,7 @@ class _Reporter:
     def __init__(self, hs: HarnessSession) -> None:
         self.hs = hs
         self.paths: dict = {}
+        self.report: dict = {}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
@@ -133,6 +139,8 @@ class _Reporter:
             options={"profile": hs.profile.name, "device": str(hs.device),
                      "data_root": str(options.data_root) if options.data_root else None,
                      "init": options.init, "expect": list(options.expect), "rerun": options.rerun})
+        record_session(report, options.reports_dir)
+        self.report = report
         self.paths = write_reports(report, options.reports_dir)
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
@@ -142,5 +150,7 @@ class _Reporter:
         terminalreporter.section(f"harness verdicts (profile {self.hs.profile.name})")
         for line in summary_lines(verdicts):
             terminalreporter.write_line(line, red=line.startswith("FAIL"), green=line.startswith("PASS"))
+        for line in regression_summary(self.report):
+            terminalreporter.write_line(line, red=True)
         if self.paths:
             terminalreporter.write_line(f"report: {self.paths['markdown']}")
