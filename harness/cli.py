@@ -24,9 +24,12 @@ def command(name: str, help_text: str, configure: Callable[[argparse.ArgumentPar
 def _report_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", type=Path, help="a report.json, or a folder holding one (e.g. reports/latest)")
     p.add_argument("--output", type=Path, default=None, help="write the markdown here instead of stdout")
+    p.add_argument("--html", action="store_true",
+                   help="render the self-contained HTML page instead (written to --output, default "
+                        "report.html beside the report.json)")
 
 
-@command("report", "render a report.json again as markdown", _report_args)
+@command("report", "render a report.json again as markdown (or, with --html, as a page)", _report_args)
 def _report(args: argparse.Namespace) -> int:
     from harness.report.markdown import render_markdown
 
@@ -35,6 +38,8 @@ def _report(args: argparse.Namespace) -> int:
         raise CliError(f"{args.path}: no report.json there; pass a report.json or its folder")
     try:
         report = json.loads(path.read_text(encoding="utf-8"))
+        if args.html:
+            return _write_html(report, path, args.output)
         text = render_markdown(report)
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise CliError(f"{path}: not a harness report ({type(exc).__name__}: {exc})") from None
@@ -43,6 +48,16 @@ def _report(args: argparse.Namespace) -> int:
         write_text(args.output, text)
     else:
         sys.stdout.write(text)
+    return 0
+
+
+def _write_html(report: dict, path: Path, output: Path | None) -> int:
+    from harness.report.html import render_html
+    from harness.storage import write_text
+
+    target = output or path.parent / "report.html"
+    write_text(target, render_html(report, path.parent))
+    print(target)
     return 0
 
 
