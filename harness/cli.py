@@ -61,6 +61,32 @@ def _write_html(report: dict, path: Path, output: Path | None) -> int:
     return 0
 
 
+def _gate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("path", type=Path, help="a report.json, or a folder holding one (e.g. reports/latest)")
+
+
+@command("gate", "exit 1 when a session's verdicts failed (the nightly CI gate), 0 when all passed",
+         _gate_args)
+def _gate(args: argparse.Namespace) -> int:
+    from harness.gate import gate_problems
+
+    path = args.path / "report.json" if args.path.is_dir() else args.path
+    if not path.is_file():
+        raise CliError(f"{args.path}: no report.json there; did the pytest session run "
+                       f"with this --reports-dir?")
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+        problems = gate_problems(report)
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise CliError(f"{path}: not a harness report ({type(exc).__name__}: {exc})") from None
+    for line in problems:
+        print(line)
+    counts = report.get("counts", {})
+    print(f"gate: {'FAILED' if problems else 'passed'} ({counts.get('passed', 0)}/"
+          f"{counts.get('verdicts', 0)} verdicts passed, profile {report.get('profile')})")
+    return 1 if problems else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="harness", description="Executable expectations for deep-learning training and "
