@@ -6,7 +6,7 @@ it. Every user mistake found here is an :class:`OptionError` whose one line says
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
@@ -146,6 +146,17 @@ class HarnessSession:
             self.records[case.id] = get_or_run(case.spec, self.context)
         return self.records[case.id]
 
+    def run_seeds(self, case: Case, seeds: int) -> list[RunRecord]:
+        """One run per seed ``case.spec.seed + i`` (i < seeds), each stored and reused as any run."""
+        records = []
+        for offset in range(seeds):
+            spec = replace(case.spec, seed=case.spec.seed + offset)
+            key = case.id if offset == 0 else f"{case.id}@seed{spec.seed}"
+            if key not in self.records:
+                self.records[key] = get_or_run(spec, self.context)
+            records.append(self.records[key])
+        return records
+
     def recorder(self, nodeid: str) -> "VerdictRecorder":
         return VerdictRecorder(self, nodeid)
 
@@ -178,6 +189,15 @@ class VerdictRecorder:
                        evidence: Mapping[str, Any] | None = None) -> Verdict:
         bar = self.profile.bar(verdict_id)
         return self.session.add(self.nodeid, bar.evaluate_accuracy(correct, n, evidence))
+
+    def run_seeds(self, case: Case, seeds: int) -> list[RunRecord]:
+        return self.session.run_seeds(case, seeds)
+
+    def check_accuracy_seeds(self, verdict_id: str, results, evidence: Mapping[str, Any] | None = None
+                             ) -> Verdict:
+        """``results``: one ``(correct, n)`` per seed; judged on their mean, spread reported."""
+        bar = self.profile.bar(verdict_id)
+        return self.session.add(self.nodeid, bar.evaluate_accuracy_seeds(results, evidence))
 
     @property
     def verdicts(self) -> list[Verdict]:

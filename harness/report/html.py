@@ -133,7 +133,9 @@ def _verdict_rows(report: dict) -> list[str]:
 def _bar(v: dict) -> str:
     if v["op"] == "within":
         return f"within {v.get('tolerance', 0):g} of {_fmt(v['threshold'], v['unit'])}"
-    return f"{v['op']} {_fmt(v['threshold'], v['unit'])}"
+    tolerance = (v.get("evidence") or {}).get("tolerance_se")
+    extra = f" (tolerance {tolerance['k']:g} SE)" if isinstance(tolerance, dict) else ""
+    return f"{v['op']} {_fmt(v['threshold'], v['unit'])}{extra}"
 
 
 def _gap(v: dict) -> str:
