@@ -20,6 +20,7 @@ from harness import storage
 from harness.data import Dataset, load_dataset
 from harness.data.batches import Batches, augment_for
 from harness.environment import environment, git_commit
+from harness.lock import exclusive
 from harness.models import create_model, load_init, model_definition, native_image_size
 from harness.progress import progress_bar
 from harness.record import RunRecord, StateRecord
@@ -97,6 +98,11 @@ def run_key(spec: RunSpec, device: torch.device) -> str:
 
 def get_or_run(spec: RunSpec, context: RunContext) -> RunRecord:
     key = run_key(spec, context.device)
+    with exclusive(context.store.root / f"{key}.lock"):  # no run trains twice, across processes
+        return _get_or_run_locked(spec, context, key)
+
+
+def _get_or_run_locked(spec: RunSpec, context: RunContext, key: str) -> RunRecord:
     store = context.store
     if context.rerun:
         store.clear(key)

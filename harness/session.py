@@ -125,6 +125,9 @@ def _override(text: str, profile: Profile) -> Override:
     return override
 
 
+RUN_PROPERTY = "harness-run:"  # user property naming a run a test used: (prefix + case id, run id)
+
+
 class HarnessSession:
     """Runs, verdicts and timings of one pytest session."""
 
@@ -163,6 +166,23 @@ class HarnessSession:
     def add(self, nodeid: str, verdict: Verdict) -> Verdict:
         self.verdicts.setdefault(nodeid, []).append(verdict)
         return verdict
+
+    def collect_remote(self, nodeid: str, user_properties) -> None:
+        """Take the verdicts and runs a test recorded in another process (an xdist worker) from
+        its report's user properties: ``verdict:<id>`` (the verdict as JSON) and
+        ``harness-run:<case id>`` (run id and whether the worker reused it; the record is read
+        back from the runs store)."""
+        import json
+
+        for name, value in user_properties:
+            if name.startswith("verdict:"):
+                self.add(nodeid, Verdict.from_dict(json.loads(value)))
+            elif name.startswith(RUN_PROPERTY) and name[len(RUN_PROPERTY):] not in self.records:
+                run = json.loads(value)
+                record = self.context.store.complete(run["run_id"])
+                if record is not None:
+                    record.notes["reused"] = run["reused"]
+                    self.records[name[len(RUN_PROPERTY):]] = record
 
     def all_verdicts(self) -> list[Verdict]:
         return [v for vs in self.verdicts.values() for v in vs]
