@@ -163,13 +163,17 @@ class Engine:
 
         model.load_state_dict(load_file(last.checkpoint, device=str(self.device)))
 
+    def _train_phase(self, model, train, test, recipe, **kwargs) -> PhaseResult:
+        """The engine's one call into train_phase (harness.distributed adds its DDP forward here)."""
+        return train_phase(model, train, test, recipe, **kwargs)
+
     def _run_state(self, index: int, model, train: Batches, test: Batches) -> StateRecord:
         if index > 0:
             raise NotImplementedError("pruning states are not built yet (issue 4)")
         recipe = self.spec.recipe
         desc = f"{self.spec.label or self.spec.dataset} state {index}"
         with progress_bar(recipe.epochs * train.samples_per_epoch, desc, self.context.progress) as bar:
-            phase = train_phase(model, train, test, recipe, progress=bar)
+            phase = self._train_phase(model, train, test, recipe, progress=bar)
         state = _state_record(index, phase)
         metadata = {"run_id": self.key, "state": str(index), "spec": self.spec.to_dict(),
                     "harness_git_commit": git_commit(), "device": str(self.device),
