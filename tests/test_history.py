@@ -1,7 +1,12 @@
 """The history store: one row per verdict per session, trends, last green and regressions."""
 import json
+import os
 import shutil
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -86,22 +91,54 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def test_two_smoke_sessions_then_a_forced_bar_marks_a_regression(pytester, one_thread):
-    """The real baseline suite twice: the first session trains, the second reuses the stored run
-    with one bar forced up, and the history shows two entries per verdict and the regression."""
+def _kill_mid_training(args, cwd: Path, run_dir: Path) -> None:
+    """Start a ``--rerun`` session in its own process and SIGKILL it while it trains."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, "-m", "pytest", *args, "--rerun"], cwd=cwd, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while (run_dir / "record.json").exists():  # --rerun clears the stored run, then trains
+            assert proc.poll() is None and time.monotonic() < deadline, "the session never started training"
+            time.sleep(0.2)
+        time.sleep(3)
+        assert proc.poll() is None, "the session ended before it could be killed"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def test_smoke_sessions_killed_rerun_and_a_forced_bar_marks_a_regression(pytester, one_thread):
+    """The real baseline suite: session 1 trains; a --rerun session is killed mid-training and
+    leaves no history and no report; the next session trains what the kill left and gives the
+    same verdict as session 1; the last reuses the stored run with one bar forced up, and the
+    history shows one entry per verdict per finished session and the regression."""
     shutil.copy(ROOT / "suites" / "baseline" / "test_baseline.py", pytester.path / "test_baseline.py")
     reports = pytester.path / "reports"
     args = ["--profile", "smoke", "--device", "cpu", "--no-progress", "--reports-dir", str(reports),
             "-p", "no:cacheprovider", "test_baseline.py"]
-    first = pytester.runpytest(*args)
-    first.assert_outcomes(passed=1, skipped=1)
-    second = pytester.runpytest(*args, "--expect", f"{ACC.id}>=99.99")
-    second.assert_outcomes(failed=1, skipped=1)
-    second.stdout.fnmatch_lines([f"REGRESSION  {ACC.id}: *% in session 1 * -> *% now"])
+    pytester.runpytest(*args).assert_outcomes(passed=1, skipped=1)
+    first = json.loads((reports / "latest" / "report.json").read_text())
+    (run_dir,) = [p for p in (reports / "runs").iterdir() if p.is_dir()]
+
+    _kill_mid_training(args, pytester.path, run_dir)
+    assert not (run_dir / "record.json").exists()
+    assert json.loads((reports / "latest" / "report.json").read_text())["created"] == first["created"]
+    assert len(History(reports / FILENAME).sessions()) == 1  # the killed session left no row
+
+    pytester.runpytest(*args).assert_outcomes(passed=1, skipped=1)
+    again = json.loads((reports / "latest" / "report.json").read_text())
+    same = ("id", "observed", "op", "threshold", "gap", "passed", "evidence")
+    assert [{k: v[k] for k in same} for v in again["verdicts"]] == \
+        [{k: v[k] for k in same} for v in first["verdicts"]]
+
+    forced = pytester.runpytest(*args, "--expect", f"{ACC.id}>=99.99")
+    forced.assert_outcomes(failed=1, skipped=1)
+    forced.stdout.fnmatch_lines([f"REGRESSION  {ACC.id}: *% in session 2 * -> *% now"])
     with sqlite3.connect(reports / FILENAME) as conn:
         counts = conn.execute("SELECT verdict_id, count(*), sum(passed) FROM verdict_history"
                               " GROUP BY verdict_id").fetchall()
-    assert counts == [(ACC.id, 2, 1)]
+    assert counts == [(ACC.id, 3, 2)]
     report = json.loads((reports / "latest" / "report.json").read_text())
     assert report["verdicts"][0]["regression"] is True
     assert report["history"]["verdicts"][ACC.id]["change"] == 0.0  # the stored run was reused
