@@ -13,7 +13,7 @@ import html
 import json
 import math
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Optional
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 MAX_PNG_BYTES = 20 * 2**20
@@ -310,4 +310,4 @@ def _provenance(report: dict) -> dict:
             "history store": history.get("store"), "history session": history.get("session")}
 
 
-__all__: Iterable[str] = ["render_html", "sparkline", "line_plot", "png_references", "esc"]
+__all__ = ["render_html", "sparkline", "line_plot", "png_references", "esc"]
