@@ -113,10 +113,11 @@ def test_smoke_sessions_killed_rerun_and_a_forced_bar_marks_a_regression(pyteste
     leaves no history and no report; the next session trains what the kill left and gives the
     same verdict as session 1; the last reuses the stored run with one bar forced up, and the
     history shows one entry per verdict per finished session and the regression."""
-    shutil.copy(ROOT / "suites" / "baseline" / "test_baseline.py", pytester.path / "test_baseline.py")
+    suite = pytester.path / "test_baseline_suite_copy.py"  # a name no other module has
+    shutil.copy(ROOT / "suites" / "baseline" / "test_baseline.py", suite)
     reports = pytester.path / "reports"
     args = ["--profile", "smoke", "--device", "cpu", "--no-progress", "--reports-dir", str(reports),
-            "-p", "no:cacheprovider", "test_baseline.py"]
+            "-p", "no:cacheprovider", suite.name]
     pytester.runpytest(*args).assert_outcomes(passed=1, skipped=1)
     first = json.loads((reports / "latest" / "report.json").read_text())
     (run_dir,) = [p for p in (reports / "runs").iterdir() if p.is_dir()]
