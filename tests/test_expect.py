@@ -87,3 +87,14 @@ def test_an_override_keeps_the_tolerance_and_seeds():
     bar = Expectation(BAR.id, BAR.title, ">=", 95.0, "%", tolerance_se=2, seeds=3)
     moved = bar.with_threshold(">=", 97.0)
     assert (moved.threshold, moved.tolerance_se, moved.seeds) == (97.0, 2, 3)
+
+
+def test_reports_show_the_tolerance_with_the_bar():
+    from harness.report import build_report, render_markdown
+    from harness.report.html import render_html
+
+    bar = Expectation(BAR.id, BAR.title, ">=", 95.0, "%", tolerance_se=2)
+    report = build_report(profile="smoke", verdicts=[bar.evaluate_accuracy(340, 360)], tests=[],
+                          records={}, environment={}, started=0.0, finished=1.0)
+    assert "| >= 95.00% (tolerance 2 SE) |" in render_markdown(report)
+    assert "&gt;= 95.00% (tolerance 2 SE)</td>" in render_html(report)

@@ -305,9 +305,10 @@ def render_html(report: dict, folder: Optional[Path] = None) -> str:
 
 def _provenance(report: dict) -> dict:
     history = report.get("history") or {}
-    return {"schema": report.get("schema"), "options": report.get("options", {}),
-            "exit_status": report.get("exit_status"), "tests": report.get("counts", {}).get("tests"),
-            "history store": history.get("store"), "history session": history.get("session")}
+    items = {"schema": report.get("schema"), "options": report.get("options", {}),
+             "exit_status": report.get("exit_status"), "tests": report.get("counts", {}).get("tests"),
+             "history store": history.get("store"), "history session": history.get("session")}
+    return {k: v for k, v in items.items() if v is not None}
 
 
 __all__ = ["render_html", "sparkline", "line_plot", "png_references", "esc"]

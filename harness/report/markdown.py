@@ -17,7 +17,9 @@ def _fmt(value, unit: str) -> str:
 def _bar(v: Verdict) -> str:
     if v.op == "within":
         return f"within {v.tolerance:g} of {_fmt(v.threshold, v.unit)}"
-    return f"{v.op} {_fmt(v.threshold, v.unit)}"
+    tolerance = v.evidence.get("tolerance_se")
+    extra = f" (tolerance {tolerance['k']:g} SE)" if isinstance(tolerance, dict) else ""
+    return f"{v.op} {_fmt(v.threshold, v.unit)}{extra}"
 
 
 def _gap(v: Verdict) -> str:
