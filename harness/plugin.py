@@ -6,6 +6,7 @@ Every hook here hands its work to a library object (:class:`harness.session.Harn
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -15,8 +16,10 @@ from harness.environment import environment
 from harness.logs import FORMATS as LOG_FORMATS
 from harness.profiles import PROFILE_CHOICES
 from harness.report import build_report, write_reports
-from harness.report.terminal import summary_lines
-from harness.session import HarnessSession, OptionError, Options, resolve
+from harness.report.history import FILENAME as HISTORY_FILE, History, HistoryError, record_session
+from harness.report.terminal import regression_summary, summary_lines
+from harness.placement import worker_devices
+from harness.session import RUN_PROPERTY, HarnessSession, OptionError, Options, resolve
 
 SESSION_KEY = pytest.StashKey[HarnessSession]()
 
@@ -76,14 +79,55 @@ def _options(config: pytest.Config) -> Options:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "gpu: needs a CUDA GPU (run on a GPU runner: pytest -m gpu)")
     config.addinivalue_line("markers", "slow: minutes of CPU time (deselect with -m 'not slow')")
+    _xdist_configure(config)
     options = _options(config)
     try:
         resolved = resolve(options)
     except OptionError as exc:
         raise pytest.UsageError(str(exc)) from None
+    try:
+        History(options.reports_dir / HISTORY_FILE).check()
+    except HistoryError as exc:
+        raise pytest.UsageError(str(exc)) from None
     hs = HarnessSession(options, resolved)
     config.stash[SESSION_KEY] = hs
-    config.pluginmanager.register(_Reporter(hs), "harness-reporter")
+    if not hasattr(config, "workerinput"):  # xdist workers leave the reports to the controller
+        config.pluginmanager.register(_Reporter(hs), "harness-reporter")
+
+
+def _xdist_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist: the controller schedules by group (tests of one case share a worker);
+    a worker pins itself to the GPU its controller chose, before anything touches CUDA."""
+    config.addinivalue_line("markers", "xdist_group(name): tests sharing a run go to one xdist worker")
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        if workerinput.get("harness_loadgroup"):
+            config.option.loadgroup = True
+        devices = workerinput.get("harness_cuda_visible_devices")
+        if devices is not None:
+            os.environ["CUDA_VISIBLE_DEVICES"] = devices
+    elif getattr(config.option, "dist", "no") == "load":
+        config.option.dist = "loadgroup"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    """xdist controller: tell each worker its GPU and that tests are grouped by case."""
+    import torch
+
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    devices = worker_devices(node.gateway.id, os.environ.get("CUDA_VISIBLE_DEVICES"), count)
+    node.workerinput["harness_cuda_visible_devices"] = devices
+    node.workerinput["harness_loadgroup"] = node.config.getoption("dist") == "loadgroup"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config):
+    """``-n auto``: one worker per visible GPU (CPU count when there is none)."""
+    import torch
+
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return count or None
 
 
 def _session(config: pytest.Config) -> HarnessSession:
@@ -97,7 +141,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if suite is None:
         raise pytest.UsageError(f"{metafunc.module.__name__} uses the 'case' fixture but sets no SUITE name")
     cases = _session(metafunc.config).profile.cases_for(suite)
-    metafunc.parametrize("case", cases, ids=[c.name for c in cases])
+    metafunc.parametrize("case", [pytest.param(c, id=c.name, marks=pytest.mark.xdist_group(c.id))
+                                  for c in cases])
 
 
 @pytest.fixture
@@ -119,6 +164,9 @@ def pytest_runtest_call(item: pytest.Item):
         recorder = _session(item.config).recorder(item.nodeid)
         for verdict in recorder.verdicts:
             item.user_properties.append((f"verdict:{verdict.id}", json.dumps(verdict.to_dict())))
+        for case_id, record in _session(item.config).records.items():
+            item.user_properties.append((f"{RUN_PROPERTY}{case_id}", json.dumps(
+                {"run_id": record.run_id, "reused": bool(record.notes.get("reused"))})))
         message = recorder.failure_message()
         if message:
             pytest.fail(message, pytrace=False)
@@ -130,8 +178,11 @@ class _Reporter:
     def __init__(self, hs: HarnessSession) -> None:
         self.hs = hs
         self.paths: dict = {}
+        self.report: dict = {}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "call" and report.nodeid not in self.hs.verdicts:
+            self.hs.collect_remote(report.nodeid, report.user_properties)  # from an xdist worker
         if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
             outcome = "xfailed" if getattr(report, "wasxfail", None) is not None and report.skipped \
                 else report.outcome
@@ -151,6 +202,8 @@ class _Reporter:
                      "init": options.init, "expect": list(options.expect), "rerun": options.rerun,
                      "from_log": str(options.from_log) if options.from_log else None,
                      "log_format": options.log_format, "dataset": options.dataset})
+        record_session(report, options.reports_dir)
+        self.report = report
         self.paths = write_reports(report, options.reports_dir)
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
@@ -160,5 +213,7 @@ class _Reporter:
         terminalreporter.section(f"harness verdicts (profile {self.hs.profile.name})")
         for line in summary_lines(verdicts):
             terminalreporter.write_line(line, red=line.startswith("FAIL"), green=line.startswith("PASS"))
+        for line in regression_summary(self.report):
+            terminalreporter.write_line(line, red=True)
         if self.paths:
             terminalreporter.write_line(f"report: {self.paths['markdown']}")

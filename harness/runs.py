@@ -21,6 +21,7 @@ from harness import storage
 from harness.data import Dataset, load_dataset
 from harness.data.batches import Batches, augment_for
 from harness.environment import environment, git_commit
+from harness.lock import exclusive
 from harness.models import create_model, load_init, model_definition, native_image_size
 from harness.progress import progress_bar
 from harness.record import RunRecord, StateRecord
@@ -105,6 +106,11 @@ def run_key(spec: RunSpec, device: torch.device) -> str:
 
 def get_or_run(spec: RunSpec, context: RunContext) -> RunRecord:
     key = run_key(spec, context.device)
+    with exclusive(context.store.root / f"{key}.lock"):  # no run trains twice, across processes
+        return _get_or_run_locked(spec, context, key)
+
+
+def _get_or_run_locked(spec: RunSpec, context: RunContext, key: str) -> RunRecord:
     store = context.store
     if context.rerun:
         store.clear(key)
@@ -178,13 +184,17 @@ class Engine:
 
         model.load_state_dict(load_file(last.checkpoint, device=str(self.device)))
 
+    def _train_phase(self, model, train, test, recipe, **kwargs) -> PhaseResult:
+        """The engine's one call into train_phase (harness.distributed adds its DDP forward here)."""
+        return train_phase(model, train, test, recipe, **kwargs)
+
     def _run_state(self, index: int, model, train: Batches, test: Batches) -> StateRecord:
         if index > 0:
             raise NotImplementedError("pruning states are not built yet (issue 4)")
         recipe = self.spec.recipe
         desc = f"{self.spec.label or self.spec.dataset} state {index}"
         with progress_bar(recipe.epochs * train.samples_per_epoch, desc, self.context.progress) as bar:
-            phase = train_phase(model, train, test, recipe, progress=bar)
+            phase = self._train_phase(model, train, test, recipe, progress=bar)
         state = _state_record(index, phase)
         metadata = {"run_id": self.key, "state": str(index), "spec": self.spec.to_dict(),
                     "harness_git_commit": git_commit(), "device": str(self.device),

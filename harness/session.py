@@ -178,6 +178,9 @@ def _override(text: str, profile: Profile) -> Override:
     return override
 
 
+RUN_PROPERTY = "harness-run:"  # user property naming a run a test used: (prefix + case id, run id)
+
+
 class HarnessSession:
     """Runs, verdicts and timings of one pytest session."""
 
@@ -203,12 +206,40 @@ class HarnessSession:
             self.records[case.id] = get_or_run(case.spec, self.context)
         return self.records[case.id]
 
+    def run_seeds(self, case: Case, seeds: int) -> list[RunRecord]:
+        """One run per seed ``case.spec.seed + i`` (i < seeds), each stored and reused as any run."""
+        records = []
+        for offset in range(seeds):
+            spec = replace(case.spec, seed=case.spec.seed + offset)
+            key = case.id if offset == 0 else f"{case.id}@seed{spec.seed}"
+            if key not in self.records:
+                self.records[key] = get_or_run(spec, self.context)
+            records.append(self.records[key])
+        return records
+
     def recorder(self, nodeid: str) -> "VerdictRecorder":
         return VerdictRecorder(self, nodeid)
 
     def add(self, nodeid: str, verdict: Verdict) -> Verdict:
         self.verdicts.setdefault(nodeid, []).append(verdict)
         return verdict
+
+    def collect_remote(self, nodeid: str, user_properties) -> None:
+        """Take the verdicts and runs a test recorded in another process (an xdist worker) from
+        its report's user properties: ``verdict:<id>`` (the verdict as JSON) and
+        ``harness-run:<case id>`` (run id and whether the worker reused it; the record is read
+        back from the runs store)."""
+        import json
+
+        for name, value in user_properties:
+            if name.startswith("verdict:"):
+                self.add(nodeid, Verdict.from_dict(json.loads(value)))
+            elif name.startswith(RUN_PROPERTY) and name[len(RUN_PROPERTY):] not in self.records:
+                run = json.loads(value)
+                record = self.context.store.complete(run["run_id"])
+                if record is not None:
+                    record.notes["reused"] = run["reused"]
+                    self.records[name[len(RUN_PROPERTY):]] = record
 
     def all_verdicts(self) -> list[Verdict]:
         return [v for vs in self.verdicts.values() for v in vs]
@@ -246,6 +277,15 @@ class VerdictRecorder:
                                          "printed accuracy"}
         merged.update(evidence or {})
         return self.check(verdict_id, epoch.test_accuracy, merged)
+
+    def run_seeds(self, case: Case, seeds: int) -> list[RunRecord]:
+        return self.session.run_seeds(case, seeds)
+
+    def check_accuracy_seeds(self, verdict_id: str, results, evidence: Mapping[str, Any] | None = None
+                             ) -> Verdict:
+        """``results``: one ``(correct, n)`` per seed; judged on their mean, spread reported."""
+        bar = self.profile.bar(verdict_id)
+        return self.session.add(self.nodeid, bar.evaluate_accuracy_seeds(results, evidence))
 
     @property
     def verdicts(self) -> list[Verdict]:
