@@ -24,9 +24,12 @@ def command(name: str, help_text: str, configure: Callable[[argparse.ArgumentPar
 def _report_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", type=Path, help="a report.json, or a folder holding one (e.g. reports/latest)")
     p.add_argument("--output", type=Path, default=None, help="write the markdown here instead of stdout")
+    p.add_argument("--html", action="store_true",
+                   help="render the self-contained HTML page instead (written to --output, default "
+                        "report.html beside the report.json)")
 
 
-@command("report", "render a report.json again as markdown", _report_args)
+@command("report", "render a report.json again as markdown (or, with --html, as a page)", _report_args)
 def _report(args: argparse.Namespace) -> int:
     from harness.report.markdown import render_markdown
 
@@ -35,6 +38,8 @@ def _report(args: argparse.Namespace) -> int:
         raise CliError(f"{args.path}: no report.json there; pass a report.json or its folder")
     try:
         report = json.loads(path.read_text(encoding="utf-8"))
+        if args.html:
+            return _write_html(report, path, args.output)
         text = render_markdown(report)
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise CliError(f"{path}: not a harness report ({type(exc).__name__}: {exc})") from None
@@ -44,6 +49,129 @@ def _report(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _log_args(p: argparse.ArgumentParser) -> None:
+    from harness.logs import FORMATS
+
+    p.add_argument("path", type=Path, help="a research-format log, an MLLOG file or a timm output folder")
+    p.add_argument("--log-format", choices=tuple(FORMATS), default=None,
+                   help="default: detected; " + "; ".join(f"{n}: {f.description}" for n, f in FORMATS.items()))
+    p.add_argument("--json", action="store_true", help="print the whole RunRecord as JSON")
+
+
+@command("log", "read a training log into a run record and print what it holds", _log_args)
+def _log(args: argparse.Namespace) -> int:
+    from harness.logs import LogError, parse_log
+    from harness.logs.summary import record_lines
+
+    try:
+        record = parse_log(args.path, args.log_format)
+    except LogError as exc:
+        raise CliError(str(exc)) from None
+    if args.json:
+        sys.stdout.write(json.dumps(record.to_dict(), indent=2, default=str) + "\n")
+    else:
+        sys.stdout.write("\n".join(record_lines(record)) + "\n")
+    return 0
+
+
+def _write_html(report: dict, path: Path, output: Path | None) -> int:
+    from harness.report.html import render_html
+    from harness.storage import write_text
+
+    target = output or path.parent / "report.html"
+    write_text(target, render_html(report, path.parent))
+    print(target)
+    return 0
+
+
+def _gate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("path", type=Path, help="a report.json, or a folder holding one (e.g. reports/latest)")
+
+
+@command("gate", "exit 1 when a session's verdicts failed (the nightly CI gate), 0 when all passed",
+         _gate_args)
+def _gate(args: argparse.Namespace) -> int:
+    from harness.gate import gate_problems
+
+    path = args.path / "report.json" if args.path.is_dir() else args.path
+    if not path.is_file():
+        raise CliError(f"{args.path}: no report.json there; did the pytest session run "
+                       f"with this --reports-dir?")
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+        problems = gate_problems(report)
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise CliError(f"{path}: not a harness report ({type(exc).__name__}: {exc})") from None
+    for line in problems:
+        print(line)
+    counts = report.get("counts", {})
+    print(f"gate: {'FAILED' if problems else 'passed'} ({counts.get('passed', 0)}/"
+          f"{counts.get('verdicts', 0)} verdicts passed, profile {report.get('profile')})")
+    return 1 if problems else 0
+
+
+def _run_args(p: argparse.ArgumentParser) -> None:
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--spec", type=Path, help="a RunSpec as JSON (RunSpec.to_dict())")
+    which.add_argument("--case", help="a case id of --profile, e.g. baseline/cifar10")
+    p.add_argument("--profile", default="smoke", help="the profile holding --case (default: smoke)")
+    p.add_argument("--device", default=None, help="cpu, cuda (default: cuda if available)")
+    p.add_argument("--data-root", type=Path, default=None, help="folder holding the CIFAR data")
+    p.add_argument("--download", action="store_true", help="download missing CIFAR data into --data-root")
+    p.add_argument("--init", default=None, help="init checkpoint (a file or timm:NAME)")
+    p.add_argument("--reports-dir", type=Path, default=Path("reports"),
+                   help="the runs store lives in <reports-dir>/runs (default: reports)")
+    p.add_argument("--rerun", action="store_true", help="ignore a stored run and train again")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+@command("run", "train (or reuse) one run into the runs store; under torchrun, with DDP on all "
+         "its processes", _run_args)
+def _run(args: argparse.Namespace) -> int:
+    from harness.distributed import DistributedError, train_or_reuse
+    from harness.session import OptionError
+    from harness.spec import SpecError
+
+    try:
+        spec, device = _run_target(args)
+        record, group = train_or_reuse(spec, device, reports_dir=args.reports_dir,
+                                       data_root=args.data_root, download=args.download,
+                                       rerun=args.rerun, progress=not args.no_progress)
+    except (OptionError, SpecError, DistributedError) as exc:
+        raise CliError(str(exc)) from None
+    if group is None or group.is_main:
+        for s in record.states:
+            print(f"run {record.run_id} state {s.index}: best {s.best_accuracy:.2f}% final "
+                  f"{s.final_accuracy:.2f}% ({len(s.epochs)} epochs; world size "
+                  f"{record.notes.get('world_size', 1)}; reused {bool(record.notes.get('reused'))})")
+    return 0
+
+
+def _run_target(args: argparse.Namespace):
+    import torch
+
+    from harness.session import Options, resolve
+    from harness.spec import spec_from_dict
+
+    if args.spec is not None:
+        try:
+            spec = spec_from_dict(json.loads(args.spec.read_text(encoding="utf-8")))
+        except (OSError, json.JSONDecodeError, TypeError) as exc:
+            raise CliError(f"--spec {args.spec}: not a RunSpec JSON file ({exc})") from None
+        if args.init:
+            from dataclasses import replace
+            spec = replace(spec, init=str(Path(args.init).resolve()))
+        device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        return spec, device
+    resolved = resolve(Options(profile=args.profile, device=args.device, data_root=args.data_root,
+                               init=args.init, download=args.download))
+    cases = {c.id: c for c in resolved.profile.cases}
+    if args.case not in cases:
+        raise CliError(f"--case {args.case!r} is not in profile {resolved.profile.name}; "
+                       f"known: {', '.join(sorted(cases))}")
+    return cases[args.case].spec, resolved.device
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import math
 import re
+import statistics
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional, Sequence
 
 OPS = (">=", "<=", "==", "within")
 _EQ_TOL = 1e-9
@@ -42,8 +43,11 @@ class Expectation:
     threshold: float
     unit: str = ""
     tolerance: float = 0.0
+    tolerance_se: float = 0.0   # >0: an accuracy fails only when its k-SE interval misses the bar
+    seeds: int = 1              # >1: runs with seeds seed..seed+seeds-1, judged on their mean
 
     def __post_init__(self) -> None:
+        _check_statistics(self)
         if self.op not in OPS:
             raise ExpectationError(f"Expectation {self.id!r}: op must be one of {OPS}, got {self.op!r}")
         if not isinstance(self.threshold, (int, float)) or math.isnan(self.threshold):
@@ -67,10 +71,92 @@ class Expectation:
         low, high = wilson_interval(correct, n)
         merged = {"n": n, "correct": correct, "wilson95": [round(low, 4), round(high, 4)]}
         merged.update(evidence or {})
-        return self.evaluate(100.0 * correct / n, merged)
+        verdict = self.evaluate(100.0 * correct / n, merged)
+        if self.tolerance_se:
+            interval = wilson_interval(correct, n, z=self.tolerance_se)
+            verdict = _within_se(verdict, self.tolerance_se, interval, "Wilson interval")
+        return verdict
+
+    def evaluate_seeds(self, values: Sequence[float], evidence: Mapping[str, Any] | None = None
+                       ) -> "Verdict":
+        """A multi-seed verdict: the mean of one observation per seed, with its spread (sample
+        std, min and max) in the evidence and the line. With ``tolerance_se`` the bar is judged
+        on the interval mean +- k standard errors of the mean over seeds."""
+        values = [float(v) for v in values]
+        if len(values) != self.seeds:
+            raise ExpectationError(f"Expectation {self.id!r}: seeds={self.seeds} needs one observation "
+                                   f"per seed, got {len(values)}")
+        mean = sum(values) / len(values)
+        std = statistics.stdev(values) if len(values) > 1 else 0.0
+        merged = {"seeds": len(values), "per_seed": [round(v, 4) for v in values],
+                  "mean": round(mean, 4), "std": round(std, 4),
+                  "spread": [round(min(values), 4), round(max(values), 4)]}
+        merged.update(evidence or {})
+        merged["note"] = _join(merged.get("note"), (
+            f"mean of {len(values)} seeds, std {std:.2f}{_unit_text(self.unit)}, range "
+            f"{_fmt(min(values), self.unit)} to {_fmt(max(values), self.unit)}"))
+        verdict = self.evaluate(mean, merged)
+        if self.tolerance_se and len(values) > 1:
+            half = self.tolerance_se * std / math.sqrt(len(values))
+            verdict = _within_se(verdict, self.tolerance_se, (mean - half, mean + half),
+                                 "interval of the mean over seeds")
+        return verdict
+
+    def evaluate_accuracy_seeds(self, results: Sequence[tuple], evidence: Mapping[str, Any] | None = None
+                                ) -> "Verdict":
+        """``results`` holds one ``(correct, n)`` per seed; judged as :meth:`evaluate_seeds` on
+        the per-seed accuracies in percent, with the pooled 95% Wilson interval as evidence."""
+        correct, n = sum(c for c, _ in results), sum(m for _, m in results)
+        low, high = wilson_interval(correct, n) if n else (float("nan"), float("nan"))
+        merged = {"per_seed_correct_n": [[c, m] for c, m in results],
+                  "pooled_wilson95": [round(low, 4), round(high, 4)]}
+        merged.update(evidence or {})
+        return self.evaluate_seeds([100.0 * c / m for c, m in results], merged)
 
     def with_threshold(self, op: str, threshold: float) -> "Expectation":
         return replace(self, op=op, threshold=threshold)
+
+
+def _check_statistics(e: Expectation) -> None:
+    k = e.tolerance_se
+    if not isinstance(k, (int, float)) or not math.isfinite(k) or k < 0:
+        raise ExpectationError(f"Expectation {e.id!r}: tolerance_se must be a number >= 0 "
+                               f"(standard errors), got {k!r}")
+    if k and e.op not in (">=", "<="):
+        raise ExpectationError(f"Expectation {e.id!r}: tolerance_se needs op '>=' or '<=', got {e.op!r}")
+    if not isinstance(e.seeds, int) or isinstance(e.seeds, bool) or e.seeds < 1:
+        raise ExpectationError(f"Expectation {e.id!r}: seeds must be an int >= 1, got {e.seeds!r}")
+
+
+def _within_se(verdict: "Verdict", k: float, interval: tuple, what: str) -> "Verdict":
+    """Judge ``verdict`` with a tolerance of ``k`` standard errors: a ``>=`` bar fails only when
+    the interval's upper end is below it (a ``<=`` bar: the lower end above it); say which."""
+    low, high = interval
+    end, name = (high, "upper") if verdict.op == ">=" else (low, "lower")
+    reaches = end >= verdict.threshold if verdict.op == ">=" else end <= verdict.threshold
+    bar = _fmt(verdict.threshold, verdict.unit)
+    span = f"{k:g}-SE {what} [{_fmt(low, verdict.unit)}, {_fmt(high, verdict.unit)}]"
+    if verdict.passed:
+        note = None
+    elif reaches:
+        note = f"short of the bar but within {k:g} SE: the {name} end of the {span} reaches {bar}"
+    else:
+        side = "below" if verdict.op == ">=" else "above"
+        note = f"fails beyond {k:g} SE: the {name} end of the {span} is {side} {bar}"
+    evidence = dict(verdict.evidence)
+    evidence["tolerance_se"] = {"k": k, "interval": [round(low, 4), round(high, 4)],
+                                "interval_of": what, "reaches_bar": bool(reaches)}
+    if note:
+        evidence["note"] = _join(evidence.get("note"), note)
+    return replace(verdict, passed=bool(verdict.passed or reaches), evidence=evidence)
+
+
+def _join(first: Optional[str], second: str) -> str:
+    return f"{first}; {second}" if first else second
+
+
+def _unit_text(unit: str) -> str:
+    return " pp" if unit == "%" else (f" {unit}" if unit else "")
 
 
 def _holds(op: str, observed: float, threshold: float, tolerance: float) -> bool:

@@ -6,16 +6,20 @@ Every hook here hands its work to a library object (:class:`harness.session.Harn
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
 import pytest
 
 from harness.environment import environment
+from harness.logs import FORMATS as LOG_FORMATS
 from harness.profiles import PROFILE_CHOICES
 from harness.report import build_report, write_reports
-from harness.report.terminal import summary_lines
-from harness.session import HarnessSession, OptionError, Options, resolve
+from harness.report.history import FILENAME as HISTORY_FILE, History, HistoryError, record_session
+from harness.report.terminal import regression_summary, summary_lines
+from harness.placement import worker_devices
+from harness.session import RUN_PROPERTY, HarnessSession, OptionError, Options, resolve
 
 SESSION_KEY = pytest.StashKey[HarnessSession]()
 
@@ -40,6 +44,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="override a bar by verdict id, e.g. --expect 'baseline/digits/state0/accuracy>=97' "
                          "(repeatable; ops >=, <=, ==)")
     group.addoption("--no-progress", action="store_true", help="no progress bars during training")
+    group.addoption("--threads", type=int, default=1,
+                    help="torch CPU threads for runs on the CPU (default 1: the CPU models are small, "
+                         "and threads collapse when cores are shared)")
+    group.addoption("--from-log", default=None, type=Path, metavar="PATH",
+                    help="judge an existing run instead of training: a research-format log, an "
+                         "MLLOG file or a timm output folder (no GPU or data needed)")
+    group.addoption("--from-log-format", default=None, choices=tuple(LOG_FORMATS),
+                    help="the --from-log format (default: detected; pytest itself owns --log-format)")
+    group.addoption("--dataset", default=None,
+                    help="with --from-log: the run's dataset when the log does not print it")
 
 
 def _options(config: pytest.Config) -> Options:
@@ -48,26 +62,72 @@ def _options(config: pytest.Config) -> Options:
         reports_dir = Path(config.invocation_params.dir) / reports_dir
     profile = config.getoption("profile")
     data_root = config.getoption("data_root")
-    if profile == "auto" and data_root is None:
+    from_log = config.getoption("from_log")
+    if from_log is not None and not from_log.is_absolute():
+        from_log = Path(config.invocation_params.dir) / from_log
+    if profile == "auto" and data_root is None and from_log is None:
         profile = "smoke"  # nightly needs a data root: auto never picks what cannot run
     return Options(profile=profile, device=config.getoption("device"), data_root=data_root,
                    init=config.getoption("init"), reports_dir=reports_dir,
                    rerun=config.getoption("rerun"), download=config.getoption("download"),
                    expect=tuple(config.getoption("expect")),
-                   progress=not config.getoption("no_progress"))
+                   progress=not config.getoption("no_progress"), threads=config.getoption("threads"),
+                   from_log=from_log, log_format=config.getoption("from_log_format"),
+                   dataset=config.getoption("dataset"))
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "gpu: needs a CUDA GPU (run on a GPU runner: pytest -m gpu)")
     config.addinivalue_line("markers", "slow: minutes of CPU time (deselect with -m 'not slow')")
+    _xdist_configure(config)
     options = _options(config)
     try:
         resolved = resolve(options)
     except OptionError as exc:
         raise pytest.UsageError(str(exc)) from None
+    try:
+        History(options.reports_dir / HISTORY_FILE).check()
+    except HistoryError as exc:
+        raise pytest.UsageError(str(exc)) from None
     hs = HarnessSession(options, resolved)
     config.stash[SESSION_KEY] = hs
-    config.pluginmanager.register(_Reporter(hs), "harness-reporter")
+    if not hasattr(config, "workerinput"):  # xdist workers leave the reports to the controller
+        config.pluginmanager.register(_Reporter(hs), "harness-reporter")
+
+
+def _xdist_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist: the controller schedules by group (tests of one case share a worker);
+    a worker pins itself to the GPU its controller chose, before anything touches CUDA."""
+    config.addinivalue_line("markers", "xdist_group(name): tests sharing a run go to one xdist worker")
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        if workerinput.get("harness_loadgroup"):
+            config.option.loadgroup = True
+        devices = workerinput.get("harness_cuda_visible_devices")
+        if devices is not None:
+            os.environ["CUDA_VISIBLE_DEVICES"] = devices
+    elif getattr(config.option, "dist", "no") == "load":
+        config.option.dist = "loadgroup"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    """xdist controller: tell each worker its GPU and that tests are grouped by case."""
+    import torch
+
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    devices = worker_devices(node.gateway.id, os.environ.get("CUDA_VISIBLE_DEVICES"), count)
+    node.workerinput["harness_cuda_visible_devices"] = devices
+    node.workerinput["harness_loadgroup"] = node.config.getoption("dist") == "loadgroup"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config):
+    """``-n auto``: one worker per visible GPU (CPU count when there is none)."""
+    import torch
+
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return count or None
 
 
 def _session(config: pytest.Config) -> HarnessSession:
@@ -81,7 +141,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if suite is None:
         raise pytest.UsageError(f"{metafunc.module.__name__} uses the 'case' fixture but sets no SUITE name")
     cases = _session(metafunc.config).profile.cases_for(suite)
-    metafunc.parametrize("case", cases, ids=[c.name for c in cases])
+    metafunc.parametrize("case", [pytest.param(c, id=c.name, marks=pytest.mark.xdist_group(c.id))
+                                  for c in cases])
 
 
 @pytest.fixture
@@ -103,6 +164,9 @@ def pytest_runtest_call(item: pytest.Item):
         recorder = _session(item.config).recorder(item.nodeid)
         for verdict in recorder.verdicts:
             item.user_properties.append((f"verdict:{verdict.id}", json.dumps(verdict.to_dict())))
+        for case_id, record in _session(item.config).records.items():
+            item.user_properties.append((f"{RUN_PROPERTY}{case_id}", json.dumps(
+                {"run_id": record.run_id, "reused": bool(record.notes.get("reused"))})))
         message = recorder.failure_message()
         if message:
             pytest.fail(message, pytrace=False)
@@ -114,8 +178,11 @@ class _Reporter:
     def __init__(self, hs: HarnessSession) -> None:
         self.hs = hs
         self.paths: dict = {}
+        self.report: dict = {}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "call" and report.nodeid not in self.hs.verdicts:
+            self.hs.collect_remote(report.nodeid, report.user_properties)  # from an xdist worker
         if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
             outcome = "xfailed" if getattr(report, "wasxfail", None) is not None and report.skipped \
                 else report.outcome
@@ -132,7 +199,11 @@ class _Reporter:
             exit_status=int(exitstatus),
             options={"profile": hs.profile.name, "device": str(hs.device),
                      "data_root": str(options.data_root) if options.data_root else None,
-                     "init": options.init, "expect": list(options.expect), "rerun": options.rerun})
+                     "init": options.init, "expect": list(options.expect), "rerun": options.rerun,
+                     "from_log": str(options.from_log) if options.from_log else None,
+                     "log_format": options.log_format, "dataset": options.dataset})
+        record_session(report, options.reports_dir)
+        self.report = report
         self.paths = write_reports(report, options.reports_dir)
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
@@ -142,5 +213,7 @@ class _Reporter:
         terminalreporter.section(f"harness verdicts (profile {self.hs.profile.name})")
         for line in summary_lines(verdicts):
             terminalreporter.write_line(line, red=line.startswith("FAIL"), green=line.startswith("PASS"))
+        for line in regression_summary(self.report):
+            terminalreporter.write_line(line, red=True)
         if self.paths:
             terminalreporter.write_line(f"report: {self.paths['markdown']}")

@@ -8,11 +8,12 @@ run is returned without training; an interrupted one resumes after its last comp
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Iterator, Optional
 
 import torch
 
@@ -20,6 +21,7 @@ from harness import storage
 from harness.data import Dataset, load_dataset
 from harness.data.batches import Batches, augment_for
 from harness.environment import environment, git_commit
+from harness.lock import exclusive
 from harness.models import create_model, load_init, model_definition, native_image_size
 from harness.progress import progress_bar
 from harness.prune.masks import MaskSet
@@ -28,6 +30,12 @@ from harness.prune.structure import families, summary
 from harness.record import RunRecord, StateRecord
 from harness.spec import Recipe, RunSpec
 from harness.train import PhaseHooks, PhaseResult, evaluate, train_phase
+
+
+# CPU intra-op threads for runs. The CPU models (smoke) are too small to gain from more, and
+# OpenMP threads collapse when the cores are shared: measured on the 2-core CI machine class
+# with other processes running, 3 smoke epochs took 5.5 s with 1 thread and 91.6 s with 2.
+CPU_THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,7 @@ class RunContext:
     download: bool = False
     rerun: bool = False
     progress: bool = True
+    threads: int = CPU_THREADS
 
     @property
     def store(self) -> "RunStore":
@@ -108,6 +117,11 @@ def run_key(spec: RunSpec, device: torch.device) -> str:
 
 def get_or_run(spec: RunSpec, context: RunContext) -> RunRecord:
     key = run_key(spec, context.device)
+    with exclusive(context.store.root / f"{key}.lock"):  # no run trains twice, across processes
+        return _get_or_run_locked(spec, context, key)
+
+
+def _get_or_run_locked(spec: RunSpec, context: RunContext, key: str) -> RunRecord:
     store = context.store
     if context.rerun:
         store.clear(key)
@@ -115,7 +129,20 @@ def get_or_run(spec: RunSpec, context: RunContext) -> RunRecord:
     if stored is not None:
         stored.notes["reused"] = True
         return stored
-    return Engine(spec, context, key).run()
+    with cpu_threads(context.threads if context.device.type == "cpu" else None):
+        return Engine(spec, context, key).run()
+
+
+@contextlib.contextmanager
+def cpu_threads(n: Optional[int]) -> Iterator[None]:
+    """Run with ``n`` torch intra-op threads, restoring the previous count afterwards."""
+    previous = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 class Engine:
@@ -196,6 +223,10 @@ class Engine:
             if self.spec.prune.rewind_epoch:    # epoch K > 0; the init is kept from creation
                 self.rewind_weights = load_file(str(self.store.rewind_path(self.key)), device=device)
 
+    def _train_phase(self, model, train, test, recipe, **kwargs) -> PhaseResult:
+        """The engine's one call into train_phase (harness.distributed adds its DDP forward here)."""
+        return train_phase(model, train, test, recipe, **kwargs)
+
     def _run_state(self, index: int, model, train: Batches, test: Batches) -> StateRecord:
         if index == 0:
             return self._dense_state(model, train, test)
@@ -207,7 +238,7 @@ class Engine:
         recipe = self.spec.recipe
         hooks = self._rewind_capture(model, len(train))
         with progress_bar(recipe.epochs * train.samples_per_epoch, self._desc(0), self.context.progress) as bar:
-            phase = train_phase(model, train, test, recipe, hooks=hooks, progress=bar)
+            phase = self._train_phase(model, train, test, recipe, hooks=hooks, progress=bar)
         state = _state_record(0, phase)
         if self.masks is not None:
             storage.save_tensors(self.store.rewind_path(self.key), self.rewind_weights,
@@ -257,7 +288,7 @@ class Engine:
         plan.train.apply()
         hooks = PhaseHooks(penalty=plan.penalty, after_step=plan.train.apply)
         with progress_bar(recipe.epochs * train.samples_per_epoch, self._desc(index), self.context.progress) as bar:
-            phase = train_phase(model, train, test, recipe, hooks=hooks, progress=bar)
+            phase = self._train_phase(model, train, test, recipe, hooks=hooks, progress=bar)
         before_cut = plan.penalty.squared_norm().item() if plan.penalty else None
         plan.final.apply()
         self.masks = plan.final

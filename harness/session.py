@@ -6,7 +6,7 @@ it. Every user mistake found here is an :class:`OptionError` whose one line says
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
@@ -14,7 +14,7 @@ import torch
 
 from harness.expect import ExpectationError, Override, Verdict, parse_override
 from harness.profiles import PROFILES, Case, Profile
-from harness.record import RunRecord
+from harness.record import EpochRecord, RunRecord
 from harness.runs import RunContext, get_or_run
 
 
@@ -33,6 +33,10 @@ class Options:
     download: bool = False
     expect: tuple = ()
     progress: bool = True
+    threads: int = 1
+    from_log: Optional[Path] = None      # judge this training log instead of training
+    log_format: Optional[str] = None     # its format (default: detected)
+    dataset: Optional[str] = None        # the log's dataset when it does not print one
 
 
 @dataclass
@@ -40,10 +44,13 @@ class Resolved:
     profile: Profile
     device: torch.device
     overrides: tuple
+    log_record: Optional[RunRecord] = None
 
 
 def resolve(options: Options, cuda_available: Optional[bool] = None) -> Resolved:
     """Validate options once, at the edge; raise OptionError naming the option to change."""
+    if options.from_log is not None:
+        return _resolve_log(options)
     cuda = torch.cuda.is_available() if cuda_available is None else cuda_available
     name = options.profile
     if name == "auto":
@@ -59,6 +66,8 @@ def resolve(options: Options, cuda_available: Optional[bool] = None) -> Resolved
                           f"or use --profile smoke on this machine")
     _check_data_root(profile, options)
     _check_init(profile, options.init)
+    if not isinstance(options.threads, int) or options.threads < 1:
+        raise OptionError(f"--threads must be a whole number >= 1, got {options.threads!r}")
     overrides = tuple(_override(text, profile) for text in options.expect)
     return Resolved(profile.with_init(_init_path(options.init)).with_overrides(overrides), device, overrides)
 
@@ -113,6 +122,50 @@ def _init_path(init: Optional[str]) -> Optional[str]:
     return str(Path(init).resolve())
 
 
+def _resolve_log(options: Options) -> Resolved:
+    """--from-log: the parsed log is the run of every case on its dataset; judging it needs no
+    CUDA, no data root and no init file (an --init here is the pretrained claim, not a file)."""
+    from harness.logs import LogError, parse_log
+    from harness.logs.arguments import NUM_CLASSES, dataset_name
+
+    try:
+        record = parse_log(options.from_log, options.log_format, option="--from-log-format")
+    except LogError as exc:
+        raise OptionError(f"--from-log {exc}") from None
+    dataset = dataset_name(options.dataset) or record.dataset
+    if not dataset:
+        raise OptionError(f"--from-log {options.from_log}: the log names no dataset; pass --dataset "
+                          f"({', '.join(NUM_CLASSES)})")
+    notes = dict(record.notes, dataset_from="--dataset" if options.dataset else "log",
+                 pretrained_claim_from="--init" if options.init else "log")
+    record = replace(record, dataset=dataset, notes=notes,
+                     num_classes=record.num_classes if dataset == record.dataset else NUM_CLASSES.get(dataset, 0),
+                     init=options.init or record.init,
+                     claims_pretrained=bool(options.init) or record.claims_pretrained)
+    profile = _log_profile(options, dataset)
+    claim = record.init if record.claims_pretrained else None
+    label = f"log {options.from_log}"
+    cases = tuple(replace(c, spec=replace(c.spec, init=claim, label=label))
+                  for c in profile.cases if c.spec.dataset == dataset)
+    profile = replace(profile, cases=cases)
+    overrides = tuple(_override(text, profile) for text in options.expect)
+    return Resolved(profile.with_overrides(overrides), torch.device("cpu"), overrides, record)
+
+
+def _log_profile(options: Options, dataset: str) -> Profile:
+    """The profile whose bars cover the log's dataset (auto: the first one that has them)."""
+    fitting = [p for p in PROFILES.values() if dataset in p.datasets]
+    if options.profile == "auto" and fitting:
+        return fitting[0]
+    if options.profile in PROFILES and PROFILES[options.profile] in fitting:
+        return PROFILES[options.profile]
+    known = sorted({d for p in PROFILES.values() for d in p.datasets})
+    where = "no profile has" if options.profile == "auto" else f"--profile {options.profile} has no"
+    raise OptionError(f"--from-log {options.from_log}: {where} bars for dataset {dataset!r}; "
+                      f"pass --dataset with one of {', '.join(known)}"
+                      + ("" if options.profile == "auto" else " or another --profile"))
+
+
 def _override(text: str, profile: Profile) -> Override:
     try:
         override = parse_override(text)
@@ -125,6 +178,9 @@ def _override(text: str, profile: Profile) -> Override:
     return override
 
 
+RUN_PROPERTY = "harness-run:"  # user property naming a run a test used: (prefix + case id, run id)
+
+
 class HarnessSession:
     """Runs, verdicts and timings of one pytest session."""
 
@@ -133,18 +189,33 @@ class HarnessSession:
         self.profile = resolved.profile
         self.device = resolved.device
         self.overrides = resolved.overrides
+        self.log_record = resolved.log_record
         self.context = RunContext(device=self.device, reports_dir=Path(options.reports_dir),
                                   data_root=options.data_root, download=options.download,
-                                  rerun=options.rerun, progress=options.progress)
+                                  rerun=options.rerun, progress=options.progress,
+                                  threads=options.threads)
         self.started = time.time()
         self.records: dict[str, RunRecord] = {}
         self.verdicts: dict[str, list[Verdict]] = {}
         self.tests: list[dict] = []
 
     def run(self, case: Case) -> RunRecord:
+        if case.id not in self.records and self.log_record is not None:
+            self.records[case.id] = self.log_record  # --from-log: judge the log, train nothing
         if case.id not in self.records:
             self.records[case.id] = get_or_run(case.spec, self.context)
         return self.records[case.id]
+
+    def run_seeds(self, case: Case, seeds: int) -> list[RunRecord]:
+        """One run per seed ``case.spec.seed + i`` (i < seeds), each stored and reused as any run."""
+        records = []
+        for offset in range(seeds):
+            spec = replace(case.spec, seed=case.spec.seed + offset)
+            key = case.id if offset == 0 else f"{case.id}@seed{spec.seed}"
+            if key not in self.records:
+                self.records[key] = get_or_run(spec, self.context)
+            records.append(self.records[key])
+        return records
 
     def recorder(self, nodeid: str) -> "VerdictRecorder":
         return VerdictRecorder(self, nodeid)
@@ -152,6 +223,23 @@ class HarnessSession:
     def add(self, nodeid: str, verdict: Verdict) -> Verdict:
         self.verdicts.setdefault(nodeid, []).append(verdict)
         return verdict
+
+    def collect_remote(self, nodeid: str, user_properties) -> None:
+        """Take the verdicts and runs a test recorded in another process (an xdist worker) from
+        its report's user properties: ``verdict:<id>`` (the verdict as JSON) and
+        ``harness-run:<case id>`` (run id and whether the worker reused it; the record is read
+        back from the runs store)."""
+        import json
+
+        for name, value in user_properties:
+            if name.startswith("verdict:"):
+                self.add(nodeid, Verdict.from_dict(json.loads(value)))
+            elif name.startswith(RUN_PROPERTY) and name[len(RUN_PROPERTY):] not in self.records:
+                run = json.loads(value)
+                record = self.context.store.complete(run["run_id"])
+                if record is not None:
+                    record.notes["reused"] = run["reused"]
+                    self.records[name[len(RUN_PROPERTY):]] = record
 
     def all_verdicts(self) -> list[Verdict]:
         return [v for vs in self.verdicts.values() for v in vs]
@@ -178,6 +266,26 @@ class VerdictRecorder:
                        evidence: Mapping[str, Any] | None = None) -> Verdict:
         bar = self.profile.bar(verdict_id)
         return self.session.add(self.nodeid, bar.evaluate_accuracy(correct, n, evidence))
+
+    def check_epoch(self, verdict_id: str, epoch: EpochRecord,
+                    evidence: Mapping[str, Any] | None = None) -> Verdict:
+        """An epoch's test accuracy against a bar: with its sample count and Wilson interval when
+        the record has them; a log that gives no count is judged on the printed percentage."""
+        if epoch.test_correct is not None and epoch.test_n:
+            return self.check_accuracy(verdict_id, epoch.test_correct, epoch.test_n, evidence)
+        merged = {"n": None, "interval": "none: the record gives no sample count, only the "
+                                         "printed accuracy"}
+        merged.update(evidence or {})
+        return self.check(verdict_id, epoch.test_accuracy, merged)
+
+    def run_seeds(self, case: Case, seeds: int) -> list[RunRecord]:
+        return self.session.run_seeds(case, seeds)
+
+    def check_accuracy_seeds(self, verdict_id: str, results, evidence: Mapping[str, Any] | None = None
+                             ) -> Verdict:
+        """``results``: one ``(correct, n)`` per seed; judged on their mean, spread reported."""
+        bar = self.profile.bar(verdict_id)
+        return self.session.add(self.nodeid, bar.evaluate_accuracy_seeds(results, evidence))
 
     @property
     def verdicts(self) -> list[Verdict]:

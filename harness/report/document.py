@@ -17,11 +17,29 @@ def _run_summary(case_id: str, record: RunRecord) -> dict:
                        "final_accuracy": s.final_accuracy, "sparsity": s.sparsity,
                        "epochs": len(s.epochs), "seconds": s.seconds,
                        "images_per_s": s.images_per_s, "peak_memory_mb": s.peak_memory_mb,
+<<<<<<< HEAD
                        "checkpoint": s.checkpoint, **_pruning_summary(s)})
+=======
+                       "checkpoint": s.checkpoint,
+                       "test_curve": [e.test_accuracy for e in s.epochs]})
+>>>>>>> main
     return {"case": case_id, "run_id": record.run_id, "source": record.source,
             "model": record.model, "dataset": record.dataset, "init": record.init,
             "reused": bool(record.notes.get("reused")), "spec": record.spec,
-            "init_audit": record.init_audit, "environment": record.environment, "states": states}
+            "init_audit": record.init_audit, "environment": record.environment, "states": states,
+            "complete": record.complete, "log": _log_summary(record)}
+
+
+_LOG_NOTES = ("log_path", "lines_total", "lines_understood", "lines_not_understood",
+              "not_understood_examples", "undecodable_lines", "unfinished_last_line",
+              "epochs_without_test_accuracy", "dataset_from", "pretrained_claim_from")
+
+
+def _log_summary(record: RunRecord) -> Optional[dict]:
+    """How a record parsed from a training log was read (None for the engine's runs)."""
+    if not record.source.startswith("log:"):
+        return None
+    return {k: record.notes[k] for k in _LOG_NOTES if k in record.notes}
 
 
 def _pruning_summary(state) -> dict:

@@ -1,0 +1,97 @@
+"""Log formats by name, detection, and the RunRecord a parsed log becomes.
+
+``parse_log(path, fmt=None)`` reads a research-format log, an MLLOG file or a timm output folder
+into the same :class:`~harness.record.RunRecord` the engine produces. Without ``fmt`` the format
+is detected: a folder (or summary.csv) is timm's; a file goes to the format most of whose marker
+lines it holds.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+from harness.logs import arguments, mllog, research, timm
+from harness.logs.source import LogError, LogLines, read_lines
+from harness.record import RunRecord
+
+
+@dataclass(frozen=True)
+class LogFormat:
+    name: str
+    description: str
+    read: Callable[[Path, Optional[LogLines]], tuple]   # (path, its lines when a file) -> (facts, lines)
+    sniff: Callable[[Path, Optional[LogLines]], int]    # how many marker lines; 0: not this format
+
+
+def _text_format(module) -> LogFormat:
+    def read(path: Path, lines: Optional[LogLines]) -> tuple:
+        if lines is None:
+            raise LogError(f"{path} is a folder; the {module.NAME} format reads one log file")
+        return module.parse(lines), lines
+    return LogFormat(module.NAME, module.DESCRIPTION, read,
+                     lambda path, lines: module.sniff(lines) if lines is not None else 0)
+
+
+FORMATS: dict[str, LogFormat] = {
+    research.NAME: _text_format(research),
+    mllog.NAME: _text_format(mllog),
+    timm.NAME: LogFormat(timm.NAME, timm.DESCRIPTION,
+                         lambda path, lines: timm.parse_folder(path), lambda path, lines: timm.sniff_path(path)),
+}
+
+
+def _source(path: Path) -> Optional[LogLines]:
+    """The lines of a log file (read once, for detection and parsing); None for a folder."""
+    if not path.exists():
+        raise LogError(f"{path}: no such file or folder; pass a training log, an MLLOG file or "
+                       f"a timm output folder")
+    return read_lines(path) if path.is_file() and path.name != timm.SUMMARY else None
+
+
+def _detect(path: Path, lines: Optional[LogLines], option: str) -> str:
+    scores = {name: fmt.sniff(path, lines) for name, fmt in FORMATS.items()}
+    best = max(scores, key=scores.get)
+    if scores[best] <= 0:
+        raise LogError(f"{path}: cannot tell its format (no Namespace/Epoch:/valid_accuracy "
+                       f"lines, no :::MLLOG lines, no summary.csv); pass {option} "
+                       f"{'|'.join(FORMATS)}")
+    return best
+
+
+def detect(path: Path, option: str = "--log-format") -> str:
+    path = Path(path)
+    return _detect(path, _source(path), option)
+
+
+def parse_log(path: Path, fmt: Optional[str] = None, option: str = "--log-format") -> RunRecord:
+    """``option`` is how the caller's user names the format override, for error messages."""
+    path = Path(path)
+    if fmt is not None and fmt not in FORMATS:
+        raise LogError(f"{option} {fmt!r} is unknown; use one of {', '.join(FORMATS)}")
+    lines = _source(path)
+    name = fmt or _detect(path, lines, option)
+    facts, lines = FORMATS[name].read(path, lines)
+    return to_record(name, lines, facts)
+
+
+def to_record(fmt: str, lines: LogLines, facts: dict) -> RunRecord:
+    args = facts["args"]
+    dataset = arguments.dataset_of(args)
+    model = arguments.model_name(args)
+    claims, init = arguments.pretrained_claim(args, model)
+    digest = hashlib.sha256(f"{fmt}\n{sorted(map(str, args.items()))}".encode())
+    for _, text in lines:
+        digest.update(text.encode("utf-8", errors="replace") + b"\n")
+    notes = facts["tally"].notes(lines)
+    notes.update(facts.get("notes", {}))
+    notes["epochs_without_test_accuracy"] = list(facts["dropped"])
+    notes["recipe_from_log"] = bool(arguments.recipe(args))
+    return RunRecord(
+        run_id=f"log-{digest.hexdigest()[:12]}", source=f"log:{fmt}", dataset=dataset or "",
+        num_classes=arguments.num_classes(dataset, args), model=model,
+        spec={"args": args, "recipe": arguments.recipe(args), "seed": args.get("seed")},
+        init=init, claims_pretrained=claims, states=facts["states"],
+        environment={"source": f"training log ({fmt})", "path": lines.path},
+        complete=bool(facts["complete"]), notes=notes)

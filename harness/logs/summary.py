@@ -1,0 +1,32 @@
+"""A parsed log in a few lines a person reads (``harness log PATH``)."""
+from __future__ import annotations
+
+from harness.record import RunRecord
+from harness.start import loss_vs_ln
+
+
+def _pct(value) -> str:
+    return "-" if value is None else f"{value:.2f}%"
+
+
+def record_lines(record: RunRecord) -> list[str]:
+    notes = record.notes
+    claim = f"claims a pretrained init ({record.init})" if record.claims_pretrained else "no pretrained claim"
+    lines = [f"{record.source} {notes.get('log_path')}: {record.model} on {record.dataset or '?'} "
+             f"({record.num_classes or '?'} classes), {claim}",
+             f"recipe: {record.spec.get('recipe') or 'not in the log'}",
+             f"lines: {notes.get('lines_total')} read, {notes.get('lines_not_understood')} not understood, "
+             f"{notes.get('undecodable_lines')} with undecodable bytes; run complete: "
+             f"{'yes' if record.complete else 'no'}"]
+    if notes.get("unfinished_last_line"):
+        lines.append(f"unfinished last line set aside: {notes['unfinished_last_line']!r}")
+    lines += [f"  not understood: {e}" for e in notes.get("not_understood_examples", [])]
+    lines += [f"  {d}" for d in notes.get("epochs_without_test_accuracy", [])]
+    for s in record.states:
+        lines.append(f"state {s.index}: {len(s.epochs)} epochs, after epoch 0 "
+                     f"{_pct(s.first_epoch_accuracy)}, best {_pct(s.best_accuracy)}, final "
+                     f"{_pct(s.final_accuracy)}, sparsity {s.sparsity:.2f}%, "
+                     f"{loss_vs_ln(s.first_batch_loss, record.num_classes)}")
+    if not record.states:
+        lines.append("no state in the log")
+    return lines

@@ -1,0 +1,36 @@
+"""GPU placement of pytest-xdist workers: each worker gets its own GPU through
+``CUDA_VISIBLE_DEVICES``, round-robin over the GPUs the controller sees."""
+from __future__ import annotations
+
+import re
+from typing import Optional
+
+_WORKER = re.compile(r"^gw(\d+)$")
+
+
+class PlacementError(ValueError):
+    """A worker id or device list the placement cannot use."""
+
+
+def worker_index(worker_id: str) -> int:
+    """``gw3`` -> 3 (pytest-xdist's worker ids)."""
+    match = _WORKER.match(worker_id)
+    if not match:
+        raise PlacementError(f"xdist worker id must look like gw<N>, got {worker_id!r}")
+    return int(match[1])
+
+
+def visible_pool(visible: Optional[str], count: int) -> list[str]:
+    """The GPUs a controller may hand out: its own ``CUDA_VISIBLE_DEVICES`` list when set
+    (ids or UUIDs), else ``0 .. count-1``."""
+    if visible is not None and visible.strip():
+        return [d.strip() for d in visible.split(",") if d.strip()]
+    return [str(i) for i in range(count)]
+
+
+def worker_devices(worker_id: str, visible: Optional[str], count: int) -> Optional[str]:
+    """The ``CUDA_VISIBLE_DEVICES`` of worker ``worker_id``; None when there is no GPU to pin."""
+    pool = visible_pool(visible, count)
+    if not pool:
+        return None
+    return pool[worker_index(worker_id) % len(pool)]
