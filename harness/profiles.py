@@ -92,7 +92,7 @@ def _pruning_bars(cases: tuple, state0_floor: float, floor: float) -> dict:
     def add(vid: str, title: str, op: str, threshold: float, unit: str, tolerance: float = 0.0) -> None:
         bars[vid] = Expectation(vid, title, op, threshold, unit, tolerance)
 
-    for case in (c for c in cases if c.suite == "pruning"):
+    for case in cases:
         prune = case.spec.prune
         for k in range(prune.states + 1):
             base, what = f"pruning/{case.name}/state{k}", f"{case.name} State {k}"
@@ -105,7 +105,7 @@ def _pruning_bars(cases: tuple, state0_floor: float, floor: float) -> dict:
             if METHODS[prune.method].structured:
                 add(f"{base}/structure", f"{what} channels partly pruned or removed but not zero",
                     "==", 0, "channels")
-    last = max(c.spec.prune.states for c in cases if c.suite == "pruning")
+    last = max(c.spec.prune.states for c in cases)
     vid = f"pruning/refill_vs_rsst/state{last}/accuracy"
     add(vid, f"State {last} accuracy of Refill minus RSST", ">=", -1.0, "%")
     return bars
@@ -154,16 +154,11 @@ NIGHTLY = Profile(
                 "ViT-S/4 at 32x32 pruned over 15 states on CIFAR-10",
     needs_cuda=True, needs_data_root=True, needs_init=True,
     cases=(Case("baseline", "cifar10", _cifar_baseline("cifar10", NIGHTLY_RECIPE)),
-<<<<<<< HEAD
            Case("baseline", "cifar100", _cifar_baseline("cifar100", NIGHTLY_RECIPE)),
            *NIGHTLY_PRUNING),
     bars={**_baseline_bars("cifar10", 95.0, 50.0), **_baseline_bars("cifar100", 75.0, 40.0),
+          **recipe_bars("cifar10"), **recipe_bars("cifar100"),
           **_pruning_bars(NIGHTLY_PRUNING, 95.0, 85.0)},
-=======
-           Case("baseline", "cifar100", _cifar_baseline("cifar100", NIGHTLY_RECIPE))),
-    bars={**_baseline_bars("cifar10", 95.0, 50.0), **_baseline_bars("cifar100", 75.0, 40.0),
-          **recipe_bars("cifar10"), **recipe_bars("cifar100")},
->>>>>>> main
 )
 
 # --- full: the research group's recipe (60 epochs per state, SGD lr 0.01, batch 128) --------

@@ -17,12 +17,8 @@ def _run_summary(case_id: str, record: RunRecord) -> dict:
                        "final_accuracy": s.final_accuracy, "sparsity": s.sparsity,
                        "epochs": len(s.epochs), "seconds": s.seconds,
                        "images_per_s": s.images_per_s, "peak_memory_mb": s.peak_memory_mb,
-<<<<<<< HEAD
-                       "checkpoint": s.checkpoint, **_pruning_summary(s)})
-=======
                        "checkpoint": s.checkpoint,
-                       "test_curve": [e.test_accuracy for e in s.epochs]})
->>>>>>> main
+                       "test_curve": [e.test_accuracy for e in s.epochs], **_pruning_summary(s)})
     return {"case": case_id, "run_id": record.run_id, "source": record.source,
             "model": record.model, "dataset": record.dataset, "init": record.init,
             "reused": bool(record.notes.get("reused")), "spec": record.spec,

@@ -1,5 +1,6 @@
 """Write report.json, report.md and report.html under ``<reports-dir>/latest/`` (atomically), and append
-report.md to ``$GITHUB_STEP_SUMMARY`` when that variable is set."""
+report.md to ``$GITHUB_STEP_SUMMARY`` when that variable is set. Pruning runs add their plots
+under ``latest/plots/`` first (harness.report.pruning), so all three reports reference them."""
 from __future__ import annotations
 
 import os
