@@ -123,7 +123,7 @@ def _init_path(init: Optional[str]) -> Optional[str]:
 
 
 def _resolve_log(options: Options) -> Resolved:
-    """--from-log: the parsed log is the run of every case on its dataset; judging it needs no
+    """--from-log: the parsed log is the run of every (unpruned) case on its dataset; judging it needs no
     CUDA, no data root and no init file (an --init here is the pretrained claim, not a file)."""
     from harness.logs import LogError, parse_log
     from harness.logs.arguments import NUM_CLASSES, dataset_name
@@ -146,7 +146,7 @@ def _resolve_log(options: Options) -> Resolved:
     claim = record.init if record.claims_pretrained else None
     label = f"log {options.from_log}"
     cases = tuple(replace(c, spec=replace(c.spec, init=claim, label=label))
-                  for c in profile.cases if c.spec.dataset == dataset)
+                  for c in profile.cases if c.spec.dataset == dataset and c.spec.prune is None)
     profile = replace(profile, cases=cases)
     overrides = tuple(_override(text, profile) for text in options.expect)
     return Resolved(profile.with_overrides(overrides), torch.device("cpu"), overrides, record)

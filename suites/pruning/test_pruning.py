@@ -4,6 +4,8 @@ the last state, Refill no worse than RSST by more than 1 pp.
 
 Sparsity, nesting and structure are read from each state's stored checkpoint and masks
 (harness.prune.audit), not from the engine's own numbers."""
+import pytest
+
 from harness.prune.audit import audit_run, stored_accuracy
 from harness.prune.methods import METHODS
 
@@ -62,6 +64,9 @@ def test_structure(harness, case):
 
 def test_refill_vs_rsst(harness):
     cases = {c.name: c for c in harness.profile.cases_for(SUITE)}
+    if not {"refill", "rsst"} <= set(cases):
+        pytest.skip(f"profile {harness.profile.name} has no refill and rsst pruning cases to compare"
+                    f" (it has {sorted(cases) or 'none'})")
     refill, rsst = harness.run(cases["refill"]), harness.run(cases["rsst"])
     last = refill.states[-1].index
     (rc, rn), (sc, sn) = stored_accuracy(refill.states[-1]), stored_accuracy(rsst.state(last))
