@@ -302,8 +302,7 @@ class Engine:
 
     def _describe_pruning(self, state: StateRecord, fraction: float, correct: int, n: int) -> None:
         state.target_sparsity = 100.0 * fraction
-        state.sparsity = self.masks.sparsity()
-        state.layer_sparsity = self.masks.layer_sparsity()
+        state.sparsity, state.layer_sparsity = self.masks.sparsities()
         state.structure = summary(self.families, self.masks.masks)
         state.extra.update({"method": self.spec.prune.method, "stored_model": {
             "test_correct": correct, "test_n": n, "test_accuracy": 100.0 * correct / n}})

@@ -14,7 +14,7 @@ import torch
 
 from harness.models import create_model
 from harness.prune.masks import MaskSet
-from harness.prune.structure import families
+from harness.prune.structure import families, summary
 from harness.record import RunRecord, StateRecord
 
 
@@ -67,17 +67,6 @@ def _layout(record: RunRecord, stored: set) -> tuple[list, list]:
     return families(model, masks), masks.names
 
 
-def _structure(fams: list, masks: list, weights: list) -> dict:
-    out = {}
-    for f in fams:
-        kept, removed = f.channel_state(masks)
-        nonzero = f.reduce(weights, lambda v: (v != 0).to(torch.float32)) > 0
-        k, r = int(kept.sum()), int(removed.sum())
-        out[f.name] = {"unit": f.unit, "total": f.n, "left": k, "removed": r, "partial": f.n - k - r,
-                       "removed_not_zero": int((removed & nonzero).sum())}
-    return out
-
-
 def audit_state(state: StateRecord, stored_masks: dict, layout: tuple, previous: Optional[dict]
                 ) -> StateAudit:
     """The audit of one state from its checkpoint and masks (and the previous state's masks);
@@ -92,7 +81,7 @@ def audit_state(state: StateRecord, stored_masks: dict, layout: tuple, previous:
     revived = None
     if previous is not None:
         revived = sum(int((~previous[n] & (stored_masks[n] | (weights[n] != 0))).sum()) for n in names)
-    structure = _structure(fams, [stored_masks[n] for n in names], w)
+    structure = summary(fams, [stored_masks[n] for n in names], w)
     return StateAudit(state.index, zeros, sum(t.numel() for t in w), revived, structure)
 
 

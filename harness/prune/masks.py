@@ -80,10 +80,16 @@ class MaskSet:
 
     def sparsity(self) -> float:
         """Pruned fraction of all prunable weights, in percent."""
-        return 100.0 * sum(self.pruned_counts()) / self.total
+        return self.sparsities()[0]
 
     def layer_sparsity(self) -> dict:
-        return {n: 100.0 * c / m.numel() for n, c, m in zip(self.names, self.pruned_counts(), self.masks)}
+        return self.sparsities()[1]
+
+    def sparsities(self) -> tuple[float, dict]:
+        """(overall, per weight name) pruned fractions in percent, from one read of the device."""
+        counts = self.pruned_counts()
+        layers = {n: 100.0 * c / m.numel() for n, c, m in zip(self.names, counts, self.masks)}
+        return 100.0 * sum(counts) / self.total, layers
 
     # --- storage --------------------------------------------------------------------------
     def to_tensors(self) -> dict:

@@ -17,7 +17,7 @@ Finders are a registry (:data:`FINDERS`); every prunable weight ends up in exact
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Optional
 
 import torch
 from torch import nn
@@ -121,11 +121,15 @@ def families(model: nn.Module, masks: MaskSet) -> list[Family]:
     return found
 
 
-def summary(fams: list[Family], masks: list) -> dict:
-    """Per family: channels left (all kept), removed (all zero) and partial, e.g. heads per block."""
+def summary(fams: list[Family], masks: list, weights: Optional[list] = None) -> dict:
+    """Per family: channels left (all kept), removed (all zero) and partial, e.g. heads per block;
+    with ``weights``, also the removed channels holding a weight that is not zero."""
     out = {}
     for f in fams:
         kept, removed = f.channel_state(masks)
         k, r = int(kept.sum()), int(removed.sum())
         out[f.name] = {"unit": f.unit, "total": f.n, "left": k, "removed": r, "partial": f.n - k - r}
+        if weights is not None:
+            nonzero = f.reduce(weights, lambda v: (v != 0).to(torch.float32)) > 0
+            out[f.name]["removed_not_zero"] = int((removed & nonzero).sum())
     return out
