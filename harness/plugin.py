@@ -40,6 +40,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="override a bar by verdict id, e.g. --expect 'baseline/digits/state0/accuracy>=97' "
                          "(repeatable; ops >=, <=, ==)")
     group.addoption("--no-progress", action="store_true", help="no progress bars during training")
+    group.addoption("--no-compile", action="store_true",
+                    help="train eagerly on CUDA instead of with torch.compile (the default there); "
+                         "stored runs are reused either way")
 
 
 def _options(config: pytest.Config) -> Options:
@@ -54,7 +57,8 @@ def _options(config: pytest.Config) -> Options:
                    init=config.getoption("init"), reports_dir=reports_dir,
                    rerun=config.getoption("rerun"), download=config.getoption("download"),
                    expect=tuple(config.getoption("expect")),
-                   progress=not config.getoption("no_progress"))
+                   progress=not config.getoption("no_progress"),
+                   compile=not config.getoption("no_compile"))
 
 
 def pytest_configure(config: pytest.Config) -> None:

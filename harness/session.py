@@ -33,6 +33,7 @@ class Options:
     download: bool = False
     expect: tuple = ()
     progress: bool = True
+    compile: bool = True
 
 
 @dataclass
@@ -135,7 +136,8 @@ class HarnessSession:
         self.overrides = resolved.overrides
         self.context = RunContext(device=self.device, reports_dir=Path(options.reports_dir),
                                   data_root=options.data_root, download=options.download,
-                                  rerun=options.rerun, progress=options.progress)
+                                  rerun=options.rerun, progress=options.progress,
+                                  compile=options.compile)
         self.started = time.time()
         self.records: dict[str, RunRecord] = {}
         self.verdicts: dict[str, list[Verdict]] = {}
