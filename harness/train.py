@@ -120,7 +120,7 @@ def train_phase(model: nn.Module, train: Batches, test: Batches, recipe: Recipe,
     steps = len(train)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(recipe, s, steps))
     criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
-    forward = step_fn or model
+    forward = step_fn if step_fn is not None else model
     result = PhaseResult()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
