@@ -40,6 +40,10 @@ MODELS: dict[str, Variant] = {
         "ViT for 8x8 digits: patch 2 (16 tokens), dim 64, depth 4, 4 heads, MLP 256, mean-pooled",
         img_size=8, patch_size=2, embed_dim=64, depth=4, num_heads=4, mlp_ratio=4.0,
         global_pool="avg", class_token=False),
+    "vit_micro_patch4_32": _variant(
+        "vit_tiny_patch16_224", 32, "a micro ViT at 32x32 for CPU checks of the CIFAR path: "
+        "patch 4, dim 64, depth 2, 2 heads", img_size=32, patch_size=4, embed_dim=64, depth=2,
+        num_heads=2, mlp_ratio=2.0),
     "vit_small_patch4_32": _variant(
         "vit_small_patch16_224", 32, "ViT-S/4 at 32x32 (CIFAR): dim 384, depth 12, 6 heads",
         img_size=32, patch_size=4),

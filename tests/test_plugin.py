@@ -1,4 +1,99 @@
-"""pytest options of the harness plugin that reach the run context."""
+"""The plugin end to end: real `pytest suites/baseline` sessions on the smoke profile."""
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ACC_ID = "baseline/digits/state0/accuracy"
+
+
+def _pytest(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--no-progress", *args],
+                          cwd=cwd, capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    """One real smoke session (trains State 0 once); later sessions reuse its stored run."""
+    reports = tmp_path_factory.mktemp("reports")
+    junit = reports / "junit.xml"
+    result = _pytest("suites/baseline", "--reports-dir", str(reports), f"--junitxml={junit}")
+    return reports, junit, result
+
+
+def _report(reports):
+    return json.loads((reports / "latest" / "report.json").read_text())
+
+
+def test_smoke_session_passes_and_writes_reports(smoke):
+    reports, junit, result = smoke
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = _report(reports)
+    verdict = next(v for v in report["verdicts"] if v["id"] == ACC_ID)
+    assert verdict["passed"] and verdict["op"] == ">=" and verdict["threshold"] == 95.0
+    assert verdict["unit"] == "%" and verdict["gap"] == pytest.approx(verdict["observed"] - 95.0)
+    ev = verdict["evidence"]
+    assert ev["n"] == 360 and ev["wilson95"][0] <= verdict["observed"] <= ev["wilson95"][1]
+    assert ev["seed"] == 0 and ev["run_id"] == report["runs"][0]["run_id"]
+    assert report["environment"]["torch"] and report["profile"] == "smoke"
+    assert report["runs"][0]["environment"]["git_commit"]
+    assert f"`{ACC_ID}`" in (reports / "latest" / "report.md").read_text()
+    assert f"PASS  {ACC_ID}" in result.stdout
+    props = {p.get("name"): p.get("value") for p in ET.parse(junit).iter("property")}
+    assert json.loads(props[f"verdict:{ACC_ID}"])["observed"] == verdict["observed"]
+
+
+def test_second_session_reuses_the_stored_run(smoke):
+    reports, _, first = smoke
+    result = _pytest("suites/baseline", "--reports-dir", str(reports))
+    assert result.returncode == 0, result.stdout + result.stderr
+    run = _report(reports)["runs"][0]
+    assert run["reused"] is True
+
+
+def test_raised_bar_fails_with_one_line_and_negative_gap(smoke):
+    reports, _, _ = smoke
+    result = _pytest("suites/baseline", "--reports-dir", str(reports), "--expect", f"{ACC_ID}>=99.99")
+    assert result.returncode == 1
+    assert "State 0 accuracy on digits: observed" in result.stdout
+    assert "vs expected >= 99.99% (gap -" in result.stdout
+    verdict = next(v for v in _report(reports)["verdicts"] if v["id"] == ACC_ID)
+    assert not verdict["passed"] and verdict["gap"] < 0 and verdict["threshold"] == 99.99
+    md = (reports / "latest" / "report.md").read_text()
+    assert f"| `{ACC_ID}` |" in md and "**FAIL**" in md and "| -" in md
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--profile", "nightly"], "--profile nightly needs a CUDA GPU"),
+    (["--expect", "baseline/digits/state0/accuracy>>3"], "expected the form ID>=VALUE"),
+    (["--expect", "no/such/id>=3"], "no verdict id 'no/such/id'"),
+])
+def test_usage_errors_stop_with_one_clear_line(tmp_path, args, message):
+    result = _pytest("suites/baseline", "--reports-dir", str(tmp_path), *args)
+    assert result.returncode == 4
+    errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR:")]
+    assert len(errors) == 1 and message in errors[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_every_expectation_in_a_test_is_reported_before_it_fails(pytester):
+    pytester.makepyfile(test_two="""
+        def test_two(harness):
+            harness.check("baseline/digits/state0/accuracy", 10.0)
+            harness.check("baseline/digits/state0/pretrained_start", 20.0)
+            harness.check("baseline/digits/state0/pretrained_start", 60.0)
+    """)
+    result = pytester.runpytest("--reports-dir", str(pytester.path / "r"))
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*State 0 accuracy on digits: observed 10.00% vs expected >= 95.00% (gap -85.00 pp)*",
+        "*Pretrained start on digits (test accuracy after epoch 0): observed 20.00% vs expected >= 50.00% (gap -30.00 pp)*"])
+    report = json.loads((pytester.path / "r" / "latest" / "report.json").read_text())
+    assert report["counts"]["verdicts"] == 3 and report["counts"]["failed"] == 2
 
 
 def _context_probe(pytester) -> None:
