@@ -26,7 +26,7 @@ from harness.models import create_model, load_init, model_definition, native_ima
 from harness.progress import progress_bar
 from harness.record import RunRecord, StateRecord
 from harness.spec import RunSpec
-from harness.train import PhaseResult, train_phase
+from harness.train import PhaseResult, train_phase, training_forward
 
 
 # CPU intra-op threads for runs. The CPU models (smoke) are too small to gain from more, and
@@ -46,6 +46,7 @@ class RunContext:
     rerun: bool = False
     progress: bool = True
     threads: int = CPU_THREADS
+    compile: bool = True       # torch.compile the training forward on CUDA (--no-compile: eager)
 
     @property
     def store(self) -> "RunStore":
@@ -149,6 +150,7 @@ class Engine:
         model = create_model(spec.model, dataset.num_classes, dataset.channels)
         audit = load_init(model, spec.init).to_dict() if spec.init else None
         model.to(self.device)
+        self.step_fn = training_forward(model, self.device, self.context.compile)
         train, test = self._batches(dataset)
         states = self.store.states(self.key)
         resumed = len(states)
@@ -164,20 +166,12 @@ class Engine:
             environment=environment(self.device),
             notes={"reused": False, "resumed_after_state": resumed - 1 if resumed else None,
                    "dataset_source": dataset.source, "train_n": len(dataset.train),
-                   "test_n": len(dataset.test)})
+                   "test_n": len(dataset.test), "compiled": self.step_fn is not model})
         self.store.save_record(self.key, record)
         return record
 
     def _batches(self, dataset: Dataset) -> tuple[Batches, Batches]:
-        recipe = self.spec.recipe
-        size = self.spec.image_size or native_image_size(self.spec.model)
-        size = None if size == dataset.image_size else size
-        aug = augment_for(recipe.augment, recipe.crop_padding, dataset)
-        train = Batches(dataset.train, dataset, batch_size=recipe.batch_size, device=self.device,
-                        train=True, augment=aug, image_size=size, seed=self.spec.seed)
-        test = Batches(dataset.test, dataset, batch_size=recipe.eval_batch_size, device=self.device,
-                       train=False, image_size=size)
-        return train, test
+        return batches_for(self.spec, dataset, self.device)
 
     def _restore(self, model: torch.nn.Module, last: StateRecord) -> None:
         from safetensors.torch import load_file
@@ -194,12 +188,25 @@ class Engine:
         recipe = self.spec.recipe
         desc = f"{self.spec.label or self.spec.dataset} state {index}"
         with progress_bar(recipe.epochs * train.samples_per_epoch, desc, self.context.progress) as bar:
-            phase = self._train_phase(model, train, test, recipe, progress=bar)
+            phase = self._train_phase(model, train, test, recipe, progress=bar, step_fn=self.step_fn)
         state = _state_record(index, phase)
         metadata = {"run_id": self.key, "state": str(index), "spec": self.spec.to_dict(),
                     "harness_git_commit": git_commit(), "device": str(self.device),
                     "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         return self.store.save_state(self.key, state, model.state_dict(), metadata)
+
+
+def batches_for(spec: RunSpec, dataset: Dataset, device: torch.device) -> tuple[Batches, Batches]:
+    """The train and test batches of ``spec`` on ``device``, exactly as the engine trains them."""
+    recipe = spec.recipe
+    size = spec.image_size or native_image_size(spec.model)
+    size = None if size == dataset.image_size else size
+    aug = augment_for(recipe.augment, recipe.crop_padding, dataset)
+    train = Batches(dataset.train, dataset, batch_size=recipe.batch_size, device=device,
+                    train=True, augment=aug, image_size=size, seed=spec.seed)
+    test = Batches(dataset.test, dataset, batch_size=recipe.eval_batch_size, device=device,
+                   train=False, image_size=size)
+    return train, test
 
 
 def _state_record(index: int, phase: PhaseResult) -> StateRecord:

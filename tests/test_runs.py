@@ -67,3 +67,20 @@ def test_cifar_path_end_to_end_on_fixture_data(tmp_path):
     assert state.best_accuracy > 30  # chance is 10%: the fixture's classes are learnable
     assert "NOT the official release" in record.notes["dataset_source"]
     assert run_key(spec, CPU) == record.run_id
+
+
+def test_compile_option_reuses_the_stored_run(tmp_path):
+    """--no-compile changes how a run executes, never which run it is."""
+    spec = RunSpec(model="vit_tiny_digits", dataset="digits",
+                   recipe=Recipe(epochs=1, batch_size=512, augment="none", eval_batch_size=512))
+    eager = get_or_run(spec, ctx(tmp_path, compile=False))
+    again = get_or_run(spec, ctx(tmp_path, compile=True))
+    assert not eager.notes["reused"] and again.notes["reused"]
+    assert again.run_id == eager.run_id == run_key(spec, CPU)
+    assert eager.notes["compiled"] is False                  # CPU trains eagerly
+    state = eager.state(0)
+    assert state.images_per_s > 0 and state.epochs[0].seconds > 0
+
+
+def test_compile_is_on_by_default(tmp_path):
+    assert ctx(tmp_path).compile is True
