@@ -54,6 +54,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="the --from-log format (default: detected; pytest itself owns --log-format)")
     group.addoption("--dataset", default=None,
                     help="with --from-log: the run's dataset when the log does not print it")
+    group.addoption("--no-compile", action="store_true",
+                    help="train eagerly on CUDA instead of with torch.compile (the default there); "
+                         "stored runs are reused either way")
 
 
 def _options(config: pytest.Config) -> Options:
@@ -73,7 +76,7 @@ def _options(config: pytest.Config) -> Options:
                    expect=tuple(config.getoption("expect")),
                    progress=not config.getoption("no_progress"), threads=config.getoption("threads"),
                    from_log=from_log, log_format=config.getoption("from_log_format"),
-                   dataset=config.getoption("dataset"))
+                   dataset=config.getoption("dataset"), compile=not config.getoption("no_compile"))
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -28,8 +28,8 @@ from harness.prune.masks import MaskSet
 from harness.prune.methods import METHODS
 from harness.prune.structure import families, summary
 from harness.record import RunRecord, StateRecord
-from harness.spec import Recipe, RunSpec
-from harness.train import PhaseHooks, PhaseResult, evaluate, train_phase
+from harness.spec import RunSpec
+from harness.train import PhaseHooks, PhaseResult, evaluate, train_phase, training_forward
 
 
 # CPU intra-op threads for runs. The CPU models (smoke) are too small to gain from more, and
@@ -49,6 +49,7 @@ class RunContext:
     rerun: bool = False
     progress: bool = True
     threads: int = CPU_THREADS
+    compile: bool = True       # torch.compile the training forward on CUDA (--no-compile: eager)
 
     @property
     def store(self) -> "RunStore":
@@ -169,6 +170,7 @@ class Engine:
         model = create_model(spec.model, dataset.num_classes, dataset.channels)
         audit = load_init(model, spec.init).to_dict() if spec.init else None
         model.to(self.device)
+        self.step_fn = training_forward(model, self.device, self.context.compile)
         if spec.prune:
             self.masks = MaskSet.dense(model, spec.prune.include_head)
             self.families = families(model, self.masks)
@@ -190,20 +192,13 @@ class Engine:
             environment=environment(self.device),
             notes={"reused": False, "resumed_after_state": resumed - 1 if resumed else None,
                    "dataset_source": dataset.source, "train_n": len(dataset.train),
-                   "test_n": len(dataset.test), "in_chans": dataset.channels})
+                   "test_n": len(dataset.test), "compiled": self.step_fn is not model,
+                   "in_chans": dataset.channels})
         self.store.save_record(self.key, record)
         return record
 
-    def _batches(self, dataset: Dataset, recipe: Optional[Recipe] = None) -> tuple[Batches, Batches]:
-        recipe = recipe or self.spec.recipe
-        size = self.spec.image_size or native_image_size(self.spec.model)
-        size = None if size == dataset.image_size else size
-        aug = augment_for(recipe.augment, recipe.crop_padding, dataset)
-        train = Batches(dataset.train, dataset, batch_size=recipe.batch_size, device=self.device,
-                        train=True, augment=aug, image_size=size, seed=self.spec.seed)
-        test = Batches(dataset.test, dataset, batch_size=recipe.eval_batch_size, device=self.device,
-                       train=False, image_size=size)
-        return train, test
+    def _batches(self, dataset: Dataset) -> tuple[Batches, Batches]:
+        return batches_for(self.spec, dataset, self.device)
 
     def _later_batches(self, dataset: Dataset, train: Batches) -> Batches:
         """Training batches of States 1..N (their own recipe's batch size and augmentation)."""
@@ -211,7 +206,7 @@ class Engine:
         later = prune.state_recipe if prune and prune.state_recipe else recipe
         same = (later.batch_size, later.augment, later.crop_padding) == \
             (recipe.batch_size, recipe.augment, recipe.crop_padding)
-        return train if same else self._batches(dataset, later)[0]
+        return train if same else batches_for(replace(self.spec, recipe=later), dataset, self.device)[0]
 
     def _restore(self, model: torch.nn.Module, last: StateRecord) -> None:
         from safetensors.torch import load_file
@@ -238,7 +233,8 @@ class Engine:
         recipe = self.spec.recipe
         hooks = self._rewind_capture(model, len(train))
         with progress_bar(recipe.epochs * train.samples_per_epoch, self._desc(0), self.context.progress) as bar:
-            phase = self._train_phase(model, train, test, recipe, hooks=hooks, progress=bar)
+            phase = self._train_phase(model, train, test, recipe, hooks=hooks, progress=bar,
+                                      step_fn=self.step_fn)
         state = _state_record(0, phase)
         if self.masks is not None:
             storage.save_tensors(self.store.rewind_path(self.key), self.rewind_weights,
@@ -288,7 +284,8 @@ class Engine:
         plan.train.apply()
         hooks = PhaseHooks(penalty=plan.penalty, after_step=plan.train.apply)
         with progress_bar(recipe.epochs * train.samples_per_epoch, self._desc(index), self.context.progress) as bar:
-            phase = self._train_phase(model, train, test, recipe, hooks=hooks, progress=bar)
+            phase = self._train_phase(model, train, test, recipe, hooks=hooks, progress=bar,
+                                      step_fn=self.step_fn)
         before_cut = plan.penalty.squared_norm().item() if plan.penalty else None
         plan.final.apply()
         self.masks = plan.final
@@ -317,6 +314,19 @@ class Engine:
 
     def _desc(self, index: int) -> str:
         return f"{self.spec.label or self.spec.dataset} state {index}"
+
+
+def batches_for(spec: RunSpec, dataset: Dataset, device: torch.device) -> tuple[Batches, Batches]:
+    """The train and test batches of ``spec`` on ``device``, exactly as the engine trains them."""
+    recipe = spec.recipe
+    size = spec.image_size or native_image_size(spec.model)
+    size = None if size == dataset.image_size else size
+    aug = augment_for(recipe.augment, recipe.crop_padding, dataset)
+    train = Batches(dataset.train, dataset, batch_size=recipe.batch_size, device=device,
+                    train=True, augment=aug, image_size=size, seed=spec.seed)
+    test = Batches(dataset.test, dataset, batch_size=recipe.eval_batch_size, device=device,
+                   train=False, image_size=size)
+    return train, test
 
 
 def _snapshot(model: torch.nn.Module) -> dict:

@@ -37,6 +37,7 @@ class Options:
     from_log: Optional[Path] = None      # judge this training log instead of training
     log_format: Optional[str] = None     # its format (default: detected)
     dataset: Optional[str] = None        # the log's dataset when it does not print one
+    compile: bool = True
 
 
 @dataclass
@@ -193,7 +194,7 @@ class HarnessSession:
         self.context = RunContext(device=self.device, reports_dir=Path(options.reports_dir),
                                   data_root=options.data_root, download=options.download,
                                   rerun=options.rerun, progress=options.progress,
-                                  threads=options.threads)
+                                  threads=options.threads, compile=options.compile)
         self.started = time.time()
         self.records: dict[str, RunRecord] = {}
         self.verdicts: dict[str, list[Verdict]] = {}

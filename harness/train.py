@@ -45,12 +45,31 @@ class PhaseResult:
     train_seconds: float = 0.0
     images_per_s: float = 0.0
     peak_memory_mb: Optional[float] = None
+    epoch_train_seconds: list = field(default_factory=list)  # per epoch, training only (synchronised)
 
 
 def autocast_for(device: torch.device):
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def training_forward(model: nn.Module, device: torch.device, compile: bool = True) -> Callable:
+    """The forward the training step calls: ``torch.compile(model)`` on CUDA when ``compile`` is
+    on (the default), the eager model otherwise (CPU, or ``--no-compile``).
+
+    The compiled module shares the model's parameters; evaluation keeps the eager model. Shapes
+    are static (training batches are all full), so the step compiles once.
+    """
+    if compile and device.type == "cuda":
+        return torch.compile(model, dynamic=False)
+    return model
+
+
+def uses_fused_attention(model: nn.Module) -> bool:
+    """Whether every timm attention block of ``model`` calls fused SDPA (False if it has none)."""
+    flags = [m.fused_attn for m in model.modules() if hasattr(m, "fused_attn")]
+    return bool(flags) and all(flags)
 
 
 def make_optimizer(model: nn.Module, recipe: Recipe, device: torch.device) -> torch.optim.Optimizer:
@@ -101,7 +120,7 @@ def train_phase(model: nn.Module, train: Batches, test: Batches, recipe: Recipe,
     steps = len(train)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(recipe, s, steps))
     criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
-    forward = step_fn or model
+    forward = step_fn if step_fn is not None else model
     result = PhaseResult()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -144,7 +163,8 @@ def train_phase(model: nn.Module, train: Batches, test: Batches, recipe: Recipe,
         seen = steps * train.batch_size
         if device.type == "cuda":
             torch.cuda.synchronize(device)
-        train_time += time.perf_counter() - t0
+        result.epoch_train_seconds.append(time.perf_counter() - t0)
+        train_time += result.epoch_train_seconds[-1]
         test_correct, test_n = evaluate(model, test)
         if epoch == 0:
             result.first_batch_loss = float(first[0])

@@ -73,7 +73,7 @@ def test_xdist_pins_workers_groups_tests_by_case_and_trains_each_run_once(pytest
     result = pytester.runpytest_subprocess(
         "-n", "2", "--profile", "smoke", "--device", "cpu", "--no-progress", "-p", "no:cacheprovider",
         "--reports-dir", str(reports), "test_baseline.py", "test_again.py", timeout=600)
-    result.assert_outcomes(passed=4, skipped=1)
+    result.assert_outcomes(passed=4, skipped=2)
     lines = [json.loads(x) for x in (pytester.path / "placement.jsonl").read_text().splitlines()]
     assert all(x["cuda"] == {"gw0": "7", "gw1": "9"}[x["worker"]] for x in lines)
     using_case = [x for x in lines if "[digits]" in x["nodeid"]]

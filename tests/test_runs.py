@@ -81,6 +81,23 @@ def test_cifar_path_end_to_end_on_fixture_data(tmp_path):
     assert run_key(spec, CPU) == record.run_id
 
 
+def test_compile_option_reuses_the_stored_run(tmp_path):
+    """--no-compile changes how a run executes, never which run it is."""
+    spec = RunSpec(model="vit_tiny_digits", dataset="digits",
+                   recipe=Recipe(epochs=1, batch_size=512, augment="none", eval_batch_size=512))
+    eager = get_or_run(spec, ctx(tmp_path, compile=False))
+    again = get_or_run(spec, ctx(tmp_path, compile=True))
+    assert not eager.notes["reused"] and again.notes["reused"]
+    assert again.run_id == eager.run_id == run_key(spec, CPU)
+    assert eager.notes["compiled"] is False                  # CPU trains eagerly
+    state = eager.state(0)
+    assert state.images_per_s > 0 and state.epochs[0].seconds > 0
+
+
+def test_compile_is_on_by_default(tmp_path):
+    assert ctx(tmp_path).compile is True
+
+
 # --- pruning runs: the state loop, RSST's record, shared State 0, SIGKILL and resume ----------
 PRUNE_TINY = Recipe(epochs=2, batch_size=64, lr=3e-3, warmup_epochs=0, augment="none", eval_batch_size=512)
 

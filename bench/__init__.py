@@ -1,0 +1,1 @@
+"""Benchmarks of the harness (runnable as scripts: `PYTHONPATH=. python bench/throughput.py`)."""

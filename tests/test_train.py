@@ -1,0 +1,93 @@
+"""The training step: eager on CPU, torch.compile on CUDA by default, timm's fused attention,
+per-epoch training time recorded apart from evaluation."""
+import math
+from dataclasses import replace
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from harness.data import Split, load_dataset
+from harness.models import MODELS, create_model
+from harness.runs import batches_for
+from harness.spec import Recipe, RunSpec
+from harness.train import train_phase, training_forward, uses_fused_attention
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(),
+                                reason="needs CUDA: run `pytest -m gpu` on a GPU runner")
+TINY = RunSpec(model="vit_tiny_digits", dataset="digits",
+               recipe=Recipe(epochs=2, batch_size=256, lr=1e-3, augment="none", eval_batch_size=512))
+
+
+@pytest.fixture
+def one_thread():
+    """One intra-op thread: on a small shared CPU, two threads spin against each other."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+class _SdpaCalls(torch.overrides.TorchFunctionMode):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        self.calls += func is F.scaled_dot_product_attention
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_harness_models_run_fused_sdpa_attention(name, one_thread):
+    model = create_model(name, 10, 3).eval()
+    assert uses_fused_attention(model)
+    size = MODELS[name].image_size
+    with torch.inference_mode(), _SdpaCalls() as mode:
+        model(torch.zeros(1, 3, size, size))
+    assert mode.calls == len(model.blocks)        # one fused call per transformer block
+
+
+def test_explicit_attention_is_reported():
+    model = create_model("vit_tiny_digits", 10, 1)
+    model.blocks[1].attn.fused_attn = False
+    assert not uses_fused_attention(model)
+    assert not uses_fused_attention(torch.nn.Linear(2, 2))   # no attention at all
+
+
+def test_cpu_trains_eagerly_whatever_the_compile_option():
+    model = create_model("vit_tiny_digits", 10, 1)
+    assert training_forward(model, torch.device("cpu"), compile=True) is model
+    assert training_forward(model, torch.device("cpu"), compile=False) is model
+
+
+def _phase(device: str, compile: bool):
+    full = load_dataset("digits")
+    dataset = replace(full, train=Split(full.train.images[:512], full.train.labels[:512]),
+                      test=Split(full.test.images[:256], full.test.labels[:256]))
+    device = torch.device(device)
+    torch.manual_seed(0)
+    model = create_model(TINY.model, dataset.num_classes, dataset.channels).to(device)
+    train, test = batches_for(TINY, dataset, device)
+    step_fn = training_forward(model, device, compile)
+    return train_phase(model, train, test, TINY.recipe, step_fn=step_fn), step_fn is not model
+
+
+def test_epoch_train_seconds_exclude_evaluation(one_thread):
+    phase, compiled = _phase("cpu", compile=True)
+    assert not compiled
+    assert len(phase.epoch_train_seconds) == TINY.recipe.epochs
+    for epoch, train_s in zip(phase.epochs, phase.epoch_train_seconds):
+        assert 0 < train_s < epoch.seconds           # the epoch's seconds also hold its evaluation
+    assert math.isclose(sum(phase.epoch_train_seconds), phase.train_seconds)
+
+
+@pytest.mark.gpu
+@needs_cuda
+def test_cuda_compiles_by_default_and_learns_like_eager():
+    compiled, was_compiled = _phase("cuda", compile=True)
+    eager, eager_compiled = _phase("cuda", compile=False)
+    assert was_compiled and not eager_compiled
+    assert math.isclose(compiled.first_batch_loss, eager.first_batch_loss, rel_tol=0.02)
+    assert compiled.epochs[-1].train_loss < compiled.first_batch_loss
+    assert compiled.peak_memory_mb > 0
