@@ -63,3 +63,18 @@ def test_a_later_state_keeps_earlier_removals_and_removes_more(vit):
     assert all(bool((b[a == 0] == 0).all()) for a, b in zip(first.masks, second.masks))
     assert sum(second.pruned_counts()) > sum(first.pruned_counts())
     assert all(f["partial"] == 0 for f in summary(families(vit, dense), second.masks).values())
+
+
+def test_a_cnn_loses_whole_output_channels():
+    torch.manual_seed(0)
+    cnn = torch.nn.Sequential(torch.nn.Conv2d(3, 16, 3), torch.nn.ReLU(), torch.nn.Conv2d(16, 32, 3),
+                              torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.LazyLinear(10))
+    cnn(torch.zeros(1, 3, 8, 8))
+    dense = MaskSet.dense(cnn, include_head=True)
+    fams = families(cnn, dense)
+    assert [(f.name, f.unit, f.n) for f in fams] == [("0", "channel", 16), ("2", "channel", 32), ("5", "channel", 10)]
+    out = refill(fams, dense, magnitude_masks(dense, 0.4, "global"), 0.4, "l2")
+    structure = summary(fams, out.masks)
+    assert all(f["partial"] == 0 for f in structure.values()) and structure["2"]["removed"] > 0
+    conv = out.masks[1].reshape(32, -1)
+    assert set(conv.sum(1).tolist()) <= {0.0, float(conv.shape[1])}
