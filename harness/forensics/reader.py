@@ -58,10 +58,18 @@ def read_checkpoint(path: str | Path) -> LoadedCheckpoint:
     if path.name.lower().endswith(".safetensors"):
         raw, metadata = _read_safetensors(path)
     else:
-        raw, metadata = _read_torch(path), {}
+        raw = _read_torch(path)
+        metadata = _scalars(raw)
     state, container, has_ema = _find_state_dict(raw, path)
     tensors, stripped = strip_prefixes(state)
     return LoadedCheckpoint(str(path), tensors, container, stripped, has_ema, metadata)
+
+
+def _scalars(raw: object) -> dict:
+    """Plain fields of a torch container (epoch, arch, pretrained, ...): its metadata."""
+    if not isinstance(raw, dict):
+        return {}
+    return {str(k): v for k, v in raw.items() if isinstance(v, (str, int, float, bool))}
 
 
 def _read_safetensors(path: Path) -> tuple[dict, dict]:
