@@ -40,6 +40,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="override a bar by verdict id, e.g. --expect 'baseline/digits/state0/accuracy>=97' "
                          "(repeatable; ops >=, <=, ==)")
     group.addoption("--no-progress", action="store_true", help="no progress bars during training")
+    group.addoption("--checkpoints", nargs="+", default=[], type=Path, metavar="PATH",
+                    help="checkpoint files (or folders searched recursively) that suites/checkpoints "
+                         "judges, one test per file (default: its demonstration set)")
 
 
 def _options(config: pytest.Config) -> Options:
@@ -54,7 +57,8 @@ def _options(config: pytest.Config) -> Options:
                    init=config.getoption("init"), reports_dir=reports_dir,
                    rerun=config.getoption("rerun"), download=config.getoption("download"),
                    expect=tuple(config.getoption("expect")),
-                   progress=not config.getoption("no_progress"))
+                   progress=not config.getoption("no_progress"),
+                   checkpoints=tuple(config.getoption("checkpoints")))
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -75,6 +79,8 @@ def _session(config: pytest.Config) -> HarnessSession:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "checkpoint" in metafunc.fixturenames:
+        _parametrize_checkpoints(metafunc)
     if "case" not in metafunc.fixturenames:
         return
     suite = getattr(metafunc.module, "SUITE", None)
@@ -82,6 +88,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         raise pytest.UsageError(f"{metafunc.module.__name__} uses the 'case' fixture but sets no SUITE name")
     cases = _session(metafunc.config).profile.cases_for(suite)
     metafunc.parametrize("case", cases, ids=[c.name for c in cases])
+
+
+def _parametrize_checkpoints(metafunc: pytest.Metafunc) -> None:
+    """--checkpoints files (and the --init file), else the suite module's DEMONSTRATION cases."""
+    hs = _session(metafunc.config)
+    given = [c for c in hs.checkpoints if c.claim is None]
+    cases = list(hs.checkpoints) if given else \
+        list(getattr(metafunc.module, "DEMONSTRATION", ())) + list(hs.checkpoints)
+    metafunc.parametrize("checkpoint", cases, ids=[c.id for c in cases])
 
 
 @pytest.fixture

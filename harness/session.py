@@ -33,6 +33,7 @@ class Options:
     download: bool = False
     expect: tuple = ()
     progress: bool = True
+    checkpoints: tuple = ()     # --checkpoints PATH...: files judged by suites/checkpoints
 
 
 @dataclass
@@ -40,6 +41,7 @@ class Resolved:
     profile: Profile
     device: torch.device
     overrides: tuple
+    checkpoints: tuple = ()     # tuple[CheckpointCase], files expanded from --checkpoints
 
 
 def resolve(options: Options, cuda_available: Optional[bool] = None) -> Resolved:
@@ -60,7 +62,8 @@ def resolve(options: Options, cuda_available: Optional[bool] = None) -> Resolved
     _check_data_root(profile, options)
     _check_init(profile, options.init)
     overrides = tuple(_override(text, profile) for text in options.expect)
-    return Resolved(profile.with_init(_init_path(options.init)).with_overrides(overrides), device, overrides)
+    return Resolved(profile.with_init(_init_path(options.init)).with_overrides(overrides), device,
+                    overrides, resolve_checkpoints(options.checkpoints, options.init))
 
 
 def _device(text: Optional[str], cuda: bool) -> torch.device:
@@ -107,6 +110,39 @@ def _check_init(profile: Profile, init: Optional[str]) -> None:
         raise OptionError(f"--init {init!r}: no such file; pass a checkpoint file or timm:NAME")
 
 
+@dataclass(frozen=True)
+class CheckpointCase:
+    """One file judged by suites/checkpoints; ``claim`` is a claim made from outside the file
+    (being a run's --init); demonstration cases name their builder instead of a path."""
+
+    name: str
+    path: Optional[str] = None
+    claim: Optional[str] = None
+    demo: Optional[str] = None
+
+    @property
+    def id(self) -> str:
+        return self.name
+
+
+def resolve_checkpoints(paths: tuple, init: Optional[str] = None) -> tuple:
+    """--checkpoints files (folders searched recursively) plus the --init file, as cases."""
+    from harness.forensics.inspection import find_checkpoints
+
+    missing = [str(p) for p in paths if not Path(p).exists()]
+    if missing:
+        raise OptionError(f"--checkpoints: no such file or folder: {', '.join(missing)}; "
+                          f"pass checkpoint files or folders holding them")
+    files = find_checkpoints(paths)
+    if paths and not files:
+        raise OptionError(f"--checkpoints {' '.join(map(str, paths))}: no checkpoint files "
+                          f"(.safetensors, .pth, .pth.tar, .pt, .bin, .ckpt) there")
+    cases = [CheckpointCase(str(f), str(f)) for f in files]
+    if init and not init.startswith("timm:"):
+        cases.append(CheckpointCase(f"--init {init}", str(Path(init)), claim="the --init of a run"))
+    return tuple(cases)
+
+
 def _init_path(init: Optional[str]) -> Optional[str]:
     if init is None or init.startswith("timm:"):
         return init
@@ -133,6 +169,7 @@ class HarnessSession:
         self.profile = resolved.profile
         self.device = resolved.device
         self.overrides = resolved.overrides
+        self.checkpoints = resolved.checkpoints
         self.context = RunContext(device=self.device, reports_dir=Path(options.reports_dir),
                                   data_root=options.data_root, download=options.download,
                                   rerun=options.rerun, progress=options.progress)
@@ -178,6 +215,10 @@ class VerdictRecorder:
                        evidence: Mapping[str, Any] | None = None) -> Verdict:
         bar = self.profile.bar(verdict_id)
         return self.session.add(self.nodeid, bar.evaluate_accuracy(correct, n, evidence))
+
+    def record(self, verdict: Verdict) -> Verdict:
+        """Record a verdict made outside the profile's bars (e.g. a checkpoint's claim)."""
+        return self.session.add(self.nodeid, verdict)
 
     @property
     def verdicts(self) -> list[Verdict]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional
 
+from harness.expect import Expectation, Verdict
 from harness.forensics.evidence import single_thread, tensor_evidence
 from harness.forensics.reader import (CheckpointError, LoadedCheckpoint, UnsafeCheckpoint,
                                       is_checkpoint_path, read_checkpoint)
@@ -132,3 +133,22 @@ def find_checkpoints(paths: Iterable[str | Path]) -> list[Path]:
         else:
             found.append(path)
     return found
+
+
+def claim_verdict(inspection: Inspection, verdict_id: str) -> Verdict:
+    """The harness Verdict of one file. A file that claims to be pretrained must have every
+    backbone group trained (its verdict ``trained`` or ``finetune-init``): observed is that share
+    in %, the bar 100%. A file that claims nothing must be readable, safe and finite."""
+    name = Path(inspection.path).name
+    evidence = {"note": inspection.line(), "verdict": inspection.verdict, "path": inspection.path,
+                "claim": inspection.claim, "seconds": round(inspection.seconds, 4),
+                "groups": {g.name: g.verdict for g in inspection.groups}}
+    if inspection.load_audit is not None:
+        evidence["load_audit"] = inspection.load_audit["summary"]
+    broken = inspection.verdict in (UNSAFE, UNREADABLE, NON_FINITE)
+    if inspection.claim:
+        bar = Expectation(verdict_id, f"{name} ({inspection.claim}): backbone groups trained",
+                          ">=", 100.0, "%")
+        return bar.evaluate(0.0 if broken else inspection.backbone_trained_share, evidence)
+    bar = Expectation(verdict_id, f"{name}: readable, safe and finite weights", "==", 1.0)
+    return bar.evaluate(0.0 if broken else 1.0, evidence)

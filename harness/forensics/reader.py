@@ -83,7 +83,7 @@ def _read_safetensors(path: Path) -> tuple[dict, dict]:
         raise UnreadableCheckpoint(f"{path}: not a readable safetensors file ({exc})") from None
 
 
-_GLOBAL = re.compile(r"(?:GLOBAL|global)\s+([\w.]+(?:\s+[\w.]+)?)")
+_GLOBAL = re.compile(r"(?:GLOBAL|global)\s+([\w.]+)")
 
 
 def _read_torch(path: Path) -> object:
