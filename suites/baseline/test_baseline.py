@@ -38,3 +38,16 @@ def test_pretrained_start(harness, case):
          "first_batch_loss_over_ln_c": round(state.first_batch_loss / ln_c, 4),
          "intra_epoch_curve": [[s, n, round(loss, 4), round(acc, 2)] for s, n, loss, acc in state.intra_epoch],
          "init": record.init, "init_audit": record.init_audit, "run_id": record.run_id})
+
+
+def test_init_not_random(harness, case):
+    """The --init file, judged from its weights alone before any training: a file that claims a
+    pretrained start must be `trained` or `finetune-init` (suites/checkpoints gives the detail)."""
+    init = case.spec.init
+    if init is None or init.startswith("timm:"):
+        pytest.skip("no --init file given: nothing claims a pretrained start "
+                    "(pass --init FILE to judge one; timm:NAME weights come from timm's hub)")
+    from harness.forensics.inspection import claim_verdict, inspect_checkpoint
+
+    result = inspect_checkpoint(init, claim="the --init of a run")
+    harness.record(claim_verdict(result, f"baseline/{case.name}/init/pretrained"))
