@@ -48,7 +48,7 @@ def _compare(item: TensorEvidence, tensor: torch.Tensor, fresh: list) -> TensorE
                                                                          "other"):
         return item
     for seed, copy in zip(SEEDS, copies):
-        if torch.equal(tensor, copy.to(tensor.dtype)):
+        if item.kind != KIND_CONSTANT and torch.equal(tensor, copy.to(tensor.dtype)):
             return dataclasses.replace(item, arch_trained=False,
                                        reference={"equals_fresh_init_seed": seed})
     refs = [tensor_evidence(item.name, c) for c in copies]
