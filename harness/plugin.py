@@ -93,9 +93,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def _parametrize_checkpoints(metafunc: pytest.Metafunc) -> None:
     """--checkpoints files (and the --init file), else the suite module's DEMONSTRATION cases."""
     hs = _session(metafunc.config)
-    given = [c for c in hs.checkpoints if c.claim is None]
-    cases = list(hs.checkpoints) if given else \
-        list(getattr(metafunc.module, "DEMONSTRATION", ())) + list(hs.checkpoints)
+    demonstration = () if hs.options.checkpoints else getattr(metafunc.module, "DEMONSTRATION", ())
+    cases = [*demonstration, *hs.checkpoints]
     metafunc.parametrize("checkpoint", cases, ids=[c.id for c in cases])
 
 

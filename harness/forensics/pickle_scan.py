@@ -57,7 +57,7 @@ def _one_pickle(stream: io.BytesIO) -> Iterator[str]:
                 yield f"{strings[-2]}.{strings[-1]}"
             if opcode.name == "STOP":
                 return
-    except (ValueError, EOFError, pickletools.__dict__.get("UnpicklingError", ValueError)):
+    except (ValueError, EOFError):
         stream.seek(0, io.SEEK_END)        # not (or no longer) a pickle: nothing more to read
 
 

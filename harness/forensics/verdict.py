@@ -2,9 +2,9 @@
 
 Tensors are grouped by module: the key up to its first numeric part (``blocks.3``,
 ``encoder.layer.5``, ``layer1.0``), else its first part (``patch_embed``, ``head``, ``norm``).
-A group is ``trained`` when at least half of its judged weight matrices show learned structure,
-at init (``random-init``, or ``untrained-constant`` when all its tensors are exact constants)
-otherwise. The overall verdict: all judged groups trained -> ``trained``; none -> ``random-init``;
+A group is ``trained`` when at least half of its judged tensors (its weight matrices; with
+``--arch`` every tensor compared with fresh inits) show learned structure, at init otherwise
+(``random-init``, or ``untrained-constant`` when all its tensors are exact constants). The overall verdict: all judged groups trained -> ``trained``; none -> ``random-init``;
 only classifier heads at init -> ``finetune-init``; otherwise ``partially-trained`` naming the
 groups at init. Nothing here reads a file name.
 """
@@ -158,11 +158,10 @@ def describe(verdict: str, tensors: Iterable[TensorEvidence]) -> str:
     tensors = list(tensors)
     mats = [t for t in tensors if t.kind == KIND_MATRIX]
     consts = [t for t in tensors if t.kind == KIND_CONSTANT]
-    const_words = f"; {len(consts)} exact-constant tensor(s)" if consts else ""
-    const_words += _arch_words(tensors)
+    arch_words = _arch_words(tensors)
     if not mats:
-        return (f"{len(consts)} exact-constant tensor(s), no weight matrix to judge"
-                f"{_arch_words(tensors)}")
+        return f"{len(consts)} exact-constant tensor(s), no weight matrix to judge{arch_words}"
+    const_words = (f"; {len(consts)} exact-constant tensor(s)" if consts else "") + arch_words
     if verdict == TRAINED:
         chosen = [t for t in mats if t.looks_trained]
         return (f"{len(chosen)}/{len(mats)} weight matrices show learned structure "

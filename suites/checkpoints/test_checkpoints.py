@@ -8,6 +8,7 @@ there are expected failures (xfail, the verdict in the reason), showing what a c
 import pytest
 
 from fixtures.checkpoints import demo_cases, expected, sentinel_path
+from harness.expect import Expectation
 from harness.forensics.inspection import claim_verdict, inspect_checkpoint
 
 SUITE = "checkpoints"
@@ -33,8 +34,6 @@ def test_checkpoint(harness, checkpoint, request):
 def _caught(result, demo):
     """The harness's own check on a demonstration file: it found the verdict the file was built
     to have."""
-    from harness.expect import Expectation
-
     bar = Expectation(f"checkpoints/demo/{demo.file}/verdict",
                       f"{demo.file} ({demo.description}) judged {demo.verdict}", "==", 1.0)
     return bar.evaluate(float(result.verdict == demo.verdict),
