@@ -4,7 +4,7 @@ import os
 
 import torch
 
-from fixtures.checkpoints import fresh_state
+from fixtures.checkpoints import RunsCode, fresh_state
 from harness.cli import main
 from tests.forensics_support import trained_digits
 
@@ -13,14 +13,6 @@ def _run(capsys, *argv):
     code = main(["inspect", *map(str, argv)])
     out, err = capsys.readouterr()
     return code, out, err
-
-
-class _System:
-    def __init__(self, command):
-        self.command = command
-
-    def __reduce__(self):
-        return (os.system, (self.command,))
 
 
 def test_json_verdicts_for_the_done_when_files(tmp_path, capsys):
@@ -34,7 +26,7 @@ def test_json_verdicts_for_the_done_when_files(tmp_path, capsys):
     data = (tmp_path / "trained.pth").read_bytes()
     (tmp_path / "cut.pth").write_bytes(data[: len(data) // 3])
     sentinel = tmp_path / "ran"
-    torch.save({"state_dict": init, "x": _System(f"touch {sentinel}")}, tmp_path / "evil.pth")
+    torch.save({"state_dict": init, "x": RunsCode(f"touch {sentinel}")}, tmp_path / "evil.pth")
     code, out, _ = _run(capsys, tmp_path, "--json")
     results = {os.path.basename(r["path"]): r for r in json.loads(out)}
     verdicts = {name: r["verdict"] for name, r in results.items()}

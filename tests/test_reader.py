@@ -1,24 +1,17 @@
 """Safe reading: formats, containers, prefixes, metadata; unsafe pickles refused without running;
 truncated, empty and non-checkpoint files unreadable."""
-import os
 import pickle
+from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import save_file
 
+from fixtures.checkpoints import RunsCode
 from harness.forensics.reader import (UnreadableCheckpoint, UnsafeCheckpoint, is_checkpoint_path,
                                       read_checkpoint)
 
 STATE = {"blocks.0.w": torch.randn(16, 16), "head.bias": torch.zeros(4)}
-
-
-class _System:
-    def __init__(self, command):
-        self.command = command
-
-    def __reduce__(self):
-        return (os.system, (self.command,))
 
 
 @pytest.mark.parametrize("key", ["state_dict", "model", "module", "state_dict_ema", "model_ema"])
@@ -59,7 +52,7 @@ def test_safetensors_with_metadata(tmp_path):
 def test_code_running_pickle_is_unsafe_and_never_runs(tmp_path, legacy):
     sentinel = tmp_path / "ran.txt"
     path = tmp_path / "evil.pth"
-    payload = {"epoch": 1, "x": _System(f"touch {sentinel}")}
+    payload = {"epoch": 1, "x": RunsCode(f"touch {sentinel}")}
     if legacy:   # a plain protocol-4 pickle: torch's loader stops at FRAME before any global
         with open(path, "wb") as fh:
             pickle.dump(payload, fh, protocol=4)
@@ -91,5 +84,5 @@ def test_truncated_empty_and_foreign_files_are_unreadable(tmp_path):
 
 def test_checkpoint_suffixes():
     for name in ["a.pth", "a.pth.tar", "a.pt", "a.bin", "a.ckpt", "a.safetensors"]:
-        assert is_checkpoint_path(__import__("pathlib").Path(name))
-    assert not is_checkpoint_path(__import__("pathlib").Path("a.json"))
+        assert is_checkpoint_path(Path(name))
+    assert not is_checkpoint_path(Path("a.json"))

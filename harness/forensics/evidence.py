@@ -162,11 +162,14 @@ def _matrix_evidence(name: str, shape: tuple, matrix: torch.Tensor, peak: float)
     scale = 1.0
     if not 1e-12 < peak < 1e12:
         matrix, scale = matrix / peak, peak   # keep float32 sums of fourth powers in range
-    matrix, outliers = _without_isolated_outliers(matrix, peak / scale)
     flat = matrix.reshape(-1)
     n = flat.numel()
-    mean = float(flat.sum()) / n
     mean_square = float(torch.dot(flat, flat)) / n
+    matrix, outliers = _without_isolated_outliers(matrix, peak / scale, mean_square)
+    if outliers:
+        flat = matrix.reshape(-1)
+        mean_square = float(torch.dot(flat, flat)) / n
+    mean = float(flat.sum()) / n
     std = math.sqrt(max(mean_square - mean * mean, 0.0))
     m_rows, n_cols = matrix.shape
     edge = math.sqrt(mean_square) * (math.sqrt(m_rows) + math.sqrt(n_cols))
@@ -195,14 +198,14 @@ def _extreme_singular_values(matrix: torch.Tensor) -> tuple[float, float]:
     return math.sqrt(max(float(eig[-1]), 0.0)), math.sqrt(max(float(eig[0]), 0.0))
 
 
-def _without_isolated_outliers(matrix: torch.Tensor, peak: float) -> tuple[torch.Tensor, int]:
-    flat = matrix.reshape(-1)
-    bound = OUTLIER_RMS * math.sqrt(float(torch.dot(flat, flat)) / flat.numel())
+def _without_isolated_outliers(matrix: torch.Tensor, peak: float, mean_square: float
+                               ) -> tuple[torch.Tensor, int]:
+    bound = OUTLIER_RMS * math.sqrt(mean_square)
     if peak <= bound:
         return matrix, 0
     mask = matrix.abs() > bound
     count = int(mask.sum())
-    if count > max(2, OUTLIER_MAX_FRACTION * flat.numel()):
+    if count > max(2, OUTLIER_MAX_FRACTION * matrix.numel()):
         return matrix, 0           # many extreme elements: heavy tails, the kurtosis says so
     return matrix.masked_fill(mask, 0.0), count
 
