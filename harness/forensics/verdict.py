@@ -146,7 +146,7 @@ def _overall(groups: list, evidence: list) -> tuple[str, str]:
         return RANDOM_INIT, describe(RANDOM_INIT, evidence)
     if all(g.is_head for g in at_init):
         heads = ", ".join(g.name for g in at_init)
-        return FINETUNE_INIT, (f"backbone trained, head {heads} at init; "
+        return FINETUNE_INIT, (f"backbone trained, head at init ({heads}); "
                                + describe(TRAINED, [t for g in trained for t in g.tensors]))
     names = ", ".join(g.name for g in at_init)
     return PARTIALLY_TRAINED, (f"{len(trained)}/{len(groups)} groups trained; at init: {names}")
@@ -156,6 +156,9 @@ def describe(verdict: str, tensors: Iterable[TensorEvidence]) -> str:
     """The strongest evidence in words, e.g. ``47/49 weight matrices indistinguishable from init
     (top singular value 0.99x MP edge, kurtosis 3.0)``."""
     tensors = list(tensors)
+    bad = [t for t in tensors if t.kind == KIND_NON_FINITE]
+    if verdict == NON_FINITE and bad:
+        return "non-finite values in " + ", ".join(f"{t.name} ({t.non_finite})" for t in bad)
     mats = [t for t in tensors if t.kind == KIND_MATRIX]
     consts = [t for t in tensors if t.kind == KIND_CONSTANT]
     arch_words = _arch_words(tensors)
