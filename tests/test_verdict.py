@@ -112,3 +112,9 @@ def test_minilm_own_random_init():
     model = transformers.BertModel(config)
     result = _judge(model.state_dict())
     assert result.verdict == RANDOM_INIT, result.summary
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_files_get_the_same_verdicts(trained, init, dtype):
+    assert _judge({k: v.to(dtype) for k, v in trained.items()}).verdict == TRAINED
+    assert _judge({k: v.to(dtype) for k, v in init.items()}).verdict == RANDOM_INIT
