@@ -29,6 +29,15 @@ def test_verdict_never_depends_on_the_name(init_file, tmp_path):
     assert claimed.problem.startswith("claims pretrained (named pretrained) but is random-init")
 
 
+@pytest.mark.parametrize("name,claims", [("vit_small_cifar10_pretrained_init.pth.tar", True),
+                                         ("ViT-Pre-Trained.safetensors", True),
+                                         ("vit_not_pretrained.pth", False),
+                                         ("vit_scratch.pth", False)])
+def test_claim_by_name(init_file, tmp_path, name, claims):
+    shutil.copy(init_file, tmp_path / name)
+    assert (inspect_checkpoint(tmp_path / name).claim == "named pretrained") is claims
+
+
 def test_claims_by_metadata_and_by_init(tmp_path):
     path = tmp_path / "weights.safetensors"
     save_file(fresh_state(0), str(path), metadata={"pretrained": "true"})

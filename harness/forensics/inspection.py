@@ -21,6 +21,7 @@ from harness.forensics.verdict import (NON_FINITE, PRETRAINED_OK, UNREADABLE, UN
                                        judge)
 
 _PRETRAINED = re.compile(r"pre[-_ ]?train", re.IGNORECASE)
+_NOT_PRETRAINED = re.compile(r"(?:non|not|no|un)[-_ ]?pre[-_ ]?train", re.IGNORECASE)
 _TRUE = ("1", "true", "yes", "y")
 CLAIM_KEYS = ("claim", "kind", "description", "weights")   # free-text fields that may claim it
 
@@ -106,7 +107,9 @@ def _inspection(path: Path, ckpt: LoadedCheckpoint, judged: FileVerdict, seconds
 
 
 def _named_claim(path: Path) -> Optional[str]:
-    return "named pretrained" if _PRETRAINED.search(path.name) else None
+    name = path.name
+    return "named pretrained" if _PRETRAINED.search(name) and not _NOT_PRETRAINED.search(name) \
+        else None
 
 
 def _metadata_claim(metadata: dict) -> Optional[str]:
