@@ -5,6 +5,9 @@ any i.i.d. initialiser (normal, truncated normal, uniform, Kaiming, Xavier, at a
 
 * a top singular value at the Marchenko-Pastur edge ``rms * (sqrt(m) + sqrt(n))``, with
   Tracy-Widom fluctuations of known size (Johnstone 2001, below);
+* a smallest singular value at the lower edge ``rms * |sqrt(m) - sqrt(n)|`` (rectangular
+  matrices; checked up to min dim :data:`FULL_SPECTRUM_DIM`, where the whole spectrum is cheap):
+  a trained classifier head falls far below it, though its top singular value need not rise;
 * a kurtosis of at most 3 (normal 3, truncated normal < 3, uniform 1.8), with sampling noise of
   standard error ``sqrt(24 / N)``.
 
