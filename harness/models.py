@@ -143,6 +143,17 @@ def load_init(model: nn.Module, source: str) -> LoadAudit:
     file does not fit; a head whose shape differs stays at its fresh init and is reported.
     """
     incoming, audit = _read_source(source)
+    accepted = audit_keys(model, incoming, audit)
+    problems = _problems(audit)
+    if problems:
+        raise ModelError(f"--init {source} does not fit the model: {problems}")
+    model.load_state_dict(accepted, strict=False)  # every other key is listed in the audit
+    return audit
+
+
+def audit_keys(model: nn.Module, incoming: dict, audit: LoadAudit) -> dict:
+    """Match ``incoming`` tensors to the model's keys, filling ``audit``; returns the accepted
+    tensors (resampled where timm would resample, heads of another class count left out)."""
     own = model.state_dict()
     accepted: dict = {}
     for key, tensor in incoming.items():
@@ -171,11 +182,7 @@ def load_init(model: nn.Module, source: str) -> LoadAudit:
     supplied = sum(own[k].numel() for k in accepted)
     audit.loaded = len(accepted)
     audit.fraction_supplied = supplied / max(1, sum(t.numel() for t in own.values()))
-    problems = _problems(audit)
-    if problems:
-        raise ModelError(f"--init {source} does not fit the model: {problems}")
-    model.load_state_dict(accepted, strict=False)  # every other key is listed in the audit
-    return audit
+    return accepted
 
 
 def _head_skipped(key: str, audit: LoadAudit) -> bool:

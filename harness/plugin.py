@@ -57,6 +57,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--no-compile", action="store_true",
                     help="train eagerly on CUDA instead of with torch.compile (the default there); "
                          "stored runs are reused either way")
+    group.addoption("--checkpoints", nargs="+", default=[], type=Path, metavar="PATH",
+                    help="checkpoint files (or folders searched recursively) that suites/checkpoints "
+                         "judges, one test per file (default: its demonstration set)")
 
 
 def _options(config: pytest.Config) -> Options:
@@ -76,7 +79,8 @@ def _options(config: pytest.Config) -> Options:
                    expect=tuple(config.getoption("expect")),
                    progress=not config.getoption("no_progress"), threads=config.getoption("threads"),
                    from_log=from_log, log_format=config.getoption("from_log_format"),
-                   dataset=config.getoption("dataset"), compile=not config.getoption("no_compile"))
+                   dataset=config.getoption("dataset"), compile=not config.getoption("no_compile"),
+                   checkpoints=tuple(config.getoption("checkpoints")))
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -138,6 +142,8 @@ def _session(config: pytest.Config) -> HarnessSession:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "checkpoint" in metafunc.fixturenames:
+        _parametrize_checkpoints(metafunc)
     if "case" not in metafunc.fixturenames:
         return
     suite = getattr(metafunc.module, "SUITE", None)
@@ -146,6 +152,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     cases = _session(metafunc.config).profile.cases_for(suite)
     metafunc.parametrize("case", [pytest.param(c, id=c.name, marks=pytest.mark.xdist_group(c.id))
                                   for c in cases])
+
+
+def _parametrize_checkpoints(metafunc: pytest.Metafunc) -> None:
+    """--checkpoints files (and the --init file), else the suite module's DEMONSTRATION cases."""
+    hs = _session(metafunc.config)
+    demonstration = () if hs.options.checkpoints else getattr(metafunc.module, "DEMONSTRATION", ())
+    cases = [*demonstration, *hs.checkpoints]
+    metafunc.parametrize("checkpoint", cases, ids=[c.id for c in cases])
 
 
 @pytest.fixture

@@ -38,6 +38,7 @@ class Options:
     log_format: Optional[str] = None     # its format (default: detected)
     dataset: Optional[str] = None        # the log's dataset when it does not print one
     compile: bool = True
+    checkpoints: tuple = ()     # --checkpoints PATH...: files judged by suites/checkpoints
 
 
 @dataclass
@@ -46,6 +47,7 @@ class Resolved:
     device: torch.device
     overrides: tuple
     log_record: Optional[RunRecord] = None
+    checkpoints: tuple = ()     # tuple[CheckpointCase], files expanded from --checkpoints
 
 
 def resolve(options: Options, cuda_available: Optional[bool] = None) -> Resolved:
@@ -70,7 +72,8 @@ def resolve(options: Options, cuda_available: Optional[bool] = None) -> Resolved
     if not isinstance(options.threads, int) or options.threads < 1:
         raise OptionError(f"--threads must be a whole number >= 1, got {options.threads!r}")
     overrides = tuple(_override(text, profile) for text in options.expect)
-    return Resolved(profile.with_init(_init_path(options.init)).with_overrides(overrides), device, overrides)
+    return Resolved(profile.with_init(_init_path(options.init)).with_overrides(overrides), device,
+                    overrides, checkpoints=resolve_checkpoints(options.checkpoints, options.init))
 
 
 def _device(text: Optional[str], cuda: bool) -> torch.device:
@@ -117,6 +120,39 @@ def _check_init(profile: Profile, init: Optional[str]) -> None:
         raise OptionError(f"--init {init!r}: no such file; pass a checkpoint file or timm:NAME")
 
 
+@dataclass(frozen=True)
+class CheckpointCase:
+    """One file judged by suites/checkpoints; ``claim`` is a claim made from outside the file
+    (being a run's --init); demonstration cases name their builder instead of a path."""
+
+    name: str
+    path: Optional[str] = None
+    claim: Optional[str] = None
+    demo: Optional[str] = None
+
+    @property
+    def id(self) -> str:
+        return self.name
+
+
+def resolve_checkpoints(paths: tuple, init: Optional[str] = None) -> tuple:
+    """--checkpoints files (folders searched recursively) plus the --init file, as cases."""
+    from harness.forensics.inspection import find_checkpoints
+
+    missing = [str(p) for p in paths if not Path(p).exists()]
+    if missing:
+        raise OptionError(f"--checkpoints: no such file or folder: {', '.join(missing)}; "
+                          f"pass checkpoint files or folders holding them")
+    files = find_checkpoints(paths)
+    if paths and not files:
+        raise OptionError(f"--checkpoints {' '.join(map(str, paths))}: no checkpoint files "
+                          f"(.safetensors, .pth, .pth.tar, .pt, .bin, .ckpt) there")
+    cases = [CheckpointCase(str(f), str(f)) for f in files]
+    if init and not init.startswith("timm:"):
+        cases.append(CheckpointCase(f"--init {init}", str(Path(init)), claim="the --init of a run"))
+    return tuple(cases)
+
+
 def _init_path(init: Optional[str]) -> Optional[str]:
     if init is None or init.startswith("timm:"):
         return init
@@ -150,7 +186,8 @@ def _resolve_log(options: Options) -> Resolved:
                   for c in profile.cases if c.spec.dataset == dataset and c.spec.prune is None)
     profile = replace(profile, cases=cases)
     overrides = tuple(_override(text, profile) for text in options.expect)
-    return Resolved(profile.with_overrides(overrides), torch.device("cpu"), overrides, record)
+    return Resolved(profile.with_overrides(overrides), torch.device("cpu"), overrides,
+                    log_record=record)
 
 
 def _log_profile(options: Options, dataset: str) -> Profile:
@@ -191,6 +228,7 @@ class HarnessSession:
         self.device = resolved.device
         self.overrides = resolved.overrides
         self.log_record = resolved.log_record
+        self.checkpoints = resolved.checkpoints
         self.context = RunContext(device=self.device, reports_dir=Path(options.reports_dir),
                                   data_root=options.data_root, download=options.download,
                                   rerun=options.rerun, progress=options.progress,
@@ -287,6 +325,10 @@ class VerdictRecorder:
         """``results``: one ``(correct, n)`` per seed; judged on their mean, spread reported."""
         bar = self.profile.bar(verdict_id)
         return self.session.add(self.nodeid, bar.evaluate_accuracy_seeds(results, evidence))
+
+    def record(self, verdict: Verdict) -> Verdict:
+        """Record a verdict made outside the profile's bars (e.g. a checkpoint's claim)."""
+        return self.session.add(self.nodeid, verdict)
 
     @property
     def verdicts(self) -> list[Verdict]:

@@ -55,6 +55,11 @@ def save_tensors(path: Path, tensors: dict, metadata: dict) -> Path:
     return _atomic(path, lambda tmp: save_file(cpu, tmp, metadata=meta))
 
 
+def save_torch(path: Path, obj: Any) -> Path:
+    """A torch checkpoint (``torch.save``), written atomically."""
+    return _atomic(path, lambda tmp: torch.save(obj, tmp))
+
+
 def read_json(path: Path) -> Any:
     with open(path, encoding="utf-8") as fh:
         return json.load(fh)

@@ -1,76 +1,61 @@
-"""The audit reads stored files: it finds revived weights, partly pruned channels and removed
-channels whose weights are not zero, and measures sparsity from the checkpoint itself."""
-import pytest
+"""--arch: comparison with fresh inits of the architecture, and the load audit."""
 import torch
 
-from harness import storage
-from harness.models import create_model
-from harness.prune.audit import AuditError, audit_run, stored_accuracy
-from harness.prune.masks import MaskSet
-from harness.record import RunRecord, StateRecord
+from fixtures.checkpoints import fresh_state
+from harness.forensics.inspection import inspect_checkpoint
+from harness.forensics.verdict import FINETUNE_INIT, RANDOM_INIT, TRAINED
+from tests.forensics_support import trained_digits
+
+ARCH = "vit_tiny_digits"
 
 
-def _state(folder, index: int, vit, masks: list) -> StateRecord:
-    names = MaskSet.dense(vit).names
-    ckpt = storage.save_tensors(folder / f"state{index}.safetensors", vit.state_dict(), {})
-    mpath = storage.save_tensors(folder / f"state{index}.masks.safetensors",
-                                 {n: m.bool() for n, m in zip(names, masks)}, {})
-    return StateRecord(index=index, checkpoint=str(ckpt), masks=str(mpath),
-                       extra={"stored_model": {"test_correct": 90, "test_n": 100}})
+def test_fresh_init_is_identified_as_the_seeded_init(tmp_path):
+    path = tmp_path / "init.pth"
+    torch.save({"state_dict": fresh_state(1)}, path)
+    result = inspect_checkpoint(path, arch=ARCH)
+    assert result.verdict == RANDOM_INIT
+    assert "identical to the fresh init with seed 1" in result.summary
+    audit = result.load_audit
+    assert audit["passed"] and audit["fraction_supplied"] == 1.0 and audit["in_chans"] == 1
+    assert audit["num_classes"] == 10
 
 
-def _record(states: list) -> RunRecord:
-    return RunRecord(run_id=f"audit-{id(states)}", source="engine", dataset="digits", num_classes=10,
-                     model="vit_tiny_digits", spec={"prune": {"include_head": False}}, states=states,
-                     notes={"in_chans": 1})
+def test_trained_and_finetune_files_with_arch(tmp_path):
+    trained = trained_digits()
+    torch.save(trained, tmp_path / "trained.pth")
+    head = fresh_state(5)
+    torch.save({k: head[k] if k.startswith("head.") else v for k, v in trained.items()},
+               tmp_path / "ft.pth")
+    assert inspect_checkpoint(tmp_path / "trained.pth", arch=ARCH).verdict == TRAINED
+    assert inspect_checkpoint(tmp_path / "ft.pth", arch=ARCH).verdict == FINETUNE_INIT
 
 
-@pytest.fixture
-def vit():
-    torch.manual_seed(0)
-    return create_model("vit_tiny_digits", 10, 1)
+def test_prefix_mismatch_fails_the_load_audit_and_names_the_prefix(tmp_path):
+    path = tmp_path / "enc.pth"
+    torch.save({"model": {f"encoder.{k}": v for k, v in fresh_state(0).items()}}, path)
+    result = inspect_checkpoint(path, arch=ARCH)
+    audit = result.load_audit
+    assert not audit["passed"] and audit["fraction_supplied"] == 0.0
+    assert audit["prefix_needed"] == "stripping 'encoder.' from the file's keys"
+    assert result.problem.startswith("load audit failed")
 
 
-def test_audit_of_clean_whole_channel_states(vit, tmp_path):
-    dense = MaskSet.dense(vit)
-    first = [torch.ones_like(m) for m in dense.masks]
-    second = [m.clone() for m in first]
-    second[2][5] = 0                              # neuron 5 of block 0 removed whole
-    second[3][:, 5] = 0
-    s0 = _state(tmp_path, 0, vit, first)
-    dense.with_masks(second).apply()
-    s1 = _state(tmp_path, 1, vit, second)
-    a0, a1 = audit_run(_record([s0, s1]))
-    assert (a0.sparsity, a0.revived) == (0.0, None)
-    assert a1.zeros == 128 and a1.total == dense.total and a1.revived == 0 and a1.bad_channels == 0
-    assert a1.left("neuron")["blocks.0.mlp"] == 255 and a1.left("head")["blocks.0.attn"] == 4
-    assert stored_accuracy(s1) == (90, 100)
+def test_strict_false_trap_missing_backbone_keys_fail(tmp_path):
+    partial = {k: v for k, v in fresh_state(0).items() if not k.startswith("blocks.")}
+    torch.save(partial, tmp_path / "partial.pth")
+    audit = inspect_checkpoint(tmp_path / "partial.pth", arch=ARCH).load_audit
+    assert not audit["passed"] and 0 < audit["fraction_supplied"] < 0.5
+    assert "would stay at their init" in audit["problem"]
 
 
-def test_audit_finds_revived_weights_partial_and_non_zero_removed_channels(vit, tmp_path):
-    dense = MaskSet.dense(vit)
-    first = [torch.ones_like(m) for m in dense.masks]
-    first[2][5] = 0
-    first[3][:, 5] = 0
-    dense.with_masks(first).apply()
-    s0 = _state(tmp_path, 0, vit, first)
-    second = [m.clone() for m in first]
-    second[0][0:16] = 0                           # only the q rows of head 0: a partial head
-    second[2][9] = 0                              # neuron 9 removed in the masks ...
-    second[3][:, 9] = 0
-    dense.with_masks(second).apply()
-    with torch.no_grad():
-        vit.blocks[0].mlp.fc2.weight[0, 9] = 0.5  # ... but one of its weights is not zero
-        vit.blocks[0].mlp.fc1.weight[5, 3] = 0.25   # and a weight pruned before is alive again
-    s1 = _state(tmp_path, 1, vit, second)
-    _, a1 = audit_run(_record([s0, s1]))
-    assert a1.revived == 1 and a1.bad_channels == 3   # the partial head, neurons 9 and 5
-    assert a1.structure["blocks.0.attn"]["partial"] == 1
-    assert a1.structure["blocks.0.mlp"]["removed_not_zero"] == 2
-
-
-def test_audit_names_what_a_state_lacks(vit, tmp_path):
-    state = _state(tmp_path, 0, vit, [torch.ones_like(m) for m in MaskSet.dense(vit).masks])
-    state.masks = None
-    with pytest.raises(AuditError, match="state 0 has no masks file"):
-        audit_run(_record([state]))
+def test_changed_norm_parameters_count_as_training_with_arch(tmp_path):
+    state = fresh_state(0)
+    for key in state:
+        if ".norm" in key:
+            state[key] = state[key] + 0.05 * torch.randn_like(state[key])
+    torch.save(state, tmp_path / "norms.pth")
+    without = inspect_checkpoint(tmp_path / "norms.pth")
+    with_arch = inspect_checkpoint(tmp_path / "norms.pth", arch=ARCH)
+    assert without.verdict == RANDOM_INIT
+    norm_tensors = [t for g in with_arch.groups for t in g.tensors if ".norm" in t.name]
+    assert norm_tensors and all(t.looks_trained for t in norm_tensors)

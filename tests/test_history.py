@@ -118,7 +118,7 @@ def test_smoke_sessions_killed_rerun_and_a_forced_bar_marks_a_regression(pyteste
     reports = pytester.path / "reports"
     args = ["--profile", "smoke", "--device", "cpu", "--no-progress", "--reports-dir", str(reports),
             "-p", "no:cacheprovider", suite.name]
-    pytester.runpytest(*args).assert_outcomes(passed=1, skipped=2)
+    pytester.runpytest(*args).assert_outcomes(passed=1, skipped=3)
     first = json.loads((reports / "latest" / "report.json").read_text())
     (run_dir,) = [p for p in (reports / "runs").iterdir() if p.is_dir()]
 
@@ -127,14 +127,14 @@ def test_smoke_sessions_killed_rerun_and_a_forced_bar_marks_a_regression(pyteste
     assert json.loads((reports / "latest" / "report.json").read_text())["created"] == first["created"]
     assert len(History(reports / FILENAME).sessions()) == 1  # the killed session left no row
 
-    pytester.runpytest(*args).assert_outcomes(passed=1, skipped=2)
+    pytester.runpytest(*args).assert_outcomes(passed=1, skipped=3)
     again = json.loads((reports / "latest" / "report.json").read_text())
     same = ("id", "observed", "op", "threshold", "gap", "passed", "evidence")
     assert [{k: v[k] for k in same} for v in again["verdicts"]] == \
         [{k: v[k] for k in same} for v in first["verdicts"]]
 
     forced = pytester.runpytest(*args, "--expect", f"{ACC.id}>=99.99")
-    forced.assert_outcomes(failed=1, skipped=2)
+    forced.assert_outcomes(failed=1, skipped=3)
     forced.stdout.fnmatch_lines([f"REGRESSION  {ACC.id}: *% in session 2 * -> *% now"])
     with sqlite3.connect(reports / FILENAME) as conn:
         counts = conn.execute("SELECT verdict_id, count(*), sum(passed) FROM verdict_history"

@@ -73,5 +73,5 @@ def test_noise_lines_add_no_state(noise, where):
     for text, at in zip(noise, where):
         lines.insert(at % len(lines), text)
     clean = _record("research", research_log(SEED_RUN).encode())
-    record = _record("research", "\n".join(lines).encode())
+    record = _record("research", "\n".join(lines).encode("utf-8", "surrogatepass"))
     assert [s.index for s in record.states] == [s.index for s in clean.states]

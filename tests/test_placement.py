@@ -73,11 +73,13 @@ def test_xdist_pins_workers_groups_tests_by_case_and_trains_each_run_once(pytest
     result = pytester.runpytest_subprocess(
         "-n", "2", "--profile", "smoke", "--device", "cpu", "--no-progress", "-p", "no:cacheprovider",
         "--reports-dir", str(reports), "test_baseline.py", "test_again.py", timeout=600)
-    result.assert_outcomes(passed=4, skipped=2)
+    n_baseline = (ROOT / "suites" / "baseline" / "test_baseline.py").read_text().count("\ndef test_")
+    # test_state0_accuracy passes; the baseline tests that need an --init or a log skip
+    result.assert_outcomes(passed=4, skipped=n_baseline - 1)
     lines = [json.loads(x) for x in (pytester.path / "placement.jsonl").read_text().splitlines()]
     assert all(x["cuda"] == {"gw0": "7", "gw1": "9"}[x["worker"]] for x in lines)
     using_case = [x for x in lines if "[digits]" in x["nodeid"]]
-    assert len(using_case) == 3 and len({x["worker"] for x in using_case}) == 1  # one group
+    assert len(using_case) == n_baseline + 1 and len({x["worker"] for x in using_case}) == 1  # one group
     trained = {(x["pid"], tuple(r)) for x in lines for r in x["runs"].values() if not r[1]}
     assert len(trained) == 1  # one process trained the run, once
     assert len(list((reports / "runs").glob("*/record.json"))) == 1

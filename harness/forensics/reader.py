@@ -14,6 +14,8 @@ from pathlib import Path
 
 import torch
 
+from harness.forensics.pickle_scan import blocked_global
+
 TORCH_SUFFIXES = (".pth", ".pth.tar", ".pt", ".bin", ".ckpt", ".tar")
 CONTAINER_KEYS = ("state_dict", "model", "state_dict_ema", "model_ema", "module")
 EMA_KEYS = ("state_dict_ema", "model_ema")
@@ -58,10 +60,18 @@ def read_checkpoint(path: str | Path) -> LoadedCheckpoint:
     if path.name.lower().endswith(".safetensors"):
         raw, metadata = _read_safetensors(path)
     else:
-        raw, metadata = _read_torch(path), {}
+        raw = _read_torch(path)
+        metadata = _scalars(raw)
     state, container, has_ema = _find_state_dict(raw, path)
     tensors, stripped = strip_prefixes(state)
     return LoadedCheckpoint(str(path), tensors, container, stripped, has_ema, metadata)
+
+
+def _scalars(raw: object) -> dict:
+    """Plain fields of a torch container (epoch, arch, pretrained, ...): its metadata."""
+    if not isinstance(raw, dict):
+        return {}
+    return {str(k): v for k, v in raw.items() if isinstance(v, (str, int, float, bool))}
 
 
 def _read_safetensors(path: Path) -> tuple[dict, dict]:
@@ -75,7 +85,7 @@ def _read_safetensors(path: Path) -> tuple[dict, dict]:
         raise UnreadableCheckpoint(f"{path}: not a readable safetensors file ({exc})") from None
 
 
-_GLOBAL = re.compile(r"(?:GLOBAL|global)\s+([\w.]+(?:\s+[\w.]+)?)")
+_GLOBAL = re.compile(r"(?:GLOBAL|global)\s+([\w.]+)")
 
 
 def _read_torch(path: Path) -> object:
@@ -84,10 +94,11 @@ def _read_torch(path: Path) -> object:
     except pickle.UnpicklingError as exc:
         text = str(exc)
         if "Weights only load failed" in text or "Unsupported global" in text:
-            match = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text) or _GLOBAL.search(text)
-            blocked = match.group(1) if match else "an unknown global"
-            raise UnsafeCheckpoint(f"{path}: the pickle would import or call {blocked}; "
-                                   f"refused without running it", blocked) from None
+            match = _GLOBAL.search(text)
+            blocked = blocked_global(path) or (match.group(1) if match else None)
+            if blocked:
+                raise UnsafeCheckpoint(f"{path}: the pickle would import or call {blocked}; "
+                                       f"refused without running it", blocked) from None
         raise UnreadableCheckpoint(f"{path}: not a torch checkpoint ({_first_line(text)})") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, AttributeError,
             IndexError, KeyError, TypeError) as exc:

@@ -2,6 +2,7 @@
 a pretrained init learns like one in its first epoch. The same tests judge a training log given
 with --from-log; the recipe verdict says when the recipe itself cannot reach the bar."""
 import math
+from pathlib import Path
 
 import pytest
 
@@ -73,3 +74,19 @@ def test_recipe(harness, case):
     if finding is None:
         pytest.skip(f"recipe: {why_not}")
     harness.check(f"baseline/{case.name}/state0/recipe", finding.epochs, finding.evidence())
+
+
+def test_init_not_random(harness, case):
+    """The --init file, judged from its weights alone before any training: a file that claims a
+    pretrained start must be `trained` or `finetune-init` (suites/checkpoints gives the detail)."""
+    init = case.spec.init
+    if init is None or init.startswith("timm:"):
+        pytest.skip("no --init file given: nothing claims a pretrained start "
+                    "(pass --init FILE to judge one; timm:NAME weights come from timm's hub)")
+    if not Path(init).is_file():
+        pytest.skip(f"the claimed init {init!r} is not a file on this machine (a log's claim); "
+                    f"pass --init FILE to judge the file itself")
+    from harness.forensics.inspection import claim_verdict, inspect_checkpoint
+
+    result = inspect_checkpoint(init, claim="the --init of a run")
+    harness.record(claim_verdict(result, f"baseline/{case.name}/init/pretrained"))

@@ -1,0 +1,142 @@
+"""Sharper evidence with ``--arch NAME``: compare each tensor with fresh inits of that
+architecture, and audit loading the file into it.
+
+Fresh copies are built with the architecture's own init functions under :data:`SEEDS`. A tensor
+is at init when it equals one of them exactly, or when its statistics stay within the fresh
+copies' range: std within :data:`STD_TOLERANCE` (relative) of theirs, top singular value and
+kurtosis no further above theirs than the random-matrix limits of :mod:`evidence` allow. A
+tensor that fresh inits leave constant (norm weight 1, bias 0) is trained once it differs.
+
+The load audit says what loading the file (prefixes stripped) into the model would do: missing,
+unexpected and shape-mismatched keys, the share of the model's parameters the file supplies, a
+prefix that would make the keys match. A load that leaves any backbone tensor at its init (the
+``strict=False`` trap, a ``model.`` vs ``encoder.`` prefix mismatch) fails.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+import torch
+
+from harness.forensics.evidence import (KIND_CONSTANT, KIND_MATRIX, TensorEvidence, single_thread,
+                                        tensor_evidence)
+from harness.forensics.reader import LoadedCheckpoint
+from harness.models import HEAD_KEYS, LoadAudit, audit_keys, create_model
+
+SEEDS = (0, 1, 2)
+STD_TOLERANCE = 0.10     # a changed scale: weight decay shrinks, learning grows; nudges do neither
+# A tensor fresh inits leave constant (norm gain 1, bias 0) has moved when its rms change exceeds
+# 1% of a unit gain: trained norms move by tenths, while a few hundred Adam steps at lr 1e-5 move
+# a parameter by at most 0.003.
+CONSTANT_TOLERANCE = 0.01
+
+
+def compare_with_arch(ckpt: LoadedCheckpoint, evidence: list, arch: str,
+                      num_classes: Optional[int]) -> tuple[list, dict]:
+    num_classes = num_classes or _file_classes(ckpt.tensors) or 1000
+    in_chans = _file_in_chans(ckpt.tensors)
+    models = []
+    with single_thread():
+        for seed in SEEDS:
+            torch.manual_seed(seed)
+            models.append(create_model(arch, num_classes=num_classes, in_chans=in_chans))
+        fresh = [m.state_dict() for m in models]
+        compared = [_compare(item, ckpt.tensors[item.name], fresh) for item in evidence]
+    return compared, load_audit(ckpt, models[0], arch, num_classes, in_chans)
+
+
+def _compare(item: TensorEvidence, tensor: torch.Tensor, fresh: list) -> TensorEvidence:
+    copies = [f[item.name] for f in fresh if item.name in f and f[item.name].shape == tensor.shape]
+    if not copies or not tensor.is_floating_point() or item.kind not in (KIND_MATRIX, KIND_CONSTANT,
+                                                                         "other"):
+        return item
+    for seed, copy in zip(SEEDS, copies):
+        if item.kind != KIND_CONSTANT and torch.equal(tensor, copy.to(tensor.dtype)):
+            return dataclasses.replace(item, arch_trained=False,
+                                       reference={"equals_fresh_init_seed": seed})
+    refs = [tensor_evidence(item.name, c) for c in copies]
+    if all(r.kind == KIND_CONSTANT for r in refs):
+        moved = float((tensor.float() - refs[0].constant).pow(2).mean().sqrt())
+        return dataclasses.replace(item, arch_trained=moved > CONSTANT_TOLERANCE,
+                                   reference={"fresh_init_constant": refs[0].constant,
+                                              "rms_change": round(moved, 6)})
+    stds = [float(c.float().std()) for c in copies]
+    std = float(tensor.float().std())
+    init_std = sum(stds) / len(stds)
+    reference = {"fresh_init_std": round(init_std, 6),
+                 "std_over_init": round(std / init_std, 4) if init_std else None}
+    changed = init_std > 0 and abs(std / init_std - 1) > STD_TOLERANCE
+    if item.kind == KIND_MATRIX and all(r.kind == KIND_MATRIX for r in refs):
+        reference["fresh_sv_ratio_max"] = round(max(r.sv_ratio for r in refs), 4)
+        reference["fresh_kurtosis_max"] = round(max(r.kurtosis for r in refs), 4)
+        changed = changed or _beyond(item, refs)
+    return dataclasses.replace(item, arch_trained=changed, reference=reference)
+
+
+def _beyond(item: TensorEvidence, refs: list) -> bool:
+    """Above the fresh copies by more than the random-matrix margin of this shape."""
+    sv_margin = item.sv_limit - 1.0
+    kurt_margin = item.kurtosis_limit - 3.0
+    return (item.sv_ratio > max(r.sv_ratio for r in refs) + sv_margin
+            or item.kurtosis > max(r.kurtosis for r in refs) + kurt_margin)
+
+
+def load_audit(ckpt: LoadedCheckpoint, model: torch.nn.Module, arch: str, num_classes: int,
+               in_chans: int) -> dict:
+    own = model.state_dict()
+    audit = LoadAudit(source=ckpt.path, container=ckpt.container,
+                      stripped_prefixes=list(ckpt.stripped_prefixes))
+    audit_keys(model, ckpt.tensors, audit)
+    backbone_missing = [k for k in audit.missing if k not in HEAD_KEYS]
+    problems = []
+    if backbone_missing:
+        problems.append(f"{len(backbone_missing)} model tensor(s) the file does not supply would "
+                        f"stay at their init (e.g. {', '.join(backbone_missing[:3])})")
+    if audit.shape_mismatched:
+        problems.append(f"{len(audit.shape_mismatched)} shape-mismatched: "
+                        f"{', '.join(audit.shape_mismatched[:3])}")
+    prefix = _prefix_needed(list(ckpt.tensors), list(own)) if problems else None
+    if prefix:
+        problems.append(f"the keys match after {prefix}")
+    data = audit.to_dict()
+    data.update({"arch": arch, "num_classes": num_classes, "in_chans": in_chans,
+                 "passed": not problems, "problem": "; ".join(problems) or None,
+                 "prefix_needed": prefix, "seeds_compared": list(SEEDS)})
+    data["summary"] = (f"{audit.loaded}/{len(own)} model tensors supplied "
+                       f"({100 * audit.fraction_supplied:.1f}% of parameters), "
+                       f"{len(audit.missing)} missing, {len(audit.unexpected)} unexpected, "
+                       f"{len(audit.shape_mismatched)} shape-mismatched"
+                       + (f"; FAILS: {data['problem']}" if problems else "; loads fully"))
+    return data
+
+
+def _prefix_needed(file_keys: list, model_keys: list) -> Optional[str]:
+    wanted = set(model_keys)
+    firsts = {k.split(".", 1)[0] + "." for k in file_keys if "." in k}
+    for prefix in sorted(firsts):
+        stripped = {k[len(prefix):] for k in file_keys if k.startswith(prefix)}
+        if len(stripped & wanted) > len(set(file_keys) & wanted) and stripped & wanted:
+            return f"stripping {prefix!r} from the file's keys"
+    model_firsts = {k.split(".", 1)[0] + "." for k in model_keys if "." in k}
+    keys = set(file_keys)
+    for prefix in sorted(model_firsts):
+        if len({prefix + k for k in keys} & wanted) > len(keys & wanted):
+            return f"adding {prefix!r} to the file's keys"
+    return None
+
+
+def _file_classes(tensors: dict) -> Optional[int]:
+    for key in ("head.weight", "head.fc.weight", "fc.weight", "classifier.weight"):
+        if key in tensors and tensors[key].ndim == 2:
+            return int(tensors[key].shape[0])
+    return None
+
+
+def _file_in_chans(tensors: dict) -> int:
+    """Input channels of the first convolution (the stem), else 3."""
+    for tensor in tensors.values():
+        if tensor.ndim == 4:
+            return int(tensor.shape[1])
+    return 3
+

@@ -1,0 +1,213 @@
+"""Group and overall verdicts from per-tensor evidence, in DESIGN.md's vocabulary.
+
+Tensors are grouped by module: the key up to its first numeric part (``blocks.3``,
+``encoder.layer.5``, ``layer1.0``), else its first part (``patch_embed``, ``head``, ``norm``).
+A group is ``trained`` when at least half of its judged tensors (its weight matrices; with
+``--arch`` every tensor compared with fresh inits) show learned structure, at init otherwise
+(``random-init``, or ``untrained-constant`` when all its tensors are exact constants). The overall verdict: all judged groups trained -> ``trained``; none -> ``random-init``;
+only classifier heads at init -> ``finetune-init``; otherwise ``partially-trained`` naming the
+groups at init. Nothing here reads a file name.
+"""
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from typing import Iterable, Optional
+
+from harness.forensics.evidence import (KIND_CONSTANT, KIND_MATRIX, KIND_NON_FINITE,
+                                        KIND_SKIPPED, TensorEvidence)
+
+TRAINED = "trained"
+RANDOM_INIT = "random-init"
+FINETUNE_INIT = "finetune-init"
+PARTIALLY_TRAINED = "partially-trained"
+UNTRAINED_CONSTANT = "untrained-constant"
+NON_FINITE = "non-finite"
+UNREADABLE = "unreadable"
+UNSAFE = "unsafe"
+VERDICTS = (TRAINED, RANDOM_INIT, FINETUNE_INIT, PARTIALLY_TRAINED, UNTRAINED_CONSTANT,
+            NON_FINITE, UNREADABLE, UNSAFE)
+AT_INIT = (RANDOM_INIT, UNTRAINED_CONSTANT)
+# What a file that claims to be pretrained may be: trained, or trained with a fresh head.
+PRETRAINED_OK = (TRAINED, FINETUNE_INIT)
+
+# Task heads that a transfer start re-initialises (a BERT pooler is dropped by sentence
+# encoders and stays at its init in e.g. all-MiniLM-L6-v2).
+HEAD_GROUPS = ("head", "heads", "fc", "classifier", "last_linear", "pooler", "lm_head")
+TRAINED_SHARE = 0.5         # a group is trained when this share of its matrices looks trained
+
+
+@dataclass
+class GroupVerdict:
+    name: str
+    verdict: str
+    tensors: list = field(default_factory=list)     # list[TensorEvidence]
+
+    @property
+    def matrices(self) -> list:
+        return [t for t in self.tensors if t.kind == KIND_MATRIX]
+
+    @property
+    def is_head(self) -> bool:
+        return self.name in HEAD_GROUPS
+
+    def words(self) -> str:
+        return describe(self.verdict, self.tensors)
+
+    def to_dict(self) -> dict:
+        mats = self.matrices
+        evidence = {"summary": self.words(), "matrices": len(mats),
+                    "trained_matrices": sum(t.looks_trained for t in mats),
+                    "constant_tensors": [t.name for t in self.tensors if t.kind == KIND_CONSTANT],
+                    "tensors": [t.to_dict() for t in self.tensors]}
+        return {"name": self.name, "verdict": self.verdict, "evidence": evidence}
+
+
+@dataclass
+class FileVerdict:
+    verdict: str
+    summary: str
+    groups: list = field(default_factory=list)      # list[GroupVerdict]
+    unjudged: list = field(default_factory=list)    # names of tensors carrying no evidence
+
+    @property
+    def backbone_trained_share(self) -> float:
+        """Share (in %) of non-head groups judged trained: 100 for trained and finetune-init."""
+        backbone = [g for g in self.groups if not g.is_head]
+        if not backbone:
+            return 0.0
+        return 100.0 * sum(g.verdict == TRAINED for g in backbone) / len(backbone)
+
+
+def group_name(key: str) -> str:
+    parts = key.split(".")
+    for i, part in enumerate(parts[:-1]):
+        if part.isdigit():
+            return ".".join(parts[: i + 1])
+    return parts[0] if len(parts) > 1 else key
+
+
+def group_verdict(name: str, tensors: list) -> Optional[GroupVerdict]:
+    """None when the group carries no evidence (only non-constant vectors or tiny tensors)."""
+    if any(t.kind == KIND_NON_FINITE for t in tensors):
+        return GroupVerdict(name, NON_FINITE, tensors)
+    judged = [t for t in tensors if t.judged]
+    if tensors and all(t.kind == KIND_CONSTANT and not t.looks_trained for t in tensors):
+        return GroupVerdict(name, UNTRAINED_CONSTANT, tensors)
+    if judged:
+        trained = sum(t.looks_trained for t in judged)
+        verdict = TRAINED if trained >= TRAINED_SHARE * len(judged) else RANDOM_INIT
+        return GroupVerdict(name, verdict, tensors)
+    if any(t.kind == KIND_CONSTANT for t in tensors):
+        return GroupVerdict(name, RANDOM_INIT, tensors)
+    return None
+
+
+def judge(evidence: Iterable[TensorEvidence]) -> FileVerdict:
+    evidence = list(evidence)
+    grouped: dict[str, list] = {}
+    for item in evidence:
+        grouped.setdefault(group_name(item.name), []).append(item)
+    groups, unjudged = [], []
+    for name, items in grouped.items():
+        verdict = group_verdict(name, items)
+        if verdict is None:
+            unjudged += [t.name for t in items]
+        else:
+            groups.append(verdict)
+    groups.sort(key=lambda g: _natural(g.name))
+    verdict, summary = _overall(groups, evidence)
+    return FileVerdict(verdict, summary, groups, unjudged)
+
+
+def _natural(name: str) -> list:
+    return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in name.split(".")]
+
+
+def _overall(groups: list, evidence: list) -> tuple[str, str]:
+    bad = [t for t in evidence if t.kind == KIND_NON_FINITE]
+    if bad:
+        names = ", ".join(f"{t.name} ({t.non_finite} values)" for t in bad[:6])
+        more = f" (+{len(bad) - 6} more)" if len(bad) > 6 else ""
+        return NON_FINITE, f"non-finite values in {len(bad)} tensor(s): {names}{more}"
+    floats = [t for t in evidence if t.kind != KIND_SKIPPED]
+    if floats and all(t.kind == KIND_CONSTANT and not t.looks_trained for t in floats):
+        values = sorted({t.constant for t in evidence if t.kind == KIND_CONSTANT})
+        return UNTRAINED_CONSTANT, (f"all {len(floats)} float tensors are exact constants "
+                                    f"({', '.join(f'{v:g}' for v in values[:4])})")
+    if not groups:
+        return RANDOM_INIT, "no tensor carries evidence of training (no weight matrix " \
+                            "of at least 8 x 8, no changed norm parameter)"
+    at_init = [g for g in groups if g.verdict in AT_INIT]
+    trained = [g for g in groups if g.verdict == TRAINED]
+    if not at_init:
+        return TRAINED, describe(TRAINED, evidence)
+    if not trained:
+        return RANDOM_INIT, describe(RANDOM_INIT, evidence)
+    if all(g.is_head for g in at_init):
+        heads = ", ".join(g.name for g in at_init)
+        return FINETUNE_INIT, (f"backbone trained, head at init ({heads}); "
+                               + describe(TRAINED, [t for g in trained for t in g.tensors]))
+    names = ", ".join(g.name for g in at_init)
+    return PARTIALLY_TRAINED, (f"{len(trained)}/{len(groups)} groups trained; at init: {names}")
+
+
+def describe(verdict: str, tensors: Iterable[TensorEvidence]) -> str:
+    """The strongest evidence in words, e.g. ``47/49 weight matrices indistinguishable from init
+    (top singular value 0.99x MP edge, kurtosis 3.0)``."""
+    tensors = list(tensors)
+    bad = [t for t in tensors if t.kind == KIND_NON_FINITE]
+    if verdict == NON_FINITE and bad:
+        return "non-finite values in " + ", ".join(f"{t.name} ({t.non_finite})" for t in bad)
+    mats = [t for t in tensors if t.kind == KIND_MATRIX]
+    consts = [t for t in tensors if t.kind == KIND_CONSTANT]
+    arch_words = _arch_words(tensors)
+    if not mats:
+        return f"{len(consts)} exact-constant tensor(s), no weight matrix to judge{arch_words}"
+    const_words = (f"; {len(consts)} exact-constant tensor(s)" if consts else "") + arch_words
+    if verdict == TRAINED:
+        chosen = [t for t in mats if t.looks_trained]
+        return (f"{len(chosen)}/{len(mats)} weight matrices show learned structure "
+                f"({_spread(chosen)}){const_words}")
+    chosen = [t for t in mats if not t.looks_trained]
+    return (f"{len(chosen)}/{len(mats)} weight matrices indistinguishable from init "
+            f"({_median(chosen)}){const_words}")
+
+
+def _arch_words(tensors: list) -> str:
+    compared = [t for t in tensors if t.arch_trained is not None]
+    if not compared:
+        return ""
+    equal = [t.reference["equals_fresh_init_seed"] for t in compared
+             if "equals_fresh_init_seed" in (t.reference or {})]
+    at_init = sum(not t.arch_trained for t in compared)
+    words = f"; vs fresh inits of the architecture: {at_init}/{len(compared)} tensors at init"
+    if equal:
+        seeds = ", ".join(str(s) for s in sorted(set(equal)))
+        words += f" ({len(equal)} identical to the fresh init with seed {seeds})"
+    return words
+
+
+def _spread(mats: list) -> str:
+    if not mats:
+        return "none"
+    ratios = [t.sv_ratio for t in mats]
+    kurts = [t.kurtosis for t in mats]
+    lows = [t.sv_min_ratio for t in mats if t.sv_min_limit is not None
+            and t.sv_min_ratio < t.sv_min_limit]
+    low_words = (f", smallest singular value {min(lows):.2f}x lower MP edge in {len(lows)}"
+                 if lows else "")
+    return (f"top singular value {_range(ratios, 2)}x MP edge, "
+            f"kurtosis {_range(kurts, 1)}{low_words}")
+
+
+def _range(values: list, digits: int) -> str:
+    low, high = f"{min(values):.{digits}f}", f"{max(values):.{digits}f}"
+    return low if low == high else f"{low}-{high}"
+
+
+def _median(mats: list) -> str:
+    if not mats:
+        return "none"
+    return (f"top singular value {statistics.median(t.sv_ratio for t in mats):.2f}x MP edge, "
+            f"kurtosis {statistics.median(t.kurtosis for t in mats):.1f}")

@@ -1,0 +1,42 @@
+"""suites/checkpoints pointed at a random init named pretrained fails in one line with the
+verdict and its evidence; a trained file passes. Runs the real suite in a subprocess."""
+from pathlib import Path
+
+import torch
+
+from fixtures.checkpoints import fresh_state
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def this_checkout(monkeypatch):
+    """The subprocess imports this checkout's harness (and fixtures/), wherever pytest runs."""
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+
+
+def test_random_init_named_pretrained_fails_with_verdict_and_evidence(pytester, tmp_path):
+    path = tmp_path / "vit_small_cifar10_pretrained_init.pth.tar"
+    torch.save({"state_dict": fresh_state(0)}, path)
+    result = pytester.runpytest_subprocess(
+        str(ROOT / "suites" / "checkpoints"), "--reports-dir", str(tmp_path / "reports"),
+        "-p", "no:cacheprovider", "--checkpoints", str(path))
+    result.assert_outcomes(failed=1)
+    lines = [l for l in result.outlines if "claims" not in l and "random-init:" in l
+             and "backbone groups trained" in l]
+    assert lines, result.stdout.str()
+    line = lines[0]
+    assert "(named pretrained)" in line and "observed 0.00% vs expected >= 100.00%" in line
+    assert "indistinguishable from init" in line and "MP edge" in line
+    report = (tmp_path / "reports" / "latest" / "report.json").read_text()
+    assert "random-init" in report
+
+
+def test_usage_error_for_missing_checkpoint(pytester, tmp_path):
+    result = pytester.runpytest_subprocess(
+        str(ROOT / "suites" / "checkpoints"), "--reports-dir", str(tmp_path / "r"),
+        "--checkpoints", str(tmp_path / "missing.pth"))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--checkpoints: no such file or folder" in result.stderr.str()
