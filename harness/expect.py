@@ -176,7 +176,7 @@ def _gap(op: str, observed: float, threshold: float, tolerance: float) -> float:
     if op == "<=":
         return threshold - observed
     if op == "==":
-        return -abs(observed - threshold)
+        return 0.0 - abs(observed - threshold)  # 0.0 - 0.0 is +0.0: an exact match prints "+0.00"
     return tolerance - abs(observed - threshold)
 
 

@@ -14,6 +14,8 @@ def summary_lines(verdicts: list[Verdict]) -> list[str]:
         unit = " pp" if v.unit == "%" else ""
         observed = f"{v.observed:.2f}{v.unit}" if v.unit == "%" else f"{v.observed:.4g}"
         bar = f"{v.op} {v.threshold:.2f}{v.unit}" if v.unit == "%" else f"{v.op} {v.threshold:.4g}"
+        if v.op == "within":
+            bar = f"{v.threshold:.2f}{v.unit} ±{v.tolerance:g}"
         lines.append(f"{mark}  {v.id:<{width}}  {observed:>9}  {bar:>11}  gap {v.gap:+.2f}{unit}")
     return lines
 
