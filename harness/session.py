@@ -6,7 +6,7 @@ it. Every user mistake found here is an :class:`OptionError` whose one line says
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping, Optional
 

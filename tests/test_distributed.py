@@ -19,13 +19,6 @@ TINY = {"model": "vit_tiny_digits", "dataset": "digits", "seed": 0,
                    "eval_batch_size": 512, "warmup_epochs": 0}}
 
 
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def _record(reports: Path) -> RunRecord:
     (path,) = (reports / "runs").glob("*/record.json")

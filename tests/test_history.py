@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
 from harness.expect import Expectation
 from harness.report import build_report, render_markdown
@@ -81,14 +80,6 @@ def test_a_file_that_is_not_a_history_store_is_named_in_the_error(tmp_path):
     with pytest.raises(HistoryError, match=r"history\.sqlite: not a harness history store"):
         History(tmp_path / FILENAME).check()
 
-
-@pytest.fixture
-def one_thread():
-    """Train on one thread: the CI machine's cores are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _kill_mid_training(args, cwd: Path, run_dir: Path) -> None:

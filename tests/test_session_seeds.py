@@ -21,13 +21,6 @@ def _session(tmp_path, bar: Expectation) -> HarnessSession:
     return HarnessSession(options, Resolved(profile, torch.device("cpu"), ()))
 
 
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def test_three_seeds_train_three_runs_and_the_verdict_reports_mean_and_spread(tmp_path, one_thread):
     bar = Expectation(VID, "State 0 accuracy on digits (tiny)", ">=", 10.0, "%", seeds=3)

@@ -19,14 +19,6 @@ TINY = RunSpec(model="vit_tiny_digits", dataset="digits",
                recipe=Recipe(epochs=2, batch_size=256, lr=1e-3, augment="none", eval_batch_size=512))
 
 
-@pytest.fixture
-def one_thread():
-    """One intra-op thread: on a small shared CPU, two threads spin against each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 class _SdpaCalls(torch.overrides.TorchFunctionMode):
     def __init__(self) -> None:
