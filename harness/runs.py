@@ -8,12 +8,11 @@ run is returned without training; an interrupted one resumes after its last comp
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
 import torch
 
@@ -27,6 +26,7 @@ from harness.progress import progress_bar
 from harness.prune.masks import MaskSet
 from harness.prune.methods import METHODS
 from harness.prune.structure import families, summary
+from harness.threads import cpu_threads
 from harness.record import RunRecord, StateRecord
 from harness.spec import RunSpec
 from harness.train import PhaseHooks, PhaseResult, evaluate, train_phase, training_forward
@@ -133,17 +133,6 @@ def _get_or_run_locked(spec: RunSpec, context: RunContext, key: str) -> RunRecor
     with cpu_threads(context.threads if context.device.type == "cpu" else None):
         return Engine(spec, context, key).run()
 
-
-@contextlib.contextmanager
-def cpu_threads(n: Optional[int]) -> Iterator[None]:
-    """Run with ``n`` torch intra-op threads, restoring the previous count afterwards."""
-    previous = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 class Engine:

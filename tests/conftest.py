@@ -1,7 +1,7 @@
 """Shared fixtures of the harness's own tests."""
 import pytest
 
-from harness.runs import cpu_threads
+from harness.threads import cpu_threads
 
 
 @pytest.fixture

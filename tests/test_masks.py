@@ -13,6 +13,7 @@ from harness.models import create_model
 from harness.prune.magnitude import magnitude_masks
 from harness.prune.masks import MaskSet, prunable_weights
 from harness.spec import Recipe
+from harness.threads import cpu_threads
 from harness.train import PhaseHooks, train_phase
 
 BLOCK_WEIGHTS = ("attn.qkv.weight", "attn.proj.weight", "mlp.fc1.weight", "mlp.fc2.weight")
@@ -26,12 +27,10 @@ def vit():
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """As the engine does on CPU (runs.RunContext.cpu_threads): tiny models, shared cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def one_thread_module():
+    """As the engine does on CPU (RunContext.threads): tiny models, shared cores."""
+    with cpu_threads(1):
+        yield
 
 
 @pytest.fixture(scope="module")

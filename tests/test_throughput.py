@@ -6,13 +6,14 @@ import pytest
 import torch
 
 from bench import throughput
+from harness.threads import cpu_threads
 
 
 @pytest.fixture
 def restore_threads():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
+    """The benchmark sets the thread count; put it back afterwards."""
+    with cpu_threads(None):
+        yield
 
 
 def test_quick_run_on_cpu_measures_both_loops(tmp_path, restore_threads, capsys):

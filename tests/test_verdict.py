@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from fixtures.checkpoints import fresh_state
-from harness.forensics.evidence import single_thread, tensor_evidence
+from harness.forensics.evidence import tensor_evidence
+from harness.threads import cpu_threads
 from harness.forensics.verdict import (FINETUNE_INIT, NON_FINITE, PARTIALLY_TRAINED, RANDOM_INIT,
                                        TRAINED, UNTRAINED_CONSTANT, group_name, judge)
 from harness.forensics.reader import read_checkpoint
@@ -70,7 +71,7 @@ def nudged():
     model = create_model("vit_tiny_digits", 10, 1)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-5)
     g = torch.Generator().manual_seed(0)
-    with single_thread():
+    with cpu_threads(1):
         for _ in range(300):
             idx = torch.randint(0, len(x), (32,), generator=g)
             loss = torch.nn.functional.cross_entropy(model(x[idx]), data.train.labels[idx])

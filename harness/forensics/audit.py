@@ -19,7 +19,8 @@ from typing import Optional
 
 import torch
 
-from harness.forensics.evidence import (KIND_CONSTANT, KIND_MATRIX, TensorEvidence, single_thread,
+from harness.threads import cpu_threads
+from harness.forensics.evidence import (KIND_CONSTANT, KIND_MATRIX, TensorEvidence,
                                         tensor_evidence)
 from harness.forensics.reader import LoadedCheckpoint
 from harness.models import HEAD_KEYS, LoadAudit, audit_keys, create_model
@@ -37,7 +38,7 @@ def compare_with_arch(ckpt: LoadedCheckpoint, evidence: list, arch: str,
     num_classes = num_classes or _file_classes(ckpt.tensors) or 1000
     in_chans = _file_in_chans(ckpt.tensors)
     models = []
-    with single_thread():
+    with cpu_threads(1):
         for seed in SEEDS:
             torch.manual_seed(seed)
             models.append(create_model(arch, num_classes=num_classes, in_chans=in_chans))

@@ -25,7 +25,6 @@ rms) are left out of the statistics and counted in the evidence.
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
 from dataclasses import asdict, dataclass
@@ -92,17 +91,6 @@ class TensorEvidence:
             data["looks_trained"] = self.looks_trained
         return {k: round(v, 4) if isinstance(v, float) else v for k, v in data.items()}
 
-
-@contextlib.contextmanager
-def single_thread():
-    """The analysis is a chain of small memory-bound ops: one thread is as fast on an idle
-    machine and many times faster on a busy one (OpenMP threads wait on each other)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def sv_limit(m: int, n: int, units: float = TW_UNITS) -> float:

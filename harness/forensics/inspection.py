@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 from harness.expect import Expectation, Verdict
-from harness.forensics.evidence import single_thread, tensor_evidence
+from harness.threads import cpu_threads
+from harness.forensics.evidence import tensor_evidence
 from harness.forensics.reader import (CheckpointError, LoadedCheckpoint, UnsafeCheckpoint,
                                       is_checkpoint_path, read_checkpoint)
 from harness.forensics.verdict import (NON_FINITE, PRETRAINED_OK, UNREADABLE, UNSAFE, FileVerdict,
@@ -88,7 +89,7 @@ def inspect_checkpoint(path: str | Path, *, claim: Optional[str] = None,
         return Inspection(str(path), UNREADABLE, str(exc), time.perf_counter() - start,
                           claim=_join(claims))
     claims += [c for c in (_metadata_claim(ckpt.metadata),) if c]
-    with single_thread():
+    with cpu_threads(1):
         evidence = [tensor_evidence(name, t) for name, t in ckpt.tensors.items()]
     audit = None
     if arch is not None:
