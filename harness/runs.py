@@ -278,7 +278,10 @@ class Engine:
         before_cut = plan.penalty.squared_norm().item() if plan.penalty else None
         plan.final.apply()
         self.masks = plan.final
-        correct, n = evaluate(model, test)
+        if plan.final is plan.train:   # the last epoch's evaluation already saw the stored model
+            correct, n = phase.epochs[-1].test_correct, phase.epochs[-1].test_n
+        else:                          # a cut at the end of the state (RSST) changed the model
+            correct, n = evaluate(model, test)
         state = _state_record(index, phase)
         self._describe_pruning(state, fraction, correct, n)
         if plan.penalty is not None:
