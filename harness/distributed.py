@@ -23,7 +23,8 @@ from torch import nn
 
 from harness.lock import exclusive
 from harness.record import RunRecord, StateRecord
-from harness.runs import Engine, RunContext, RunStore, run_key
+from harness.runs import Engine, RunContext, run_key
+from harness.store import ReadOnlyStore
 from harness.spec import RunSpec
 
 
@@ -101,28 +102,13 @@ class ShardedBatches:
         return getattr(self.inner, name)
 
 
-class FollowerStore(RunStore):
-    """Ranks > 0: read the shared store, write nothing (rank 0 writes)."""
-
-    def save_state(self, key: str, state: StateRecord, tensors: dict, metadata: dict) -> StateRecord:
-        state.checkpoint = str(self.path(key) / f"state{state.index}.safetensors")
-        return state
-
-    def save_record(self, key: str, record: RunRecord) -> None:
-        return None
-
-    def clear(self, key: str) -> None:
-        return None
-
-
 class DistributedEngine(Engine):
     """The Engine with DDP: sharded training batches, a DDP forward, rank-0 writes."""
 
     def __init__(self, spec: RunSpec, context: RunContext, key: str, group: Distributed) -> None:
-        super().__init__(spec, context, key)
+        store = context.store if group.is_main else ReadOnlyStore(context.store.root)
+        super().__init__(spec, context, key, store)
         self.group = group
-        if not group.is_main:
-            self.store = FollowerStore(self.store.root)
 
     def _batches(self, dataset):
         train, test = super()._batches(dataset)
@@ -138,7 +124,7 @@ def get_or_run_distributed(spec: RunSpec, context: RunContext, group: Distribute
     decides whether a stored run is reused; all ranks then return it, or train it together."""
     key = run_key(spec, context.device)
     store = context.store
-    lock = exclusive(store.root / f"{key}.lock") if group.is_main else _nothing()
+    lock = exclusive(store.lock_path(key), f"run {key}") if group.is_main else _nothing()
     with lock:
         if group.is_main and context.rerun:
             store.clear(key)

@@ -38,6 +38,7 @@ class StateRecord:
     checkpoint: Optional[str] = None
     target_sparsity: Optional[float] = None             # the pruning schedule's sparsity, in %
     masks: Optional[str] = None                         # the state's masks (safetensors)
+    sha256: dict = field(default_factory=dict)          # "checkpoint"/"masks" -> file digest
     seconds: Optional[float] = None
     images_per_s: Optional[float] = None
     peak_memory_mb: Optional[float] = None

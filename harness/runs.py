@@ -16,7 +16,6 @@ from typing import Optional
 
 import torch
 
-from harness import storage
 from harness.data import Dataset, load_dataset
 from harness.data.batches import Batches, augment_for
 from harness.environment import environment, git_commit
@@ -29,6 +28,7 @@ from harness.prune.structure import families, summary
 from harness.threads import cpu_threads
 from harness.record import RunRecord, StateRecord
 from harness.spec import RunSpec
+from harness.store import RunStore
 from harness.train import PhaseHooks, PhaseResult, evaluate, train_phase, training_forward
 
 
@@ -52,51 +52,8 @@ class RunContext:
     compile: bool = True       # torch.compile the training forward on CUDA (--no-compile: eager)
 
     @property
-    def store(self) -> "RunStore":
+    def store(self) -> RunStore:
         return RunStore(self.reports_dir / "runs")
-
-
-class RunStore:
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root)
-
-    def path(self, key: str) -> Path:
-        return self.root / key
-
-    def complete(self, key: str) -> Optional[RunRecord]:
-        path = self.path(key) / "record.json"
-        return RunRecord.from_dict(storage.read_json(path)) if path.is_file() else None
-
-    def states(self, key: str) -> list[StateRecord]:
-        """Completed states in order, stopping at the first gap."""
-        found = []
-        while (self.path(key) / f"state{len(found)}.json").is_file():
-            found.append(StateRecord.from_dict(storage.read_json(self.path(key) / f"state{len(found)}.json")))
-        return found
-
-    def save_state(self, key: str, state: StateRecord, tensors: dict, metadata: dict) -> StateRecord:
-        ckpt = self.path(key) / f"state{state.index}.safetensors"
-        storage.save_tensors(ckpt, tensors, metadata)
-        state.checkpoint = str(ckpt)
-        storage.write_json(self.path(key) / f"state{state.index}.json", state.to_dict())
-        return state
-
-    def save_masks(self, key: str, index: int, masks: MaskSet, metadata: dict) -> str:
-        """The masks of state ``index``; written before the state's json marks it complete."""
-        return str(storage.save_tensors(self.path(key) / f"state{index}.masks.safetensors",
-                                        masks.to_tensors(), metadata))
-
-    def rewind_path(self, key: str) -> Path:
-        return self.path(key) / "rewind.safetensors"
-
-    def save_record(self, key: str, record: RunRecord) -> None:
-        storage.write_json(self.path(key) / "record.json", record.to_dict())
-
-    def clear(self, key: str) -> None:
-        folder = self.path(key)
-        if folder.is_dir():
-            for item in folder.iterdir():
-                item.unlink()
 
 
 def init_digest(init: Optional[str]) -> str:
@@ -118,21 +75,16 @@ def run_key(spec: RunSpec, device: torch.device) -> str:
 
 def get_or_run(spec: RunSpec, context: RunContext) -> RunRecord:
     key = run_key(spec, context.device)
-    with exclusive(context.store.root / f"{key}.lock"):  # no run trains twice, across processes
-        return _get_or_run_locked(spec, context, key)
-
-
-def _get_or_run_locked(spec: RunSpec, context: RunContext, key: str) -> RunRecord:
     store = context.store
-    if context.rerun:
-        store.clear(key)
-    stored = store.complete(key)
-    if stored is not None:
-        stored.notes["reused"] = True
-        return stored
-    with cpu_threads(context.threads if context.device.type == "cpu" else None):
-        return Engine(spec, context, key).run()
-
+    with exclusive(store.lock_path(key), f"run {key} ({spec.label or spec.model})"):
+        if context.rerun:
+            store.clear(key)
+        stored = store.complete(key)
+        if stored is not None:
+            stored.notes["reused"] = True
+            return stored
+        with cpu_threads(context.threads if context.device.type == "cpu" else None):
+            return Engine(spec, context, key, store).run()
 
 
 class Engine:
@@ -144,9 +96,10 @@ class Engine:
     the plan's final masks and stores weights and masks.
     """
 
-    def __init__(self, spec: RunSpec, context: RunContext, key: str) -> None:
+    def __init__(self, spec: RunSpec, context: RunContext, key: str,
+                 store: Optional[RunStore] = None) -> None:
         self.spec, self.context, self.key = spec, context, key
-        self.store = context.store
+        self.store = store if store is not None else context.store
         self.device = context.device
         self.masks: Optional[MaskSet] = None
         self.families: list = []
@@ -180,6 +133,7 @@ class Engine:
             claims_pretrained=spec.claims_pretrained, states=states, init_audit=audit,
             environment=environment(self.device),
             notes={"reused": False, "resumed_after_state": resumed - 1 if resumed else None,
+                   "store_repairs": list(self.store.repairs),
                    "dataset_source": dataset.source, "train_n": len(dataset.train),
                    "test_n": len(dataset.test), "compiled": self.step_fn is not model,
                    "in_chans": dataset.channels})
@@ -226,8 +180,8 @@ class Engine:
                                       step_fn=self.step_fn)
         state = _state_record(0, phase)
         if self.masks is not None:
-            storage.save_tensors(self.store.rewind_path(self.key), self.rewind_weights,
-                                 {"run_id": self.key, "rewind": self.spec.prune.rewind})
+            self.store.save_rewind(self.key, self.rewind_weights,
+                                   {"run_id": self.key, "rewind": self.spec.prune.rewind})
             last = phase.epochs[-1]
             self._describe_pruning(state, 0.0, last.test_correct, last.test_n)
         return self._save(state, model)
@@ -244,9 +198,8 @@ class Engine:
         last = state.epochs[-1]
         self._describe_pruning(state, 0.0, last.test_correct, last.test_n)
         state.extra["shared_from_run"] = dense.run_id
-        state.masks = self.store.save_masks(self.key, 0, self.masks, {"run_id": self.key, "state": "0"})
-        storage.write_json(self.store.path(self.key) / "state0.json", state.to_dict())
-        return state
+        self.store.save_masks(self.key, state, self.masks.to_tensors(), {"run_id": self.key, "state": "0"})
+        return self.store.save_state_record(self.key, state)
 
     def _rewind_capture(self, model, steps_per_epoch: int) -> PhaseHooks:
         """Hooks that keep the weights each later state rewinds to (State 0's epoch K > 0)."""
@@ -301,7 +254,7 @@ class Engine:
                     "harness_git_commit": git_commit(), "device": str(self.device),
                     "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         if self.masks is not None:
-            state.masks = self.store.save_masks(self.key, state.index, self.masks, metadata)
+            self.store.save_masks(self.key, state, self.masks.to_tensors(), metadata)
         return self.store.save_state(self.key, state, model.state_dict(), metadata)
 
     def _desc(self, index: int) -> str:

@@ -1,8 +1,11 @@
 """The cross-process run lock: a second process waits until the first releases it."""
 import multiprocessing
+import socket
 import time
 
-from harness.lock import exclusive
+import pytest
+
+from harness.lock import LockTimeout, exclusive
 
 
 def _hold(path, started, seconds):
@@ -37,3 +40,34 @@ def test_the_lock_is_released_when_the_holder_dies(tmp_path):
     t0 = time.monotonic()
     with exclusive(tmp_path / "k.lock"):
         assert time.monotonic() - t0 < 5
+
+
+def test_a_waiting_process_is_told_who_holds_the_lock(tmp_path):
+    ctx = multiprocessing.get_context("spawn")
+    started = ctx.Event()
+    holder = ctx.Process(target=_hold, args=(tmp_path / "k.lock", started, 1.0))
+    holder.start()
+    said = []
+    try:
+        assert started.wait(60)
+        with exclusive(tmp_path / "k.lock", "run abc", on_wait=said.append):
+            pass
+    finally:
+        holder.join(60)
+    assert said == [f"waiting for run abc: held by pid {holder.pid} on {socket.gethostname()} "
+                    f"since {said[0].rsplit('since ', 1)[1]}"]
+
+
+def test_a_lock_held_past_the_timeout_names_its_holder(tmp_path):
+    ctx = multiprocessing.get_context("spawn")
+    started = ctx.Event()
+    holder = ctx.Process(target=_hold, args=(tmp_path / "k.lock", started, 30.0))
+    holder.start()
+    try:
+        assert started.wait(60)
+        with pytest.raises(LockTimeout, match=f"held by pid {holder.pid}"):
+            with exclusive(tmp_path / "k.lock", "history", timeout=0.5, on_wait=lambda m: None):
+                pass
+    finally:
+        holder.kill()
+        holder.join(60)
