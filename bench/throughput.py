@@ -40,7 +40,7 @@ from harness.data import Dataset, Split, load_dataset
 from harness.data.batches import Batches
 from harness.environment import device_name, environment
 from harness.models import create_model
-from harness.profiles import FULL_RECIPE, NIGHTLY_RECIPE, SMOKE_RECIPE
+from suites.profiles import FULL_RECIPE, NIGHTLY_RECIPE, SMOKE_RECIPE
 from harness.runs import batches_for
 from harness.spec import Recipe, RunSpec
 from harness.train import train_phase, training_forward, uses_fused_attention

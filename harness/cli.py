@@ -115,10 +115,11 @@ def _gate(args: argparse.Namespace) -> int:
 def _run_args(p: argparse.ArgumentParser) -> None:
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--spec", type=Path, help="a RunSpec as JSON (RunSpec.to_dict())")
-    which.add_argument("--case", help="a case id of --profile, e.g. baseline/cifar10")
-    p.add_argument("--profile", default="smoke", help="the profile holding --case (default: smoke)")
-    p.add_argument("--device", default=None, help="cpu, cuda (default: cuda if available)")
-    p.add_argument("--data-root", type=Path, default=None, help="folder holding the CIFAR data")
+    which.add_argument("--case", metavar="SUITE_FILE::NAME",
+                       help="a case a suite declares, e.g. suites/baseline/test_baseline.py::cifar10")
+    p.add_argument("--profile", default="smoke", help="the profile the case belongs to (default: smoke)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda if available)")
+    p.add_argument("--data-root", type=Path, default=None, help="folder holding the datasets")
     p.add_argument("--download", action="store_true", help="download missing CIFAR data into --data-root")
     p.add_argument("--init", default=None, help="init checkpoint (a file or timm:NAME)")
     p.add_argument("--reports-dir", type=Path, default=Path("reports"),
@@ -131,7 +132,7 @@ def _run_args(p: argparse.ArgumentParser) -> None:
          "its processes", _run_args)
 def _run(args: argparse.Namespace) -> int:
     from harness.distributed import DistributedError, train_or_reuse
-    from harness.session import OptionError
+    from harness.options import OptionError
     from harness.spec import SpecError
 
     try:
@@ -150,28 +151,34 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _run_target(args: argparse.Namespace):
-    import torch
+    """The RunSpec and device of `harness run`, checked as a pytest session checks them:
+    the device, the init file, the data root and the model, whether from --spec or --case."""
+    from dataclasses import replace
 
-    from harness.session import Options, resolve
-    from harness.spec import spec_from_dict
+    from harness.cases import spec_problems, suite_file_case
+    from harness.options import Options, init_path, resolve
 
-    if args.spec is not None:
-        try:
-            spec = spec_from_dict(json.loads(args.spec.read_text(encoding="utf-8")))
-        except (OSError, json.JSONDecodeError, TypeError) as exc:
-            raise CliError(f"--spec {args.spec}: not a RunSpec JSON file ({exc})") from None
-        if args.init:
-            from dataclasses import replace
-            spec = replace(spec, init=str(Path(args.init).resolve()))
-        device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        return spec, device
-    resolved = resolve(Options(profile=args.profile, device=args.device, data_root=args.data_root,
-                               init=args.init, download=args.download))
-    cases = {c.id: c for c in resolved.profile.cases}
-    if args.case not in cases:
-        raise CliError(f"--case {args.case!r} is not in profile {resolved.profile.name}; "
-                       f"known: {', '.join(sorted(cases))}")
-    return cases[args.case].spec, resolved.device
+    options = Options(profile=args.profile, device=args.device, data_root=args.data_root,
+                      init=args.init, download=args.download)
+    resolved = resolve(options)
+    spec = _spec_file(args.spec) if args.spec is not None else suite_file_case(args.case, args.profile)
+    if args.init:
+        spec = replace(spec, init=init_path(args.init))
+    problem = spec_problems(spec, options)
+    if problem:
+        raise CliError(problem)
+    return spec, resolved.device
+
+
+def _spec_file(path: Path):
+    from harness.spec import SpecError, spec_from_dict
+
+    try:
+        return spec_from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, json.JSONDecodeError, TypeError, AttributeError) as exc:
+        raise CliError(f"--spec {path}: not a RunSpec JSON file ({type(exc).__name__}: {exc})") from None
+    except SpecError as exc:
+        raise CliError(f"--spec {path}: {exc}") from None
 
 
 def _inspect_args(p: argparse.ArgumentParser) -> None:

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from harness.forensics.reader import read_checkpoint
+from harness.imports import ImportPathError, call_with, is_import_path, load_callable, source_digest
 
 
 class ModelError(RuntimeError):
@@ -54,7 +55,10 @@ HEAD_KEYS = ("head.weight", "head.bias", "head.fc.weight", "head.fc.bias", "fc.w
 
 
 def native_image_size(name: str) -> Optional[int]:
-    """The input size a model expects (None: any, the dataset's own)."""
+    """The input size a model expects (None: any, the dataset's own; an import-path model takes
+    the RunSpec's ``image_size`` or the dataset's)."""
+    if is_import_path(name):
+        return None
     if name in MODELS:
         return MODELS[name].image_size
     cfg = timm.models.get_pretrained_cfg(name) if timm.is_model(name) else None
@@ -64,19 +68,39 @@ def native_image_size(name: str) -> Optional[int]:
 
 def model_definition(name: str) -> str:
     """What builds ``name``: the variant's arguments, or the timm version that defines it."""
+    if is_import_path(name):
+        return f"{name} source sha256 {source_digest(name)}"
     variant = MODELS.get(name)
     base = f"timm {timm.__version__}"
     return f"{base}: {variant.timm_name} {variant.kwargs}" if variant else f"{base}: {name}"
 
 
 def check_model_name(name: str) -> None:
+    if is_import_path(name):
+        try:
+            load_callable(name, "model")
+        except ImportPathError as exc:
+            raise ModelError(str(exc)) from None
+        return
     if name not in MODELS and not timm.is_model(name):
-        raise ModelError(f"unknown model {name!r}: use a harness model ({', '.join(MODELS)}) "
-                         f"or a timm model name (timm.list_models())")
+        raise ModelError(f"unknown model {name!r}: use a harness model ({', '.join(MODELS)}), "
+                         f"a timm model name (timm.list_models()) or your own factory as "
+                         f"'package.module:function'")
 
 
-def create_model(name: str, num_classes: int, in_chans: int = 3) -> nn.Module:
+def create_model(name: str, num_classes: int, in_chans: int = 3,
+                 image_size: Optional[int] = None) -> nn.Module:
+    """The model ``name`` names: a harness variant, a timm model, or a user's factory
+    ``package.module:function`` called with ``num_classes``, ``image_size`` and ``in_chans``
+    (those its signature accepts)."""
     check_model_name(name)
+    if is_import_path(name):
+        model = call_with(load_callable(name, "model"), num_classes=num_classes,
+                          image_size=image_size, in_chans=in_chans)
+        if not isinstance(model, nn.Module):
+            raise ModelError(f"model {name!r} returned a {type(model).__name__}, not a torch "
+                             f"nn.Module")
+        return model
     if name in MODELS:
         variant = MODELS[name]
         return timm.create_model(variant.timm_name, pretrained=False, num_classes=num_classes,

@@ -34,3 +34,25 @@ def worker_devices(worker_id: str, visible: Optional[str], count: int) -> Option
     if not pool:
         return None
     return pool[worker_index(worker_id) % len(pool)]
+
+
+def scope_of(nodeid: str) -> str:
+    """The group of a test under xdist: its ``xdist_group`` suffix where pytest kept it, else
+    the parameter id of a parametrized test (a harness case: the tests of one run share it),
+    else its module."""
+    if "@" in nodeid:
+        return nodeid.rsplit("@", 1)[1]
+    if nodeid.endswith("]") and "[" in nodeid:
+        return nodeid[nodeid.rindex("[") + 1:-1]
+    return nodeid.split("::", 1)[0]
+
+
+def case_scheduler(config, log):
+    """xdist's scope scheduling, scoped by :func:`scope_of`."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class CaseScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return scope_of(nodeid)
+
+    return CaseScheduling(config, log)

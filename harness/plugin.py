@@ -1,203 +1,345 @@
-"""pytest hooks and fixtures only: options, profiles, verdict collection, reports.
+"""pytest hooks and fixtures only: options, cases and bars from the suites, verdicts, reports.
 
-Every hook here hands its work to a library object (:class:`harness.session.HarnessSession`,
-:mod:`harness.report`); this module is the only one in the library that imports pytest.
+Every hook hands its work to a library object (:class:`harness.session.HarnessSession`,
+:mod:`harness.report`); this module is the only one in the library that imports pytest. The
+plugin is inert until used: a session that sets no harness option (command line or ini) and
+collects no test using a harness fixture or declaring harness cases imports no torch and writes
+nothing. The contract a suite module relies on is :mod:`harness.hookspec`.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import time
 from pathlib import Path
+from typing import Optional
 
 import pytest
 
-from harness.environment import environment
-from harness.logs import FORMATS as LOG_FORMATS
-from harness.profiles import PROFILE_CHOICES
-from harness.report import build_report, write_reports
-from harness.report.history import FILENAME as HISTORY_FILE, History, HistoryError, record_session
-from harness.report.terminal import regression_summary, summary_lines
-from harness.placement import worker_devices
-from harness.session import RUN_PROPERTY, HarnessSession, OptionError, Options, resolve
+from harness.options import OPTIONS, OptionError, Options, read_options
+from harness.properties import RUN_PROPERTY, USED_PROPERTY, VERDICT_PROPERTY
 
-SESSION_KEY = pytest.StashKey[HarnessSession]()
+STATE_KEY = pytest.StashKey["_State"]()
+HARNESS_FIXTURES = ("harness", "case", "checkpoint", "harness_session")
 
 
+# --- options --------------------------------------------------------------------------------
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("harness", "harness: executable expectations for training runs")
-    group.addoption("--profile", choices=PROFILE_CHOICES, default="auto",
-                    help="which specs and bars to run: smoke (CPU, digits), nightly (CUDA, CIFAR "
-                         "fine-tune), full (the 16-state schedule); auto picks nightly when a CUDA "
-                         "GPU and --data-root are present, smoke otherwise (default: auto)")
-    group.addoption("--device", default=None, help="torch device for runs (default: cuda if available, else cpu)")
-    group.addoption("--data-root", default=None, type=Path,
-                    help="folder holding the CIFAR data (cifar-10-batches-py/, cifar-100-python/)")
-    group.addoption("--download", action="store_true", help="let torchvision download missing CIFAR data into --data-root")
-    group.addoption("--init", default=None,
-                    help="init checkpoint for every run: a local file, or timm:NAME for timm's hub weights; "
-                         "an --init claims a pretrained start and is judged as one")
-    group.addoption("--reports-dir", default=Path("reports"), type=Path,
-                    help="where report.json/report.md (latest/) and stored runs (runs/) go (default: reports/)")
-    group.addoption("--rerun", action="store_true", help="ignore stored runs and train again")
-    group.addoption("--expect", action="append", default=[], metavar="ID>=VALUE",
-                    help="override a bar by verdict id, e.g. --expect 'baseline/digits/state0/accuracy>=97' "
-                         "(repeatable; ops >=, <=, ==)")
-    group.addoption("--no-progress", action="store_true", help="no progress bars during training")
-    group.addoption("--threads", type=int, default=1,
-                    help="torch CPU threads for runs on the CPU (default 1: the CPU models are small, "
-                         "and threads collapse when cores are shared)")
-    group.addoption("--from-log", default=None, type=Path, metavar="PATH",
-                    help="judge an existing run instead of training: a research-format log, an "
-                         "MLLOG file or a timm output folder (no GPU or data needed)")
-    group.addoption("--from-log-format", default=None, choices=tuple(LOG_FORMATS),
-                    help="the --from-log format (default: detected; pytest itself owns --log-format)")
-    group.addoption("--dataset", default=None,
-                    help="with --from-log: the run's dataset when the log does not print it")
-    group.addoption("--no-compile", action="store_true",
-                    help="train eagerly on CUDA instead of with torch.compile (the default there); "
-                         "stored runs are reused either way")
-    group.addoption("--checkpoints", nargs="+", default=[], type=Path, metavar="PATH",
-                    help="checkpoint files (or folders searched recursively) that suites/checkpoints "
-                         "judges, one test per file (default: its demonstration set)")
+    for spec in OPTIONS:
+        if spec.name != "bars":
+            group.addoption(spec.flag, **_option_kwargs(spec))
+        if spec.ini:
+            parser.addini(spec.ini_key, f"harness: {spec.help}",
+                          type="linelist" if spec.name == "bars" else "string")
 
 
-def _options(config: pytest.Config) -> Options:
-    reports_dir = config.getoption("reports_dir")
-    if not reports_dir.is_absolute():
-        reports_dir = Path(config.invocation_params.dir) / reports_dir
-    profile = config.getoption("profile")
-    data_root = config.getoption("data_root")
-    from_log = config.getoption("from_log")
-    if from_log is not None and not from_log.is_absolute():
-        from_log = Path(config.invocation_params.dir) / from_log
-    if profile == "auto" and data_root is None and from_log is None:
-        profile = "smoke"  # nightly needs a data root: auto never picks what cannot run
-    return Options(profile=profile, device=config.getoption("device"), data_root=data_root,
-                   init=config.getoption("init"), reports_dir=reports_dir,
-                   rerun=config.getoption("rerun"), download=config.getoption("download"),
-                   expect=tuple(config.getoption("expect")),
-                   progress=not config.getoption("no_progress"), threads=config.getoption("threads"),
-                   from_log=from_log, log_format=config.getoption("from_log_format"),
-                   dataset=config.getoption("dataset"), compile=not config.getoption("no_compile"),
-                   checkpoints=tuple(config.getoption("checkpoints")))
+def _option_kwargs(spec, help_text: Optional[str] = None) -> dict:
+    kwargs = {"dest": spec.dest, "help": help_text or spec.help}
+    if spec.action:
+        kwargs["action"] = spec.action
+    if spec.action != "store_true":
+        kwargs["default"] = None if spec.action == "append" else spec.default
+        for name in ("type", "choices"):
+            if getattr(spec, name) is not None:
+                kwargs[name] = getattr(spec, name)
+        if spec.choices is None:
+            kwargs["metavar"] = spec.metavar or spec.name.split("_")[-1].upper()
+    else:
+        kwargs["default"] = spec.default
+    return kwargs
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args):
+    """Once every plugin and root conftest has added its options, offer the short names
+    (``--profile`` for ``--harness-profile``) that nobody else owns."""
+    result = yield
+    group = parser.getgroup("harness")
+    taken = _taken_names(parser)
+    for spec in OPTIONS:
+        if not spec.short or spec.name == "bars" or spec.short_flag in taken:
+            continue
+        try:
+            group.addoption(spec.short_flag, **_option_kwargs(spec, f"short for {spec.flag}"))
+        except (argparse.ArgumentError, ValueError):
+            continue   # another plugin owns the name: the long name stays the way in
+    return result
+
+
+def _taken_names(parser: pytest.Parser) -> set:
+    names: set = set()
+    for group in getattr(parser, "_groups", []):
+        for option in getattr(group, "options", []):
+            names.update(option.names())
+    optparser = getattr(parser, "optparser", None)
+    names.update(getattr(optparser, "_option_string_actions", {}) or {})
+    return names
+
+
+def pytest_report_header(config: pytest.Config) -> Optional[list[str]]:
+    state = config.stash.get(STATE_KEY, None)
+    if state is None or not state.options.given:
+        return None
+    o = state.options
+    shown = {"profile": o.profile, "device": o.device, "data root": o.data_root, "init": o.init,
+             "reports": o.reports_dir, "from log": o.from_log}
+    return ["harness: " + ", ".join(f"{k} {v}" for k, v in shown.items() if v is not None)]
+
+
+# --- the session, built on first use --------------------------------------------------------
+class _State:
+    """The plugin's per-session state: the options read at startup, the harness session once
+    something uses it."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        try:
+            self.options: Options = _read(config)
+        except OptionError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        self.session = None
+        self.modules: dict = {}            # collected modules that use the harness, by name
+
+    @property
+    def is_worker(self) -> bool:
+        return hasattr(self.config, "workerinput")
+
+    def activate(self):
+        if self.session is None:
+            from harness.options import resolve
+            from harness.report.history import FILENAME, History, HistoryError
+            from harness.session import HarnessSession
+
+            try:
+                resolved = resolve(self.options)
+                History(self.options.reports_dir / FILENAME).check()
+            except (OptionError, HistoryError) as exc:
+                raise pytest.UsageError(str(exc)) from None
+            self.session = HarnessSession(self.options, resolved, Path(self.config.rootpath))
+            if self.options.progress:
+                self.session.context = _with_echo(self.session.context, self.config)
+        return self.session
+
+
+def _read(config: pytest.Config) -> Options:
+    ini_base = Path(config.inipath).parent if config.inipath else Path(config.rootpath)
+    return read_options(config.getoption, config.getini, Path(config.invocation_params.dir),
+                        ini_base)
+
+
+def _with_echo(context, config: pytest.Config):
+    """Run contexts print a command's output live, past pytest's capture, escaped."""
+    from dataclasses import replace
+
+    from harness.escape import terminal
+
+    def echo(line: str) -> None:
+        capture = config.pluginmanager.getplugin("capturemanager")
+        reporter = config.pluginmanager.getplugin("terminalreporter")
+        if reporter is None:
+            return
+        with capture.global_and_fixture_disabled() if capture else _nothing():
+            reporter.write_line(f"  | {terminal(line)}")
+    return replace(context, echo=echo)
+
+
+class _nothing:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _state(config: pytest.Config) -> "_State":
+    return config.stash[STATE_KEY]
+
+
+def _activate(config: pytest.Config):
+    return _state(config).activate()
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "gpu: needs a CUDA GPU (run on a GPU runner: pytest -m gpu)")
     config.addinivalue_line("markers", "slow: minutes of CPU time (deselect with -m 'not slow')")
-    _xdist_configure(config)
-    options = _options(config)
-    try:
-        resolved = resolve(options)
-    except OptionError as exc:
-        raise pytest.UsageError(str(exc)) from None
-    try:
-        History(options.reports_dir / HISTORY_FILE).check()
-    except HistoryError as exc:
-        raise pytest.UsageError(str(exc)) from None
-    hs = HarnessSession(options, resolved)
-    config.stash[SESSION_KEY] = hs
-    if not hasattr(config, "workerinput"):  # xdist workers leave the reports to the controller
-        config.pluginmanager.register(_Reporter(hs), "harness-reporter")
-
-
-def _xdist_configure(config: pytest.Config) -> None:
-    """Under pytest-xdist: the controller schedules by group (tests of one case share a worker);
-    a worker pins itself to the GPU its controller chose, before anything touches CUDA."""
     config.addinivalue_line("markers", "xdist_group(name): tests sharing a run go to one xdist worker")
+    state = _State(config)
+    config.stash[STATE_KEY] = state
+    _xdist_configure(config)
+    if not state.is_worker:
+        config.pluginmanager.register(_Reporter(state), "harness-reporter")
+    if state.options.given:
+        state.activate()   # an option the user set is checked now, before anything runs
+
+
+# --- cases, checkpoints and bars from the collected modules ---------------------------------
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    module = metafunc.module
+    declares = any(hasattr(module, n) for n in ("HARNESS_CASES", "HARNESS_BARS"))
+    if not declares and not set(HARNESS_FIXTURES) & set(metafunc.fixturenames):
+        return
+    hs = _activate(metafunc.config)
+    _register_module(metafunc.config, module, hs)
+    if "case" in metafunc.fixturenames:
+        if not hasattr(module, "HARNESS_CASES"):
+            raise pytest.UsageError(f"{module.__name__} uses the 'case' fixture but declares no "
+                                    f"HARNESS_CASES (see harness.hookspec)")
+        cases = hs.module_cases[module.__name__]
+        metafunc.parametrize("case", [pytest.param(c, id=c.name, marks=pytest.mark.xdist_group(c.id))
+                                      for c in cases])
+    if "checkpoint" in metafunc.fixturenames:
+        demonstration = () if hs.options.checkpoints else getattr(module, "DEMONSTRATION", ())
+        files = [*demonstration, *hs.checkpoints]
+        metafunc.parametrize("checkpoint", files, ids=[f.id for f in files])
+
+
+def _register_module(config: pytest.Config, module, hs) -> None:
+    """A module's HARNESS_BARS and HARNESS_CASES, read once per module."""
+    from harness.cases import module_cases
+    from harness.expect import ExpectationError
+
+    state = _state(config)
+    if module.__name__ in state.modules:
+        return
+    state.modules[module.__name__] = module
+    try:
+        hs.book.add(getattr(module, "HARNESS_BARS", ()), module.__name__)
+        hs.module_cases[module.__name__] = module_cases(module, hs)
+    except ExpectationError as exc:
+        raise pytest.UsageError(f"{module.__name__}: {exc}") from None
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items) -> None:
+    state = _state(config)
+    hs = state.session
+    if hs is None:
+        return
+    from harness.cases import log_profile, session_problems
+
+    if hs.log_record is not None and hs.options.profile == "auto":
+        hs.set_profile(log_profile(hs, list(state.modules.values())))
+    used = {name for item in items for name in getattr(item, "fixturenames", ())}
+    problems = session_problems(hs, used)
+    if problems:
+        raise pytest.UsageError(problems[0])
+
+
+@pytest.fixture
+def harness(request: pytest.FixtureRequest):
+    """The verdict recorder of this test: ``harness.run(case)``, ``harness.check(id, value)``."""
+    hs = _activate(request.config)
+    return hs.recorder(request.node.nodeid, request.module.__name__)
+
+
+@pytest.fixture(scope="session")
+def harness_session(request: pytest.FixtureRequest):
+    return _activate(request.config)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    hs = _state(item.config).session
+    if hs is None or not set(HARNESS_FIXTURES) & set(getattr(item, "fixturenames", ())):
+        return (yield)
+    from harness.session import RunFailed
+    from harness.suite import UnknownBar
+
+    refused = None
+    try:
+        result = yield
+    except (RunFailed, UnknownBar) as exc:
+        refused = str(exc)
+    finally:
+        _publish(item, hs)
+    if refused is not None:
+        pytest.fail(refused, pytrace=False)
+    message = hs.recorder(item.nodeid).failure_message()
+    if message:
+        pytest.fail(message, pytrace=False)
+    return result
+
+
+def _publish(item: pytest.Item, hs) -> None:
+    """The test's verdicts and runs as user properties (junit XML; xdist's controller)."""
+    item.user_properties.append((USED_PROPERTY, "1"))
+    for verdict in hs.recorder(item.nodeid).verdicts:
+        item.user_properties.append((f"{VERDICT_PROPERTY}{verdict.id}", json.dumps(verdict.to_dict())))
+    for case_id, record in hs.records.items():
+        item.user_properties.append((f"{RUN_PROPERTY}{case_id}", json.dumps(
+            {"run_id": record.run_id, "reused": bool(record.notes.get("reused"))})))
+
+
+# --- pytest-xdist: one worker per GPU, the tests of one case on one worker -------------------
+def _xdist_configure(config: pytest.Config) -> None:
+    """A worker pins itself to the GPU its controller chose, before anything touches CUDA."""
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None:
-        if workerinput.get("harness_loadgroup"):
-            config.option.loadgroup = True
         devices = workerinput.get("harness_cuda_visible_devices")
         if devices is not None:
             os.environ["CUDA_VISIBLE_DEVICES"] = devices
-    elif getattr(config.option, "dist", "no") == "load":
-        config.option.dist = "loadgroup"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """Under ``-n``, tests sharing a case (a harness run) go to one worker, whatever the
+    versions of pytest and xdist (``xdist_group`` marks alone are not kept by every pair)."""
+    if config.getvalue("dist") not in ("load", "loadgroup"):
+        return None
+    from harness.placement import case_scheduler
+
+    return case_scheduler(config, log)
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node) -> None:
-    """xdist controller: tell each worker its GPU and that tests are grouped by case."""
+    """xdist controller: tell each worker its GPU (only for harness sessions)."""
+    if not _state(node.config).options.given:
+        return
     import torch
+
+    from harness.placement import worker_devices
 
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
     devices = worker_devices(node.gateway.id, os.environ.get("CUDA_VISIBLE_DEVICES"), count)
     node.workerinput["harness_cuda_visible_devices"] = devices
-    node.workerinput["harness_loadgroup"] = node.config.getoption("dist") == "loadgroup"
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_auto_num_workers(config: pytest.Config):
-    """``-n auto``: one worker per visible GPU (CPU count when there is none)."""
+    """``-n auto`` in a harness session: one worker per visible GPU (CPU count when none)."""
+    try:
+        given = _read(config).given
+    except OptionError:
+        return None                     # pytest_configure reports the bad option
+    if not given:
+        return None
     import torch
 
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
     return count or None
 
 
-def _session(config: pytest.Config) -> HarnessSession:
-    return config.stash[SESSION_KEY]
-
-
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "checkpoint" in metafunc.fixturenames:
-        _parametrize_checkpoints(metafunc)
-    if "case" not in metafunc.fixturenames:
-        return
-    suite = getattr(metafunc.module, "SUITE", None)
-    if suite is None:
-        raise pytest.UsageError(f"{metafunc.module.__name__} uses the 'case' fixture but sets no SUITE name")
-    cases = _session(metafunc.config).profile.cases_for(suite)
-    metafunc.parametrize("case", [pytest.param(c, id=c.name, marks=pytest.mark.xdist_group(c.id))
-                                  for c in cases])
-
-
-def _parametrize_checkpoints(metafunc: pytest.Metafunc) -> None:
-    """--checkpoints files (and the --init file), else the suite module's DEMONSTRATION cases."""
-    hs = _session(metafunc.config)
-    demonstration = () if hs.options.checkpoints else getattr(metafunc.module, "DEMONSTRATION", ())
-    cases = [*demonstration, *hs.checkpoints]
-    metafunc.parametrize("checkpoint", cases, ids=[c.id for c in cases])
-
-
-@pytest.fixture
-def harness(request: pytest.FixtureRequest):
-    """The verdict recorder of this test: ``harness.run(case)``, ``harness.check(id, value)``."""
-    return _session(request.config).recorder(request.node.nodeid)
-
-
-@pytest.fixture(scope="session")
-def harness_session(request: pytest.FixtureRequest) -> HarnessSession:
-    return _session(request.config)
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item: pytest.Item):
-    try:
-        return (yield)
-    finally:
-        recorder = _session(item.config).recorder(item.nodeid)
-        for verdict in recorder.verdicts:
-            item.user_properties.append((f"verdict:{verdict.id}", json.dumps(verdict.to_dict())))
-        for case_id, record in _session(item.config).records.items():
-            item.user_properties.append((f"{RUN_PROPERTY}{case_id}", json.dumps(
-                {"run_id": record.run_id, "reused": bool(record.notes.get("reused"))})))
-        message = recorder.failure_message()
-        if message:
-            pytest.fail(message, pytrace=False)
-
-
+# --- reports ----------------------------------------------------------------------------------
 class _Reporter:
-    """Registered per session: records test outcomes and writes the reports at the end."""
+    """Registered in the controlling process: records test outcomes and writes the reports at
+    the end, for a session that used the harness."""
 
-    def __init__(self, hs: HarnessSession) -> None:
-        self.hs = hs
+    def __init__(self, state: _State) -> None:
+        self.state = state
         self.paths: dict = {}
         self.report: dict = {}
 
+    @property
+    def hs(self):
+        return self.state.session
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if self.hs is None:
+            if not any(name == USED_PROPERTY for name, _ in report.user_properties):
+                return
+            self.state.activate()          # xdist controller: a worker used the harness
         if report.when == "call" and report.nodeid not in self.hs.verdicts:
             self.hs.collect_remote(report.nodeid, report.user_properties)  # from an xdist worker
         if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
@@ -209,6 +351,12 @@ class _Reporter:
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         hs = self.hs
+        if hs is None:
+            return
+        from harness.environment import environment
+        from harness.report import build_report, write_reports
+        from harness.report.history import record_session
+
         options = hs.options
         report = build_report(
             profile=hs.profile.name, verdicts=hs.all_verdicts(), tests=hs.tests, records=hs.records,
@@ -218,12 +366,16 @@ class _Reporter:
                      "data_root": str(options.data_root) if options.data_root else None,
                      "init": options.init, "expect": list(options.expect), "rerun": options.rerun,
                      "from_log": str(options.from_log) if options.from_log else None,
-                     "log_format": options.log_format, "dataset": options.dataset})
+                     "log_format": options.from_log_format, "dataset": options.dataset})
         record_session(report, options.reports_dir)
         self.report = report
         self.paths = write_reports(report, options.reports_dir)
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+        if self.hs is None:
+            return
+        from harness.report.terminal import regression_summary, summary_lines
+
         verdicts = self.hs.all_verdicts()
         if not verdicts:
             return

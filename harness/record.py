@@ -92,6 +92,8 @@ class RunRecord:
     environment: dict = field(default_factory=dict)
     complete: bool = True
     notes: dict = field(default_factory=dict)
+    in_chans: Optional[int] = None    # the input the model was built for (engine runs)
+    image_size: Optional[int] = None
 
     def state(self, index: int) -> Optional[StateRecord]:
         for s in self.states:

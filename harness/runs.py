@@ -12,7 +12,7 @@ import hashlib
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 
@@ -50,6 +50,7 @@ class RunContext:
     progress: bool = True
     threads: int = CPU_THREADS
     compile: bool = True       # torch.compile the training forward on CUDA (--no-compile: eager)
+    echo: Optional[Callable[[str], None]] = None   # where a command's live output goes
 
     @property
     def store(self) -> RunStore:
@@ -109,7 +110,8 @@ class Engine:
         spec = self.spec
         dataset = load_dataset(spec.dataset, self.context.data_root, self.context.download)
         torch.manual_seed(spec.seed)
-        model = create_model(spec.model, dataset.num_classes, dataset.channels)
+        image_size = spec.image_size or native_image_size(spec.model) or dataset.image_size
+        model = create_model(spec.model, dataset.num_classes, dataset.channels, image_size)
         audit = load_init(model, spec.init).to_dict() if spec.init else None
         model.to(self.device)
         self.step_fn = training_forward(model, self.device, self.context.compile)
@@ -135,8 +137,8 @@ class Engine:
             notes={"reused": False, "resumed_after_state": resumed - 1 if resumed else None,
                    "store_repairs": list(self.store.repairs),
                    "dataset_source": dataset.source, "train_n": len(dataset.train),
-                   "test_n": len(dataset.test), "compiled": self.step_fn is not model,
-                   "in_chans": dataset.channels})
+                   "test_n": len(dataset.test), "compiled": self.step_fn is not model},
+            in_chans=dataset.channels, image_size=image_size)
         self.store.save_record(self.key, record)
         return record
 

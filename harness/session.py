@@ -1,263 +1,133 @@
-"""The harness session: validated options, the chosen profile, runs and collected verdicts.
+"""The harness session: the validated options, the bars, the runs and the collected verdicts.
 
-The pytest plugin builds one :class:`HarnessSession` per pytest session and only wires hooks to
-it. Every user mistake found here is an :class:`OptionError` whose one line says what to change.
+The pytest plugin builds one :class:`HarnessSession` per pytest session, the first time a test
+or an option needs it, and only wires hooks to it. Tests talk to it through the ``harness``
+fixture, a :class:`VerdictRecorder`.
 """
 from __future__ import annotations
 
+import json
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-import torch
-
-from harness.expect import ExpectationError, Override, Verdict, parse_override
-from harness.profiles import PROFILES, Case, Profile
+from harness.command import CommandFailed, CommandSpec, get_or_run_command
+from harness.expect import Expectation, Verdict
+from harness.options import Options, Resolved, init_path
+from harness.properties import RUN_PROPERTY, VERDICT_PROPERTY
 from harness.record import EpochRecord, RunRecord
 from harness.runs import RunContext, get_or_run
+from harness.suite import BarBook, Case
 
 
-class OptionError(ValueError):
-    """A command-line option the harness cannot honour; the message says what to change."""
+
+class RunFailed(RuntimeError):
+    """A case's run could not be made (its command failed, its init does not fit its model, its
+    data cannot load); the message is the one line the test fails with."""
+
+    def __init__(self, message: str, verdict: Verdict) -> None:
+        super().__init__(message)
+        self.verdict = verdict
 
 
-@dataclass(frozen=True)
-class Options:
-    profile: str = "auto"
-    device: Optional[str] = None
-    data_root: Optional[Path] = None
-    init: Optional[str] = None
-    reports_dir: Path = Path("reports")
-    rerun: bool = False
-    download: bool = False
-    expect: tuple = ()
-    progress: bool = True
-    threads: int = 1
-    from_log: Optional[Path] = None      # judge this training log instead of training
-    log_format: Optional[str] = None     # its format (default: detected)
-    dataset: Optional[str] = None        # the log's dataset when it does not print one
-    compile: bool = True
-    checkpoints: tuple = ()     # --checkpoints PATH...: files judged by suites/checkpoints
+def _run_errors() -> tuple:
+    from harness.data import DataError
+    from harness.imports import ImportPathError
+    from harness.models import ModelError
+    from harness.spec import SpecError
 
-
-@dataclass
-class Resolved:
-    profile: Profile
-    device: torch.device
-    overrides: tuple
-    log_record: Optional[RunRecord] = None
-    checkpoints: tuple = ()     # tuple[CheckpointCase], files expanded from --checkpoints
-
-
-def resolve(options: Options, cuda_available: Optional[bool] = None) -> Resolved:
-    """Validate options once, at the edge; raise OptionError naming the option to change."""
-    if options.from_log is not None:
-        return _resolve_log(options)
-    cuda = torch.cuda.is_available() if cuda_available is None else cuda_available
-    name = options.profile
-    if name == "auto":
-        name = "nightly" if cuda else "smoke"
-    if name not in PROFILES:
-        raise OptionError(f"--profile {options.profile!r} is unknown; use one of auto, {', '.join(PROFILES)}")
-    profile = PROFILES[name]
-    device = _device(options.device, cuda)
-    if profile.needs_cuda and device.type != "cuda":
-        why = ("no CUDA GPU is visible (torch.cuda.is_available() is False)" if not cuda
-               else f"--device {options.device} is not a CUDA device")
-        raise OptionError(f"--profile {name} needs a CUDA GPU but {why}; run it on a GPU runner, "
-                          f"or use --profile smoke on this machine")
-    _check_data_root(profile, options)
-    _check_init(profile, options.init)
-    if not isinstance(options.threads, int) or options.threads < 1:
-        raise OptionError(f"--threads must be a whole number >= 1, got {options.threads!r}")
-    overrides = tuple(_override(text, profile) for text in options.expect)
-    return Resolved(profile.with_init(_init_path(options.init)).with_overrides(overrides), device,
-                    overrides, checkpoints=resolve_checkpoints(options.checkpoints, options.init))
-
-
-def _device(text: Optional[str], cuda: bool) -> torch.device:
-    if text is None:
-        return torch.device("cuda" if cuda else "cpu")
-    try:
-        device = torch.device(text)
-    except RuntimeError:
-        raise OptionError(f"--device {text!r} is not a torch device; use cpu, cuda or cuda:N") from None
-    if device.type == "cuda" and not cuda:
-        raise OptionError(f"--device {text} asks for CUDA but no CUDA GPU is visible; use --device cpu")
-    if device.type not in ("cpu", "cuda"):
-        raise OptionError(f"--device {text!r}: the harness runs on cpu or cuda, got {device.type!r}")
-    return device
-
-
-def _check_data_root(profile: Profile, options: Options) -> None:
-    from harness.data.cifar import check_root
-
-    if profile.needs_data_root and options.data_root is None:
-        raise OptionError(f"--profile {profile.name} trains on {', '.join(profile.datasets)}: pass "
-                          f"--data-root DIR (the folder holding cifar-10-batches-py/ and "
-                          f"cifar-100-python/), and --download to fetch them there")
-    if options.data_root is None:
-        return
-    if not options.download:
-        for name in profile.datasets:
-            problem = check_root(name, options.data_root)
-            if problem:
-                raise OptionError(problem)
-
-
-def _check_init(profile: Profile, init: Optional[str]) -> None:
-    if init is None:
-        if profile.needs_init:
-            raise OptionError(f"--profile {profile.name} fine-tunes from a pretrained init: pass "
-                              f"--init FILE (a .pth/.pth.tar/.safetensors file) or --init timm:NAME")
-        return
-    if init.startswith("timm:"):
-        if len(init) == 5:
-            raise OptionError("--init timm:NAME needs a timm model name after 'timm:'")
-        return
-    if not Path(init).is_file():
-        raise OptionError(f"--init {init!r}: no such file; pass a checkpoint file or timm:NAME")
-
-
-@dataclass(frozen=True)
-class CheckpointCase:
-    """One file judged by suites/checkpoints; ``claim`` is a claim made from outside the file
-    (being a run's --init); demonstration cases name their builder instead of a path."""
-
-    name: str
-    path: Optional[str] = None
-    claim: Optional[str] = None
-    demo: Optional[str] = None
-
-    @property
-    def id(self) -> str:
-        return self.name
-
-
-def resolve_checkpoints(paths: tuple, init: Optional[str] = None) -> tuple:
-    """--checkpoints files (folders searched recursively) plus the --init file, as cases."""
-    from harness.forensics.inspection import find_checkpoints
-
-    missing = [str(p) for p in paths if not Path(p).exists()]
-    if missing:
-        raise OptionError(f"--checkpoints: no such file or folder: {', '.join(missing)}; "
-                          f"pass checkpoint files or folders holding them")
-    files = find_checkpoints(paths)
-    if paths and not files:
-        raise OptionError(f"--checkpoints {' '.join(map(str, paths))}: no checkpoint files "
-                          f"(.safetensors, .pth, .pth.tar, .pt, .bin, .ckpt) there")
-    cases = [CheckpointCase(str(f), str(f)) for f in files]
-    if init and not init.startswith("timm:"):
-        cases.append(CheckpointCase(f"--init {init}", str(Path(init)), claim="the --init of a run"))
-    return tuple(cases)
-
-
-def _init_path(init: Optional[str]) -> Optional[str]:
-    if init is None or init.startswith("timm:"):
-        return init
-    return str(Path(init).resolve())
-
-
-def _resolve_log(options: Options) -> Resolved:
-    """--from-log: the parsed log is the run of every (unpruned) case on its dataset; judging it needs no
-    CUDA, no data root and no init file (an --init here is the pretrained claim, not a file)."""
-    from harness.logs import LogError, parse_log
-    from harness.logs.arguments import NUM_CLASSES, dataset_name
-
-    try:
-        record = parse_log(options.from_log, options.log_format, option="--from-log-format")
-    except LogError as exc:
-        raise OptionError(f"--from-log {exc}") from None
-    dataset = dataset_name(options.dataset) or record.dataset
-    if not dataset:
-        raise OptionError(f"--from-log {options.from_log}: the log names no dataset; pass --dataset "
-                          f"({', '.join(NUM_CLASSES)})")
-    notes = dict(record.notes, dataset_from="--dataset" if options.dataset else "log",
-                 pretrained_claim_from="--init" if options.init else "log")
-    record = replace(record, dataset=dataset, notes=notes,
-                     num_classes=record.num_classes if dataset == record.dataset else NUM_CLASSES.get(dataset, 0),
-                     init=options.init or record.init,
-                     claims_pretrained=bool(options.init) or record.claims_pretrained)
-    profile = _log_profile(options, dataset)
-    claim = record.init if record.claims_pretrained else None
-    label = f"log {options.from_log}"
-    cases = tuple(replace(c, spec=replace(c.spec, init=claim, label=label))
-                  for c in profile.cases if c.spec.dataset == dataset and c.spec.prune is None)
-    profile = replace(profile, cases=cases)
-    overrides = tuple(_override(text, profile) for text in options.expect)
-    return Resolved(profile.with_overrides(overrides), torch.device("cpu"), overrides,
-                    log_record=record)
-
-
-def _log_profile(options: Options, dataset: str) -> Profile:
-    """The profile whose bars cover the log's dataset (auto: the first one that has them)."""
-    fitting = [p for p in PROFILES.values() if dataset in p.datasets]
-    if options.profile == "auto" and fitting:
-        return fitting[0]
-    if options.profile in PROFILES and PROFILES[options.profile] in fitting:
-        return PROFILES[options.profile]
-    known = sorted({d for p in PROFILES.values() for d in p.datasets})
-    where = "no profile has" if options.profile == "auto" else f"--profile {options.profile} has no"
-    raise OptionError(f"--from-log {options.from_log}: {where} bars for dataset {dataset!r}; "
-                      f"pass --dataset with one of {', '.join(known)}"
-                      + ("" if options.profile == "auto" else " or another --profile"))
-
-
-def _override(text: str, profile: Profile) -> Override:
-    try:
-        override = parse_override(text)
-    except ExpectationError as exc:
-        raise OptionError(str(exc)) from None
-    if override.id not in profile.bars:
-        known = ", ".join(sorted(profile.bars))
-        raise OptionError(f"--expect {text!r}: no verdict id {override.id!r} in profile "
-                          f"{profile.name}; known ids: {known}")
-    return override
-
-
-RUN_PROPERTY = "harness-run:"  # user property naming a run a test used: (prefix + case id, run id)
+    return (DataError, ImportPathError, ModelError, SpecError)
 
 
 class HarnessSession:
     """Runs, verdicts and timings of one pytest session."""
 
-    def __init__(self, options: Options, resolved: Resolved) -> None:
+    def __init__(self, options: Options, resolved: Resolved, root: Optional[Path] = None) -> None:
         self.options = options
         self.profile = resolved.profile
         self.device = resolved.device
         self.overrides = resolved.overrides
         self.log_record = resolved.log_record
         self.checkpoints = resolved.checkpoints
+        self.root = Path(root) if root is not None else Path.cwd()
+        self.book = BarBook(self.profile.name, resolved.overrides, resolved.config_bars)
         self.context = RunContext(device=self.device, reports_dir=Path(options.reports_dir),
                                   data_root=options.data_root, download=options.download,
                                   rerun=options.rerun, progress=options.progress,
                                   threads=options.threads, compile=options.compile)
         self.started = time.time()
         self.records: dict[str, RunRecord] = {}
+        self.failures: dict[str, RunFailed] = {}
         self.verdicts: dict[str, list[Verdict]] = {}
         self.tests: list[dict] = []
+        self.module_cases: dict[str, list[Case]] = {}
+
+    def set_profile(self, name: str) -> None:
+        """Judge with another profile's bars (``--harness-from-log`` with profile auto)."""
+        from harness.options import PROFILES
+
+        self.profile = PROFILES[name]
+        self.book.profile = name
+
+    # --- cases ---------------------------------------------------------------------------
+    def prepare(self, case: Case) -> Case:
+        """The case as this session runs it: every engine run starts from ``--harness-init``."""
+        init = init_path(self.options.init)
+        if init is None or isinstance(case.spec, CommandSpec):
+            return case
+        return replace(case, spec=replace(case.spec, init=init))
 
     def run(self, case: Case) -> RunRecord:
-        if case.id not in self.records and self.log_record is not None:
-            self.records[case.id] = self.log_record  # --from-log: judge the log, train nothing
+        if case.id in self.failures:
+            raise self.failures[case.id]
         if case.id not in self.records:
-            self.records[case.id] = get_or_run(case.spec, self.context)
+            self.records[case.id] = self._make(case)
         return self.records[case.id]
+
+    def _make(self, case: Case) -> RunRecord:
+        if self.log_record is not None:
+            return self.log_record            # --harness-from-log: judge the log, train nothing
+        try:
+            if isinstance(case.spec, CommandSpec):
+                return get_or_run_command(case.spec, self.context, self.root)
+            return get_or_run(case.spec, self.context)
+        except CommandFailed as exc:
+            raise self._failed(case, str(exc), exc.status, exc.tail) from None
+        except _run_errors() as exc:
+            raise self._failed(case, f"{exc}{_hint(case, self.options)}", 1, []) from None
+
+    def _failed(self, case: Case, message: str, status: int, tail: list) -> RunFailed:
+        bar = Expectation(f"{case.id}/run", f"Run of case {case.id} (exit status)", "==", 0)
+        evidence = {"note": message, "last_output_lines": tail, "spec": case.spec.to_dict()}
+        failure = RunFailed(f"{case.id}: {message}", bar.evaluate(status, evidence))
+        self.failures[case.id] = failure
+        return failure
 
     def run_seeds(self, case: Case, seeds: int) -> list[RunRecord]:
         """One run per seed ``case.spec.seed + i`` (i < seeds), each stored and reused as any run."""
         records = []
         for offset in range(seeds):
-            spec = replace(case.spec, seed=case.spec.seed + offset)
-            key = case.id if offset == 0 else f"{case.id}@seed{spec.seed}"
-            if key not in self.records:
-                self.records[key] = get_or_run(spec, self.context)
-            records.append(self.records[key])
+            seeded = case if offset == 0 else replace(
+                case, name=f"{case.name}@seed{case.spec.seed + offset}",
+                spec=replace(case.spec, seed=case.spec.seed + offset))
+            records.append(self.run(seeded))
         return records
 
-    def recorder(self, nodeid: str) -> "VerdictRecorder":
-        return VerdictRecorder(self, nodeid)
+    def read_log(self, path: str | Path, fmt: Optional[str] = None) -> RunRecord:
+        """A training log (or timm output folder) read into a record, relative paths from the
+        project root; listed among the session's runs."""
+        from harness.logs import parse_log
+
+        full = Path(path) if Path(path).is_absolute() else self.root / path
+        key = f"log:{path}"
+        if key not in self.records:
+            self.records[key] = parse_log(full, fmt, option="fmt")
+        return self.records[key]
+
+    # --- verdicts -------------------------------------------------------------------------
+    def recorder(self, nodeid: str, module: str = "") -> "VerdictRecorder":
+        return VerdictRecorder(self, nodeid, module)
 
     def add(self, nodeid: str, verdict: Verdict) -> Verdict:
         self.verdicts.setdefault(nodeid, []).append(verdict)
@@ -268,10 +138,8 @@ class HarnessSession:
         its report's user properties: ``verdict:<id>`` (the verdict as JSON) and
         ``harness-run:<case id>`` (run id and whether the worker reused it; the record is read
         back from the runs store)."""
-        import json
-
         for name, value in user_properties:
-            if name.startswith("verdict:"):
+            if name.startswith(VERDICT_PROPERTY):
                 self.add(nodeid, Verdict.from_dict(json.loads(value)))
             elif name.startswith(RUN_PROPERTY) and name[len(RUN_PROPERTY):] not in self.records:
                 run = json.loads(value)
@@ -284,27 +152,60 @@ class HarnessSession:
         return [v for vs in self.verdicts.values() for v in vs]
 
 
-class VerdictRecorder:
-    """What a test uses: evaluate bars by id; failures are collected, not raised."""
+def _hint(case: Case, options: Options) -> str:
+    """What to run instead when a run cannot start."""
+    if options.init and not isinstance(case.spec, CommandSpec):
+        return (f"; this profile trains {case.spec.model}: judge the init file alone with "
+                f"`harness inspect {options.init}`, or pass an init made for that model (or run "
+                f"the profile whose model it fits, e.g. --harness-profile nightly on a CUDA runner)")
+    return ""
 
-    def __init__(self, session: HarnessSession, nodeid: str) -> None:
+
+class VerdictRecorder:
+    """What a test uses (the ``harness`` fixture): runs by case, bars by id; failing verdicts
+    are collected and fail the test at its end, each as one line."""
+
+    def __init__(self, session: HarnessSession, nodeid: str, module: str = "") -> None:
         self.session = session
         self.nodeid = nodeid
+        self.module = module
 
     @property
-    def profile(self) -> Profile:
+    def profile(self):
+        """The session's profile (``.name``, ``.description``)."""
         return self.session.profile
 
+    def cases(self) -> list[Case]:
+        """The cases the calling module runs in this session (e.g. to compare two of them)."""
+        return list(self.session.module_cases.get(self.module, []))
+
     def run(self, case: Case) -> RunRecord:
-        return self.session.run(case)
+        try:
+            return self.session.run(case)
+        except RunFailed as failure:
+            if not any(v.id == failure.verdict.id for v in self.session.all_verdicts()):
+                self.record(failure.verdict)
+            raise
+
+    def run_seeds(self, case: Case, seeds: int) -> list[RunRecord]:
+        return self.session.run_seeds(case, seeds)
+
+    def read_log(self, path: str | Path, fmt: Optional[str] = None) -> RunRecord:
+        return self.session.read_log(path, fmt)
+
+    def bar(self, verdict_id: str) -> Expectation:
+        """The bar ``verdict_id`` as it applies in this profile (overrides included)."""
+        return self.session.book.get(verdict_id)
+
+    def has_bar(self, verdict_id: str) -> bool:
+        return self.session.book.has(verdict_id)
 
     def check(self, verdict_id: str, observed: float, evidence: Mapping[str, Any] | None = None) -> Verdict:
-        return self.session.add(self.nodeid, self.profile.bar(verdict_id).evaluate(observed, evidence))
+        return self.record(self.bar(verdict_id).evaluate(observed, evidence))
 
     def check_accuracy(self, verdict_id: str, correct: int, n: int,
                        evidence: Mapping[str, Any] | None = None) -> Verdict:
-        bar = self.profile.bar(verdict_id)
-        return self.session.add(self.nodeid, bar.evaluate_accuracy(correct, n, evidence))
+        return self.record(self.bar(verdict_id).evaluate_accuracy(correct, n, evidence))
 
     def check_epoch(self, verdict_id: str, epoch: EpochRecord,
                     evidence: Mapping[str, Any] | None = None) -> Verdict:
@@ -317,17 +218,17 @@ class VerdictRecorder:
         merged.update(evidence or {})
         return self.check(verdict_id, epoch.test_accuracy, merged)
 
-    def run_seeds(self, case: Case, seeds: int) -> list[RunRecord]:
-        return self.session.run_seeds(case, seeds)
+    def check_seeds(self, verdict_id: str, values, evidence: Mapping[str, Any] | None = None) -> Verdict:
+        """One observed value per seed, judged on their mean (spread reported)."""
+        return self.record(self.bar(verdict_id).evaluate_seeds(values, evidence))
 
     def check_accuracy_seeds(self, verdict_id: str, results, evidence: Mapping[str, Any] | None = None
                              ) -> Verdict:
         """``results``: one ``(correct, n)`` per seed; judged on their mean, spread reported."""
-        bar = self.profile.bar(verdict_id)
-        return self.session.add(self.nodeid, bar.evaluate_accuracy_seeds(results, evidence))
+        return self.record(self.bar(verdict_id).evaluate_accuracy_seeds(results, evidence))
 
     def record(self, verdict: Verdict) -> Verdict:
-        """Record a verdict made outside the profile's bars (e.g. a checkpoint's claim)."""
+        """Record a verdict made outside the declared bars (e.g. a checkpoint's claim)."""
         return self.session.add(self.nodeid, verdict)
 
     @property

@@ -127,8 +127,9 @@ class RunStore:
         return True
 
     def _repair(self, message: str) -> None:
-        self.repairs.append(message)
-        warnings.warn(StoreWarning(f"runs store: {message}"), stacklevel=3)
+        if message not in self.repairs:     # said once, though complete() and states() both look
+            self.repairs.append(message)
+            warnings.warn(StoreWarning(f"runs store: {message}"), stacklevel=3)
 
     # --- writing --------------------------------------------------------------------------
     def save_state(self, key: str, state: StateRecord, tensors: dict, metadata: dict) -> StateRecord:

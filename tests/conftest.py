@@ -1,6 +1,12 @@
 """Shared fixtures of the harness's own tests."""
 import pytest
 
+# The plugin imports torch only once a harness session needs it, so the first import of torch,
+# torchvision, timm and dynamo could happen inside an in-process pytester run, whose end removes
+# the modules it imported from sys.modules; importing them again would register torch's C++
+# operator libraries twice. Import them here, once, for the whole test process.
+import harness.models  # noqa: E402,F401  (torch, torchvision, timm, torch._dynamo)
+
 from harness.threads import cpu_threads
 
 

@@ -39,4 +39,29 @@ def test_usage_error_for_missing_checkpoint(pytester, tmp_path):
         str(ROOT / "suites" / "checkpoints"), "--reports-dir", str(tmp_path / "r"),
         "--checkpoints", str(tmp_path / "missing.pth"))
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert "--checkpoints: no such file or folder" in result.stderr.str()
+    assert "--harness-checkpoints: no such file or folder" in result.stderr.str()
+
+
+def test_one_path_per_option_so_a_suite_path_after_it_stays_a_suite(pytester, tmp_path):
+    """`--checkpoints FILE suites/checkpoints` judges FILE only (the suite path is not swallowed
+    as a second checkpoint), and the demonstration set is not built."""
+    path = tmp_path / "trained_pretrained.pth"
+    torch.save({"state_dict": fresh_state(0)}, path)
+    result = pytester.runpytest_subprocess(
+        "--checkpoints", str(path), str(ROOT / "suites" / "checkpoints"), "-p", "no:cacheprovider",
+        "--reports-dir", str(tmp_path / "r"), "--collect-only", "-q")
+    assert result.ret == 0, result.stdout.str()
+    collected = [l for l in result.outlines if "::test_checkpoint[" in l]
+    assert collected == [f"{ROOT}/suites/checkpoints/test_checkpoints.py::test_checkpoint[{path}]"] \
+        or [c.split("::", 1)[1] for c in collected] == [f"test_checkpoint[{path}]"]
+
+
+def test_checkpoints_option_is_refused_where_no_test_judges_checkpoints(pytester, tmp_path):
+    path = tmp_path / "a.pth"
+    torch.save({"state_dict": fresh_state(0)}, path)
+    result = pytester.runpytest_subprocess(
+        str(ROOT / "suites" / "baseline"), "--checkpoints", str(path), "-p", "no:cacheprovider",
+        "--reports-dir", str(tmp_path / "r"))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--harness-checkpoints: no collected test judges checkpoint files" in result.stderr.str()
+    assert not (tmp_path / "r" / "runs").exists()          # nothing trained

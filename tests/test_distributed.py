@@ -56,6 +56,29 @@ def test_a_batch_the_world_cannot_split_is_named():
         ShardedBatches(Batches(), 0, 4)
 
 
-def test_cli_names_an_unknown_case(capsys):
-    assert main(["run", "--case", "baseline/nope", "--profile", "smoke", "--device", "cpu"]) == 2
-    assert "--case 'baseline/nope' is not in profile smoke; known: baseline/digits" in capsys.readouterr().err
+def test_cli_names_an_unknown_case(capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    suite = "suites/baseline/test_baseline.py"
+    assert main(["run", "--case", f"{suite}::nope", "--profile", "smoke", "--device", "cpu"]) == 2
+    assert (f"--case '{suite}::nope': {suite} declares no engine case 'nope' for profile smoke; "
+            f"known: digits") in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--device", "tpu"], "--harness-device 'tpu'"),
+    (["--init", "/no/such.pth"], "--harness-init '/no/such.pth': no such file"),
+    (["--device", "cpu", "--data-root", "/no/such/dir"], "is not a directory"),
+])
+def test_run_spec_gets_the_checks_a_case_gets(tmp_path, capsys, args, message):
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps(dict(TINY, dataset="cifar10")))
+    assert main(["run", "--spec", str(spec), "--reports-dir", str(tmp_path), *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and not (tmp_path / "runs").exists()
+
+
+def test_run_spec_names_a_dataset_without_its_data_root(tmp_path, capsys):
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps(dict(TINY, dataset="cifar10")))
+    assert main(["run", "--spec", str(spec), "--reports-dir", str(tmp_path), "--device", "cpu"]) == 2
+    assert "dataset cifar10 needs --harness-data-root DIR" in capsys.readouterr().err

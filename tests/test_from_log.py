@@ -10,7 +10,10 @@ import pytest
 
 from fixtures.logs import HEALTHY_RUN, SEED_RUN, write_all
 from harness.cli import main
-from harness.session import HarnessSession, OptionError, Options, resolve
+from harness.cases import log_cases
+from harness.options import OptionError, Options, resolve
+from harness.session import HarnessSession
+from suites.profiles import BASELINE_CASES, PRUNING_CASES
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -84,7 +87,7 @@ def test_a_healthy_pretrained_run_passes_every_verdict(pytester, logs, fmt):
 def test_a_missing_log_is_a_one_line_usage_error(pytester):
     ret, output, report = _suite(pytester, "--from-log", str(pytester.path / "nope.log"))
     assert ret == 4 and report == {}
-    assert "--from-log" in output and "nope.log: no such file or folder" in output
+    assert "--harness-from-log" in output and "nope.log: no such file or folder" in output
     assert "Traceback" not in output
 
 
@@ -113,12 +116,14 @@ def test_the_command_a_user_types_exits_non_zero_on_the_seeds_log(tmp_path, logs
 
 # --- resolve(): the edge, without a subprocess ----------------------------------------------
 def test_judging_a_log_needs_no_cuda_data_root_or_init_file(logs):
-    resolved = resolve(Options(from_log=logs[(SEED_RUN.name, "research")]), cuda_available=False)
-    assert resolved.profile.name == "nightly" and resolved.device.type == "cpu"
-    assert [c.id for c in resolved.profile.cases] == ["baseline/cifar10"]
-    assert resolved.profile.cases[0].spec.init == SEED_RUN.init
-    session = HarnessSession(Options(from_log=logs[(SEED_RUN.name, "research")]), resolved)
-    assert session.run(resolved.profile.cases[0]) is resolved.log_record  # nothing trained
+    options = Options(from_log=logs[(SEED_RUN.name, "research")])
+    resolved = resolve(options, cuda_available=False)
+    assert resolved.device.type == "cpu"
+    (case,) = log_cases(BASELINE_CASES, resolved.log_record, "x.log", "baseline")
+    assert case.id == "baseline/cifar10" and case.spec.init == SEED_RUN.init
+    assert log_cases(PRUNING_CASES, resolved.log_record, "x.log", "pruning") == []
+    session = HarnessSession(options, resolved)
+    assert session.run(case) is resolved.log_record  # nothing trained
 
 
 def test_dataset_and_init_options_fill_in_what_the_log_lacks(tmp_path, logs):
@@ -126,22 +131,38 @@ def test_dataset_and_init_options_fill_in_what_the_log_lacks(tmp_path, logs):
     bare = tmp_path / "bare"
     bare.mkdir()
     (bare / "summary.csv").write_bytes((folder / "summary.csv").read_bytes())
-    with pytest.raises(OptionError, match="the log names no dataset; pass --dataset"):
+    with pytest.raises(OptionError, match="the log names no dataset; pass --harness-dataset"):
         resolve(Options(from_log=bare))
     resolved = resolve(Options(from_log=bare, dataset="CIFAR-100", init="some/claimed.pth"))
     record = resolved.log_record
     assert (record.dataset, record.num_classes, record.claims_pretrained) == ("cifar100", 100, True)
-    assert record.notes["pretrained_claim_from"] == "--init"
-    assert [c.id for c in resolved.profile.cases] == ["baseline/cifar100"]
+    assert record.notes["pretrained_claim_from"] == "--harness-init"
+    assert [c.id for c in log_cases(BASELINE_CASES, record, "x", "baseline")] == ["baseline/cifar100"]
 
 
-def test_profile_dataset_and_expect_mistakes_name_the_option(logs):
+def test_a_log_without_a_declared_bar_fails_naming_the_id_and_how_to_declare_it(pytester, logs):
+    ret, output, report = _suite(pytester, "--from-log", str(logs[(SEED_RUN.name, "mllog")]),
+                                 "--dataset", "imagenet")
+    assert ret == 1
+    assert ("no bar 'baseline/imagenet/state0/accuracy' in profile smoke; declare it in "
+            "HARNESS_BARS or harness_bars") in output
+    assert "Traceback" not in output
+
+
+def test_a_bar_from_the_ini_file_judges_a_log_of_any_dataset(pytester, logs):
+    ini = pytester.makeini("[pytest]\nharness_bars =\n    baseline/imagenet/state0/accuracy >= 70 % -- top-1\n")
+    ret, output, report = _suite(pytester, "--from-log", str(logs[(SEED_RUN.name, "mllog")]),
+                                 "--dataset", "imagenet", "-c", str(ini))
+    verdict = _by_id(report)["baseline/imagenet/state0/accuracy"]
+    assert verdict["passed"] and verdict["observed"] == 74.12 and verdict["threshold"] == 70
+
+
+def test_profile_and_expect_mistakes_name_the_option(pytester, logs):
     path = logs[(SEED_RUN.name, "mllog")]
-    with pytest.raises(OptionError, match="--profile smoke has no bars for dataset 'cifar10'; pass --dataset"):
-        resolve(Options(from_log=path, profile="smoke"))
-    with pytest.raises(OptionError, match="no profile has bars for dataset 'imagenet'"):
-        resolve(Options(from_log=path, dataset="imagenet"))
-    with pytest.raises(OptionError, match="--from-log-format 'csv' is unknown"):
-        resolve(Options(from_log=path, log_format="csv"))
-    resolved = resolve(Options(from_log=path, expect=("baseline/cifar10/state0/accuracy>=70",)))
-    assert resolved.profile.bar("baseline/cifar10/state0/accuracy").threshold == 70
+    with pytest.raises(OptionError, match="--harness-from-log-format 'csv' is unknown"):
+        resolve(Options(from_log=path, from_log_format="csv"))
+    ret, output, report = _suite(pytester, "--from-log", str(path), "--profile", "smoke")
+    assert ret == 1 and "no bar 'baseline/cifar10/state0/accuracy' in profile smoke" in output
+    ret, output, report = _suite(pytester, "--from-log", str(path),
+                                 "--expect", "baseline/cifar10/state0/accuracy>=70")
+    assert _by_id(report)["baseline/cifar10/state0/accuracy"]["threshold"] == 70

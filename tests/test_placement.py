@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.placement import PlacementError, visible_pool, worker_devices, worker_index
+from harness.placement import PlacementError, scope_of, visible_pool, worker_devices, worker_index
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,6 +47,8 @@ def _log_placement(request, harness_session):
 '''
 
 AGAIN = '''
+from suites.profiles import BASELINE_CASES as HARNESS_CASES
+
 SUITE = "baseline"
 
 def test_same_run_again(harness, case):
@@ -87,3 +89,13 @@ def test_xdist_pins_workers_groups_tests_by_case_and_trains_each_run_once(pytest
     assert [v["id"] for v in report["verdicts"]] == ["baseline/digits/state0/accuracy"]
     assert [r["case"] for r in report["runs"]] == ["baseline/digits"] and not report["runs"][0]["reused"]
     assert report["history"]["verdicts"]["baseline/digits/state0/accuracy"]["previous"] is None
+
+
+@pytest.mark.parametrize("nodeid, scope", [
+    ("suites/baseline/test_baseline.py::test_recipe[digits]", "digits"),
+    ("t/test_again.py::test_same_run_again[digits]", "digits"),
+    ("t/test_a.py::test_x[digits]@baseline/digits", "baseline/digits"),   # pytest kept xdist's suffix
+    ("t/test_a.py::test_plain", "t/test_a.py"),
+])
+def test_tests_of_one_case_share_a_scope(nodeid, scope):
+    assert scope_of(nodeid) == scope

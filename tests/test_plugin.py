@@ -68,7 +68,7 @@ def test_raised_bar_fails_with_one_line_and_negative_gap(smoke):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--profile", "nightly"], "--profile nightly needs a CUDA GPU"),
+    (["--profile", "nightly"], "--harness-profile nightly needs a CUDA GPU"),
     (["--expect", "baseline/digits/state0/accuracy>>3"], "expected the form ID>=VALUE"),
     (["--expect", "no/such/id>=3"], "no verdict id 'no/such/id'"),
 ])
@@ -82,6 +82,8 @@ def test_usage_errors_stop_with_one_clear_line(tmp_path, args, message):
 
 def test_every_expectation_in_a_test_is_reported_before_it_fails(pytester):
     pytester.makepyfile(test_two="""
+        from suites.profiles import BASELINE_BARS as HARNESS_BARS
+
         def test_two(harness):
             harness.check("baseline/digits/state0/accuracy", 10.0)
             harness.check("baseline/digits/state0/pretrained_start", 20.0)

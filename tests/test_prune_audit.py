@@ -22,7 +22,7 @@ def _state(folder, index: int, vit, masks: list) -> StateRecord:
 def _record(states: list) -> RunRecord:
     return RunRecord(run_id=f"audit-{id(states)}", source="engine", dataset="digits", num_classes=10,
                      model="vit_tiny_digits", spec={"prune": {"include_head": False}}, states=states,
-                     notes={"in_chans": 1})
+                     in_chans=1)
 
 
 @pytest.fixture

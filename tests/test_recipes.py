@@ -1,10 +1,13 @@
 """Recipe budgets: a ViT trained from scratch (in effect) for too few epochs cannot reach the bar."""
 from harness.expect import Expectation
-from harness.profiles import PROFILES
 from harness.recipes import assess
 from harness.record import EpochRecord, RunRecord, StateRecord
+from harness.suite import BarBook
+from suites.profiles import BASELINE_BARS
 
-BARS = PROFILES["nightly"].bars
+BOOK = BarBook("nightly")
+BOOK.add(BASELINE_BARS, "suites.profiles")
+BARS = {i: BOOK.get(i) for i in BOOK.ids()}
 ACC, START = BARS["baseline/cifar10/state0/accuracy"], BARS["baseline/cifar10/state0/pretrained_start"]
 
 

@@ -1,30 +1,31 @@
 """Option validation at the edge: each user mistake is one line naming what to change."""
+from pathlib import Path
+
 import pytest
 
-from harness.session import OptionError, Options, resolve
+from harness.options import OptionError, Options, read_options, resolve
 
 
-def test_auto_is_smoke_without_cuda_and_nightly_with_it(tmp_path):
+def test_auto_is_smoke_without_cuda_and_nightly_with_it_and_a_data_root(tmp_path):
     assert resolve(Options(), cuda_available=False).profile.name == "smoke"
-    (tmp_path / "cifar-10-batches-py").mkdir()
-    (tmp_path / "cifar-100-python").mkdir()
+    assert resolve(Options(), cuda_available=True).profile.name == "smoke"   # no data root
     init = tmp_path / "init.pth"
     init.write_bytes(b"x")
     r = resolve(Options(data_root=tmp_path, init=str(init)), cuda_available=True)
     assert r.profile.name == "nightly" and r.device.type == "cuda"
-    assert all(c.spec.init == str(init.resolve()) for c in r.profile.cases)
+    assert [c.path for c in r.checkpoints] == [str(init)]     # the init is judged as a file too
 
 
 @pytest.mark.parametrize("options, cuda, message", [
-    (Options(profile="nightly"), False, "--profile nightly needs a CUDA GPU"),
-    (Options(profile="nightly"), True, "pass --data-root DIR"),
-    (Options(profile="nightly", data_root="/nonexistent"), True, "is not a directory"),
+    (Options(profile="nightly"), False, "--harness-profile nightly needs a CUDA GPU"),
+    (Options(profile="nightly", data_root=Path("/nonexistent")), True, "is not a directory"),
     (Options(profile="smoke", expect=("nonsense",)), False, "expected the form ID>=VALUE"),
-    (Options(profile="smoke", expect=("baseline/nope/state0/accuracy>=1",)), False,
-     "no verdict id 'baseline/nope/state0/accuracy' in profile smoke; known ids: baseline/digits"),
-    (Options(init="/no/such.pth"), False, "--init '/no/such.pth': no such file"),
+    (Options(init="/no/such.pth"), False, "--harness-init '/no/such.pth': no such file"),
     (Options(device="cuda"), False, "no CUDA GPU is visible"),
-    (Options(device="tpu"), False, "--device 'tpu'"),
+    (Options(device="tpu"), False, "--harness-device 'tpu'"),
+    (Options(threads=0), False, "--harness-threads must be a whole number >= 1"),
+    (Options(checkpoints=(Path("/no/file.pth"),)), False, "--harness-checkpoints: no such file"),
+    (Options(bars=("imagenet/top1 >> 3",)), False, "harness_bars in the ini file"),
 ])
 def test_user_mistakes_are_one_line(options, cuda, message):
     with pytest.raises(OptionError) as err:
@@ -33,13 +34,21 @@ def test_user_mistakes_are_one_line(options, cuda, message):
     assert message in text and "\n" not in text
 
 
-def test_nightly_without_init_names_the_option(tmp_path):
-    (tmp_path / "cifar-10-batches-py").mkdir()
-    (tmp_path / "cifar-100-python").mkdir()
-    with pytest.raises(OptionError, match="pass --init FILE"):
-        resolve(Options(profile="nightly", data_root=tmp_path), cuda_available=True)
+def test_command_line_wins_over_the_ini_file_and_paths_resolve_where_given(tmp_path):
+    cli = {"harness_profile": "auto", "harness_reports_dir": Path("out"), "harness_threads": 1}
+    ini = {"harness_profile": "smoke", "harness_reports_dir": "r", "harness_threads": "2",
+           "harness_bars": ["imagenet/top1 >= 75.9 % -- top-1"]}
+    options = read_options(lambda d: cli.get(d), lambda k: ini.get(k, ""), tmp_path / "here",
+                           tmp_path / "ini")
+    assert options.profile == "smoke" and options.threads == 2      # from the ini
+    assert options.reports_dir == tmp_path / "here" / "out"         # the command line wins
+    assert options.bars == ("imagenet/top1 >= 75.9 % -- top-1",)
+    assert set(options.given) == {"profile", "reports_dir", "threads", "bars"}
+    bar = resolve(options, cuda_available=False).config_bars[0]
+    assert (bar.id, bar.op, bar.threshold, bar.unit, bar.title) == ("imagenet/top1", ">=", 75.9, "%", "top-1")
 
 
-def test_expect_override_replaces_the_bar():
-    r = resolve(Options(expect=("baseline/digits/state0/accuracy>=99.5",)), cuda_available=False)
-    assert r.profile.bar("baseline/digits/state0/accuracy").threshold == 99.5
+def test_a_bad_ini_value_names_the_key(tmp_path):
+    with pytest.raises(OptionError, match="harness_threads = 'two' in the ini file"):
+        read_options(lambda d: None, lambda k: "two" if k == "harness_threads" else "", tmp_path,
+                     tmp_path)

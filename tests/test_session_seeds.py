@@ -4,9 +4,9 @@ import statistics
 import pytest
 import torch
 
-from harness.expect import Expectation
-from harness.profiles import Case, Profile
-from harness.session import HarnessSession, Options, Resolved
+from harness.options import PROFILES, Options, Resolved
+from harness.session import HarnessSession
+from harness.suite import Bar, Case
 from harness.spec import Recipe, RunSpec
 
 VID = "baseline/digits-tiny/state0/accuracy"
@@ -14,18 +14,21 @@ TINY = RunSpec(model="vit_tiny_digits", dataset="digits", seed=5,
                recipe=Recipe(epochs=1, batch_size=128, lr=1e-3, augment="none", eval_batch_size=512))
 
 
-def _session(tmp_path, bar: Expectation) -> HarnessSession:
-    profile = Profile(name="test", description="tiny", needs_cuda=False, needs_data_root=False,
-                      needs_init=False, cases=(Case("baseline", "digits-tiny", TINY),), bars={VID: bar})
-    options = Options(profile="smoke", device="cpu", reports_dir=tmp_path, progress=False)
-    return HarnessSession(options, Resolved(profile, torch.device("cpu"), ()))
+CASE = Case("digits-tiny", TINY, suite="baseline")
+
+
+def _session(tmp_path, bar: Bar) -> HarnessSession:
+    options = Options(profile="smoke", device="cpu", reports_dir=tmp_path, no_progress=True)
+    hs = HarnessSession(options, Resolved(PROFILES["smoke"], torch.device("cpu")))
+    hs.book.add([bar], "test")
+    return hs
 
 
 
 def test_three_seeds_train_three_runs_and_the_verdict_reports_mean_and_spread(tmp_path, one_thread):
-    bar = Expectation(VID, "State 0 accuracy on digits (tiny)", ">=", 10.0, "%", seeds=3)
+    bar = Bar(VID, "State 0 accuracy on digits (tiny)", ">=", 10.0, "%", seeds=3)
     hs = _session(tmp_path, bar)
-    case = hs.profile.cases[0]
+    case = CASE
     recorder = hs.recorder("test::seeds")
     records = recorder.run_seeds(case, bar.seeds)
     assert [r.spec["seed"] for r in records] == [5, 6, 7]

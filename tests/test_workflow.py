@@ -36,19 +36,30 @@ def test_installs_as_the_readme_says(job):
     assert line in install["run"] and line in (ROOT / "README.md").read_text()
 
 
-def test_caches_the_data_root_the_runs_store_and_the_history(job):
-    caches = [s["with"]["path"] for s in job["steps"] if s.get("uses", "").startswith("actions/cache@")]
-    assert "${{ env.HARNESS_DATA_ROOT }}" in caches
-    paths = "\n".join(caches).split()
-    assert "reports/runs" in paths and "reports/history.sqlite" in paths
+def test_the_store_and_history_live_on_the_runners_disk_not_in_the_actions_cache(job):
+    """Failing and cancelled nights keep their runs and history (an Actions cache saves only on
+    success, and a runs store of gigabytes would evict the data root)."""
+    assert not [s for s in job["steps"] if s.get("uses", "").startswith("actions/cache@")]
+    check = _step(job, "Check the runner's configuration")["run"]
+    assert 'state="${HARNESS_STATE_DIR:-$RUNNER_TOOL_CACHE/harness}"' in check
+    assert 'echo "REPORTS_DIR=$state/reports" >> "$GITHUB_ENV"' in check
+
+
+def test_least_privilege_and_current_actions(job):
+    data = yaml.safe_load(WORKFLOW.read_text())
+    assert data["permissions"] == {"contents": "read"}
+    checkout = _step(job, "actions/checkout")
+    assert checkout["uses"] == "actions/checkout@v6" and checkout["with"]["persist-credentials"] is False
+    assert _step(job, "actions/upload-artifact")["uses"] == "actions/upload-artifact@v7"
 
 
 def test_runs_the_nightly_profile_with_junitxml_and_options_the_plugin_knows(job, pytestconfig):
     step = _step(job, "pytest suites")
     args = shlex.split(step["run"])
-    assert args[args.index("--profile") + 1] == "nightly"
-    assert args[args.index("--data-root") + 1] == "$HARNESS_DATA_ROOT"
-    assert args[args.index("--init") + 1] == "$HARNESS_INIT"
+    assert args[args.index("--harness-profile") + 1] == "nightly"
+    assert args[args.index("--harness-data-root") + 1] == "$DATA_ROOT"
+    assert args[args.index("--harness-init") + 1] == "$HARNESS_INIT"
+    assert args[args.index("--harness-reports-dir") + 1] == "$REPORTS_DIR"
     assert "--junitxml" in args and job["env"]["HARNESS_INIT"] == "${{ vars.HARNESS_INIT }}"
     dests = {"--junitxml": "xmlpath"}  # pytest's own option stores under another name
     for option in (a for a in args if a.startswith("--")):
@@ -58,7 +69,7 @@ def test_runs_the_nightly_profile_with_junitxml_and_options_the_plugin_knows(job
 
 def test_uploads_the_html_report_and_gates_on_the_verdicts_last(job):
     upload = _step(job, "actions/upload-artifact")
-    assert upload["if"] == "always()" and "reports/latest/report.html" in upload["with"]["path"]
+    assert upload["if"] == "always()" and "${{ env.REPORTS_DIR }}/latest/report.html" in upload["with"]["path"]
     gate = job["steps"][-1]
     assert gate["if"] == "always()" and gate["run"].startswith(".venv/bin/harness gate ")
     assert not any("GITHUB_STEP_SUMMARY" in s.get("run", "") for s in job["steps"])  # the plugin writes it

@@ -101,12 +101,21 @@ def _present_only(base: type) -> type:
     return PresentOnly
 
 
-@register_dataset("cifar10")
+def _root_check(name: str):
+    def check(data_root: Optional[Path]) -> Optional[str]:
+        if data_root is None:
+            return (f"dataset {name} needs --harness-data-root DIR (the folder holding "
+                    f"{_FOLDERS[name]}/); add --harness-download to fetch it there")
+        return check_root(name, data_root)
+    return check
+
+
+@register_dataset("cifar10", _root_check("cifar10"))
 def load_cifar10(data_root: Optional[Path] = None, download: bool = False) -> Dataset:
     return _load("cifar10", data_root, download)
 
 
-@register_dataset("cifar100")
+@register_dataset("cifar100", _root_check("cifar100"))
 def load_cifar100(data_root: Optional[Path] = None, download: bool = False) -> Dataset:
     return _load("cifar100", data_root, download)
 
@@ -117,8 +126,9 @@ def check_root(name: str, data_root: Path) -> Optional[str]:
         return None
     root = Path(data_root)
     if not root.is_dir():
-        return f"--data-root {str(root)!r} is not a directory; pass the folder holding {_FOLDERS[name]}/"
+        return (f"--harness-data-root {str(root)!r} is not a directory; pass the folder holding "
+                f"{_FOLDERS[name]}/")
     if not (root / _FOLDERS[name]).is_dir():
-        return (f"--data-root {str(root)!r} has no {_FOLDERS[name]}/ for {name}; point it at the "
-                f"folder holding it, or add --download to fetch it there")
+        return (f"--harness-data-root {str(root)!r} has no {_FOLDERS[name]}/ for {name}; point it "
+                f"at the folder holding it, or add --harness-download to fetch it there")
     return None

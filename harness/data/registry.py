@@ -49,19 +49,48 @@ class Dataset:
 
 
 Loader = Callable[[Optional[Path], bool], Dataset]
-DATASETS: dict[str, Loader] = {}
+RootCheck = Callable[[Optional[Path]], Optional[str]]   # data root -> a problem line, or None
 
 
-def register_dataset(name: str) -> Callable[[Loader], Loader]:
+@dataclass(frozen=True)
+class Entry:
+    """A registered dataset: its loader, and what it needs of the data root."""
+
+    load: Loader
+    check_root: Optional[RootCheck] = None
+
+
+DATASETS: dict[str, Entry] = {}
+
+
+def register_dataset(name: str, check_root: Optional[RootCheck] = None) -> Callable[[Loader], Loader]:
     def deco(fn: Loader) -> Loader:
-        DATASETS[name] = fn
+        DATASETS[name] = Entry(fn, check_root)
         return fn
     return deco
 
 
+def root_problem(name: str, data_root: Optional[Path], download: bool = False) -> Optional[str]:
+    """Why ``name`` cannot load from ``data_root`` (checked before any run starts), or None."""
+    entry = DATASETS.get(name)
+    if entry is None or entry.check_root is None:
+        return None
+    if download and data_root is not None:
+        return None
+    return entry.check_root(Path(data_root) if data_root is not None else None)
+
+
 def load_dataset(name: str, data_root: Optional[Path] = None, download: bool = False) -> Dataset:
+    """A registered dataset by name, or a user's factory ``package.module:function``
+    (:mod:`harness.data.factory`)."""
+    from harness.imports import is_import_path
+
+    if is_import_path(name):
+        from harness.data.factory import load_factory
+        return load_factory(name, data_root)
     try:
-        loader = DATASETS[name]
+        entry = DATASETS[name]
     except KeyError:
-        raise DataError(f"unknown dataset {name!r}; known: {', '.join(sorted(DATASETS))}") from None
-    return loader(Path(data_root) if data_root is not None else None, download)
+        raise DataError(f"unknown dataset {name!r}; known: {', '.join(sorted(DATASETS))}, or "
+                        f"your own factory as 'package.module:function'") from None
+    return entry.load(Path(data_root) if data_root is not None else None, download)

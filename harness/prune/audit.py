@@ -54,11 +54,11 @@ def _load(path: Optional[str], what: str, index: int) -> dict:
 def _layout(record: RunRecord, stored: set) -> tuple[list, list]:
     """The run's channel families and prunable weight names in model order, from its model built
     on the meta device (no weights)."""
-    in_chans = record.notes.get("in_chans")
+    in_chans = record.in_chans
     if in_chans is None:
         raise AuditError(f"run {record.run_id} does not record its input channels; rerun it with --rerun")
     with torch.device("meta"):
-        model = create_model(record.model, record.num_classes, in_chans)
+        model = create_model(record.model, record.num_classes, in_chans, record.image_size)
     include_head = bool((record.spec.get("prune") or {}).get("include_head"))
     masks = MaskSet.dense(model, include_head)
     if set(masks.names) != stored:

@@ -1,8 +1,9 @@
 """Masks: one per prunable weight, kept on the weight's device, applied in place.
 
 Prunable weights are those of every ``nn.Linear`` and ``nn.Conv*`` (attention qkv/proj, MLP
-fc1/fc2, convolutions), never norms, biases, embeddings (``patch_embed``) or the classifier head
-unless ``include_head``. ``MaskSet.apply()`` zeroes the pruned weights with one fused multiply;
+fc1/fc2, convolutions), never norms, biases, embeddings (``patch_embed``, or any patchifying
+convolution whose stride equals its kernel) or the classifier head (:mod:`harness.heads`) unless
+``include_head``. ``MaskSet.apply()`` zeroes the pruned weights with one fused multiply;
 the state loop calls it after every optimiser step, so pruned weights are exactly zero whenever
 the model is evaluated or saved.
 """
@@ -13,27 +14,26 @@ from typing import Iterable, Optional
 import torch
 from torch import nn
 
+from harness.heads import classifier_modules
+
 PRUNABLE_MODULES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 EMBEDDING_PREFIXES = ("patch_embed",)
 
 
-def _classifier_names(model: nn.Module) -> set:
-    """Module names of the classifier head (timm's get_classifier, else a top-level ``head``)."""
-    getter = getattr(model, "get_classifier", None)
-    head = getter() if callable(getter) else getattr(model, "head", None)
-    return {name for name, module in model.named_modules() if head is not None and module is head}
+def _is_embedding(module: nn.Module) -> bool:
+    """A patchifying stem: a convolution whose stride equals its kernel (ViT patch embedding)."""
+    return (isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d))
+            and tuple(module.stride) == tuple(module.kernel_size) and max(module.kernel_size) > 1)
 
 
 def prunable_weights(model: nn.Module, include_head: bool = False) -> list[tuple[str, nn.Parameter]]:
     """(parameter name, weight) of every prunable layer, in module order."""
-    heads = set() if include_head else _classifier_names(model)
+    heads = set() if include_head else classifier_modules(model)
     found = []
     for name, module in model.named_modules():
         if not isinstance(module, PRUNABLE_MODULES) or name in heads:
             continue
-        if any(name == p or name.startswith(p + ".") for p in EMBEDDING_PREFIXES):
-            continue
-        if isinstance(module, nn.Embedding):
+        if _is_embedding(module) or any(name == p or name.startswith(p + ".") for p in EMBEDDING_PREFIXES):
             continue
         found.append((f"{name}.weight", module.weight))
     return found

@@ -4,11 +4,15 @@ A :class:`Family` is a set of ``n`` channels spread over one or more weights. Ea
 is viewed as ``(lead, n, trail)`` with the channel on axis 1, so one reduction serves every
 layout:
 
-- an attention head of a timm ``Attention``: its q, k and v rows of ``qkv.weight``
-  (viewed ``(3, heads, head_dim * dim)``) and its columns of ``proj.weight`` (``(dim, heads,
-  head_dim)``);
-- an MLP hidden neuron of a timm ``Mlp``: its row of ``fc1.weight`` (``(1, hidden, dim)``) and its
-  column of ``fc2.weight`` (``(dim, hidden, 1)``);
+- an attention head of any module that states its head count (``num_heads``, ``heads``, ...):
+  its q, k and v rows of a fused qkv map (viewed ``(3, heads, head_dim * dim)``; or of separate
+  q, k and v maps) and its columns of the output map (``(dim, heads, head_dim)``);
+- an MLP hidden neuron of any module holding exactly two linear maps, the first feeding the
+  second: its row of the first (``(1, hidden, dim)``) and its column of the second
+  (``(dim, hidden, 1)``);
+
+The layers are found from their shapes and order, never from their names, so timm's ViT, the
+research group's ViT class and a ``transformer.layers.N`` layout are cut the same way.
 - any other prunable weight (a CNN's convolution, a head asked for): an output channel
   (``(1, out, rest)``).
 
@@ -71,49 +75,80 @@ def finder(fn: Finder) -> Finder:
     return fn
 
 
-def _has_linear(module: nn.Module, *names: str) -> bool:
-    return all(isinstance(getattr(module, n, None), nn.Linear) for n in names)
+HEAD_COUNT_ATTRS = ("num_heads", "heads", "n_heads", "n_head", "num_attention_heads")
+
+
+def _linears(module: nn.Module, index: dict, prefix: str) -> list:
+    """(weight key, nn.Linear) of every prunable Linear under ``module``, in module order."""
+    return [(f"{full}.weight", sub) for full, sub in module.named_modules(prefix=prefix)
+            if isinstance(sub, nn.Linear) and f"{full}.weight" in index]
+
+
+def _head_count(module: nn.Module) -> Optional[int]:
+    for attr in HEAD_COUNT_ATTRS:
+        value = getattr(module, attr, None)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
 
 
 @finder
 def attention_heads(name: str, module: nn.Module, index: dict) -> list:
-    heads = getattr(module, "num_heads", None)
-    if not (isinstance(heads, int) and _has_linear(module, "qkv", "proj")):
+    """A module that states its head count and holds the projections: a fused qkv map
+    (out = 3 x A) or separate q, k, v maps (out = A each), and an output map (in = A)."""
+    heads = _head_count(module)
+    if heads is None:
         return []
-    qkv_key, proj_key = f"{name}.qkv.weight", f"{name}.proj.weight"
-    if qkv_key not in index or proj_key not in index:
-        return []
-    qkv, proj = module.qkv.weight, module.proj.weight
-    attn_dim = qkv.shape[0] // 3
-    if qkv.shape[0] != 3 * attn_dim or attn_dim % heads or proj.shape[1] != attn_dim:
-        return []
-    head_dim = attn_dim // heads
-    return [Family(name, "head", heads, (Member(index[qkv_key], 3, head_dim * qkv.shape[1]),
-                                         Member(index[proj_key], proj.shape[0], head_dim)))]
+    linears = _linears(module, index, name)
+    for i, (key, lin) in enumerate(linears):
+        attn_dim, fused = lin.out_features // 3, lin.out_features % 3 == 0
+        if fused and attn_dim % heads == 0:
+            proj = next(((k, p) for k, p in linears[i + 1:] if p.in_features == attn_dim), None)
+            if proj is not None:
+                head_dim = attn_dim // heads
+                return [Family(name, "head", heads, (
+                    Member(index[key], 3, head_dim * lin.in_features),
+                    Member(index[proj[0]], proj[1].out_features, head_dim)))]
+        same = linears[i:i + 3]
+        if len(same) == 3 and len({(l.out_features, l.in_features) for _, l in same}) == 1 \
+                and lin.out_features % heads == 0:
+            proj = next(((k, p) for k, p in linears[i + 3:] if p.in_features == lin.out_features), None)
+            if proj is not None:
+                head_dim = lin.out_features // heads
+                members = tuple(Member(index[k], 1, head_dim * l.in_features) for k, l in same)
+                return [Family(name, "head", heads, members + (
+                    Member(index[proj[0]], proj[1].out_features, head_dim),))]
+    return []
 
 
 @finder
 def mlp_neurons(name: str, module: nn.Module, index: dict) -> list:
-    if not _has_linear(module, "fc1", "fc2"):
+    """A module holding exactly two prunable linear maps, the first feeding the second
+    (dim -> hidden -> dim): its hidden neurons are the channels."""
+    if not name or _head_count(module) is not None:
         return []
-    fc1_key, fc2_key = f"{name}.fc1.weight", f"{name}.fc2.weight"
-    if fc1_key not in index or fc2_key not in index:
+    linears = _linears(module, index, name)
+    if len(linears) != 2:
         return []
-    fc1, fc2 = module.fc1.weight, module.fc2.weight
-    if fc1.shape[0] != fc2.shape[1]:
+    (k1, fc1), (k2, fc2) = linears
+    if fc1.out_features != fc2.in_features:
         return []   # gated MLPs (fc1 holds two halves) are left to the output-channel fallback
-    return [Family(name, "neuron", fc1.shape[0], (Member(index[fc1_key], 1, fc1.shape[1]),
-                                                  Member(index[fc2_key], fc2.shape[0], 1)))]
+    return [Family(name, "neuron", fc1.out_features, (Member(index[k1], 1, fc1.in_features),
+                                                       Member(index[k2], fc2.out_features, 1)))]
 
 
 def families(model: nn.Module, masks: MaskSet) -> list[Family]:
     """Every channel family of the prunable weights; each weight belongs to exactly one."""
     index = {n: i for i, n in enumerate(masks.names)}
     found: list[Family] = []
+    covered: set = set()
     for name, module in model.named_modules():
         for fn in FINDERS:
-            found += fn(name, module, index)
-    covered = {m.index for f in found for m in f.members}
+            for family in fn(name, module, index):
+                members = {m.index for m in family.members}
+                if not members & covered:     # a wrapper found it first (parents come first)
+                    found.append(family)
+                    covered |= members
     for i, (name, p) in enumerate(zip(masks.names, masks.params)):
         if i not in covered:
             out = p.shape[0]

@@ -8,8 +8,11 @@ import pytest
 
 from harness.recipes import assess
 from harness.start import epoch_zero, start_evidence
+from suites.profiles import BASELINE_BARS, BASELINE_CASES
 
 SUITE = "baseline"
+HARNESS_CASES = BASELINE_CASES
+HARNESS_BARS = BASELINE_BARS
 
 
 def _state0(record):
@@ -27,10 +30,10 @@ def _r(value, digits):
 
 def _recipe(harness, case, record):
     base = f"baseline/{case.name}/state0"
-    bars = harness.profile.bars
-    if f"{base}/recipe" not in bars:
+    needed = [f"{base}/{name}" for name in ("recipe", "accuracy", "pretrained_start")]
+    if not all(harness.has_bar(i) for i in needed):
         return None, f"profile {harness.profile.name} has no recipe bar for {case.name}"
-    return assess(record, bars[f"{base}/accuracy"], bars[f"{base}/pretrained_start"])
+    return assess(record, harness.bar(f"{base}/accuracy"), harness.bar(f"{base}/pretrained_start"))
 
 
 def test_state0_accuracy(harness, case):
@@ -63,11 +66,11 @@ def test_pretrained_start(harness, case):
                     f"(the record starts at epoch {state.epochs[0].epoch}); nothing to judge")
     verdict_id = f"baseline/{case.name}/state0/pretrained_start"
     harness.check_epoch(verdict_id, first,
-                        start_evidence(record, state, first, harness.profile.bar(verdict_id)))
+                        start_evidence(record, state, first, harness.bar(verdict_id)))
 
 
 def test_recipe(harness, case):
-    if f"baseline/{case.name}/state0/recipe" not in harness.profile.bars:
+    if not harness.has_bar(f"baseline/{case.name}/state0/recipe"):
         pytest.skip(f"recipe: profile {harness.profile.name} has no recipe budget for {case.name}")
     record = harness.run(case)
     finding, why_not = _recipe(harness, case, record)

@@ -1,8 +1,8 @@
 """Checkpoint suite: every file that claims to be pretrained (by name, by metadata, or as the
 --init of a run) must be `trained` or `finetune-init`, judged from its weights alone.
 
-`pytest suites/checkpoints --checkpoints PATH...` judges your files, one test per file. Without
---checkpoints it judges the demonstration set of fixtures/checkpoints.py: the mislabeled files
+`pytest suites/checkpoints --harness-checkpoints PATH` (repeat the option for more files or
+folders) judges your files, one test per file. Without it, it judges the demonstration set of fixtures/checkpoints.py: the mislabeled files
 there are expected failures (xfail, the verdict in the reason), showing what a catch looks like.
 """
 import pytest
@@ -18,7 +18,7 @@ DEMONSTRATION = demo_cases()
 def test_checkpoint(harness, checkpoint, request):
     if checkpoint.demo is None:
         result = inspect_checkpoint(checkpoint.path, claim=checkpoint.claim)
-        harness.record(claim_verdict(result, f"checkpoints/{checkpoint.name}"))
+        harness.record(claim_verdict(result, f"checkpoints/{checkpoint.id}"))
         return
     path = request.getfixturevalue("demo_files")[checkpoint.demo]
     result = inspect_checkpoint(path)

@@ -8,8 +8,11 @@ import pytest
 
 from harness.prune.audit import audit_run, stored_accuracy
 from harness.prune.methods import METHODS
+from suites.profiles import PRUNING_BARS, PRUNING_CASES
 
 SUITE = "pruning"
+HARNESS_CASES = PRUNING_CASES
+HARNESS_BARS = PRUNING_BARS
 
 
 def _where(record, state) -> dict:
@@ -63,7 +66,7 @@ def test_structure(harness, case):
 
 
 def test_refill_vs_rsst(harness):
-    cases = {c.name: c for c in harness.profile.cases_for(SUITE)}
+    cases = {c.name: c for c in harness.cases()}
     if not {"refill", "rsst"} <= set(cases):
         pytest.skip(f"profile {harness.profile.name} has no refill and rsst pruning cases to compare"
                     f" (it has {sorted(cases) or 'none'})")

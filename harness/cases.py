@@ -1,0 +1,119 @@
+"""Which cases a collected module runs in this session, and what the session lacks before any
+run starts (checked once the suites are collected, each problem one line)."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from harness.command import CommandSpec
+from harness.options import PROFILES
+from harness.spec import RunSpec
+from harness.suite import Case, cases_for
+
+
+def module_cases(module, hs) -> list[Case]:
+    """The module's ``HARNESS_CASES`` of the session's profile, as the session runs them; with
+    ``--harness-from-log`` the log's run stands in for them."""
+    suite = getattr(module, "SUITE", None) or module.__name__
+    declared = [replace(c, suite=suite) for c in cases_for(getattr(module, "HARNESS_CASES", None),
+                                                            hs.profile.name)]
+    if hs.log_record is not None:
+        return log_cases(declared, hs.log_record, str(hs.options.from_log), suite)
+    return [hs.prepare(c) for c in declared]
+
+
+def log_cases(declared: list, record, source: str, suite: str) -> list[Case]:
+    """The one case a log gives a module that judges unpruned runs: named by the log's dataset,
+    claiming what the log claims. A module of pruned runs only gets none from a log."""
+    if not any(isinstance(c.spec, RunSpec) and c.spec.prune is None for c in declared):
+        return []
+    claim = record.init if record.claims_pretrained else None
+    spec = RunSpec(model=record.model or "unknown", dataset=record.dataset, init=claim,
+                   label=f"log {source}")
+    return [Case(record.dataset, spec, suite=suite)]
+
+
+def log_profile(hs, modules: list) -> str:
+    """``auto`` with a log: the first profile whose declared cases cover the log's dataset
+    (where its bars are); the session's own profile when none does (ini bars apply to all)."""
+    dataset = hs.log_record.dataset
+    for name in PROFILES:
+        for module in modules:
+            declared = cases_for(getattr(module, "HARNESS_CASES", None), name)
+            if any(isinstance(c.spec, RunSpec) and c.spec.dataset == dataset for c in declared):
+                return name
+    return hs.profile.name
+
+
+def session_problems(hs, used_fixtures: set) -> list[str]:
+    """One line per thing the session lacks, in the order a user fixes them."""
+    problems = [f"--harness-expect {i!r}: no verdict id {i!r} in profile {hs.profile.name}; "
+                f"known ids: {', '.join(hs.book.ids()) or 'none'}"
+                for i in hs.book.unknown_overrides()]
+    options = hs.options
+    if options.checkpoints and "checkpoint" not in used_fixtures:
+        problems.append("--harness-checkpoints: no collected test judges checkpoint files; add "
+                        "the suite that does, e.g. pytest suites/checkpoints --harness-checkpoints "
+                        "PATH")
+    if options.from_log is not None and "case" not in used_fixtures:
+        problems.append("--harness-from-log: no collected test judges a run; add a suite, e.g. "
+                        "pytest suites/baseline --harness-from-log PATH")
+    if hs.log_record is None:
+        cases = [c for cs in hs.module_cases.values() for c in cs]
+        problems += _case_problems(cases, options, hs.profile.name)
+    return problems
+
+
+def _case_problems(cases: list, options, profile: str) -> list[str]:
+    from harness.data.registry import root_problem
+
+    problems, seen = [], set()
+    for case in cases:
+        if case.needs_init and options.init is None:
+            problems.append(f"case {case.id} (profile {profile}) fine-tunes from a pretrained "
+                            f"init: pass --harness-init FILE (a .pth/.pth.tar/.safetensors file) "
+                            f"or --harness-init timm:NAME")
+        if isinstance(case.spec, CommandSpec) or case.spec.dataset in seen:
+            continue
+        seen.add(case.spec.dataset)
+        problem = root_problem(case.spec.dataset, options.data_root, options.download)
+        if problem:
+            problems.append(f"case {case.id} (profile {profile}): {problem}")
+    return problems
+
+
+def spec_problems(spec, options) -> str:
+    """Why ``spec`` cannot run with ``options`` (its model, its data root), or "" (for `harness
+    run`, which has no suite collection to check it)."""
+    from harness.data.registry import root_problem
+    from harness.models import ModelError, check_model_name
+
+    try:
+        check_model_name(spec.model)
+    except ModelError as exc:
+        return str(exc)
+    return root_problem(spec.dataset, options.data_root, options.download) or ""
+
+
+def suite_file_case(text: str, profile: str) -> RunSpec:
+    """The spec of ``SUITE_FILE::NAME``: the case NAME a suite file declares in HARNESS_CASES
+    for ``profile`` (the file is imported as pytest would, its folder's root on sys.path)."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    from harness.options import OptionError
+
+    file, sep, name = (text or "").partition("::")
+    path = Path(file)
+    if not sep or not name or not path.is_file():
+        raise OptionError(f"--case {text!r}: expected SUITE_FILE::NAME with an existing suite file, "
+                          f"e.g. suites/baseline/test_baseline.py::cifar10")
+    sys.path.insert(0, str(Path.cwd()))
+    spec = importlib.util.spec_from_file_location(f"_harness_suite_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    cases = {c.name: c for c in cases_for(getattr(module, "HARNESS_CASES", None), profile)}
+    if name not in cases or isinstance(cases[name].spec, CommandSpec):
+        raise OptionError(f"--case {text!r}: {file} declares no engine case {name!r} for profile "
+                          f"{profile}; known: {', '.join(sorted(cases)) or 'none'}")
+    return cases[name].spec

@@ -1,0 +1,226 @@
+"""External commands as runs: the user's own training script, run and judged like the engine's.
+
+A :class:`CommandSpec` names a command (argv, working directory, environment) and where its log
+and checkpoints appear. :func:`run_command` runs it as a subprocess, streams its output to the
+terminal (escaped) and into the runs store (``<key>/output.log``), parses its log with the
+harness's log readers, and stores the record under a key made of the command and the SHA-256 of
+every file it names (script, init, config), so an unchanged nightly reuses it. A command that
+fails or is killed raises :class:`CommandFailed` (exit status and last lines) and stores no
+record.
+"""
+from __future__ import annotations
+
+import collections
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+TAIL_LINES = 20
+MAX_HASHED_BYTES = 2 << 30      # a named file larger than this is keyed by size and mtime
+
+
+class CommandFailed(RuntimeError):
+    """The command exited with a non-zero status or was killed; nothing was stored."""
+
+    def __init__(self, message: str, status: int, tail: list) -> None:
+        super().__init__(message)
+        self.status = status
+        self.tail = tail
+
+
+def _tuple(value, name: str) -> tuple:
+    if isinstance(value, str) or value is None:
+        raise ValueError(f"CommandSpec.{name} must be a list of strings, got {value!r}")
+    items = tuple(value)
+    if not all(isinstance(v, str) for v in items):
+        raise ValueError(f"CommandSpec.{name} must hold strings, got {items!r}")
+    return items
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    """A run made by the user's own command.
+
+    ``log``: the file (relative to ``cwd``) the command writes its training log to; None reads
+    its standard output. ``checkpoints``: glob patterns (relative to ``cwd``) of the files it
+    writes, listed with their digests in the record. ``inputs``: further files whose bytes key
+    the run (files named in ``argv`` are hashed anyway)."""
+
+    argv: tuple
+    cwd: str = "."
+    env: tuple = ()
+    log: Optional[str] = None
+    log_format: Optional[str] = None
+    checkpoints: tuple = ()
+    inputs: tuple = ()
+    dataset: Optional[str] = None
+    timeout: Optional[float] = None
+    label: str = ""
+    prune: None = field(default=None, init=False)   # the engine's pruning spec: never for commands
+
+    def __post_init__(self) -> None:
+        argv = _tuple(self.argv, "argv")
+        if not argv:
+            raise ValueError("CommandSpec.argv must name a command, got an empty list")
+        object.__setattr__(self, "argv", argv)
+        object.__setattr__(self, "checkpoints", _tuple(self.checkpoints, "checkpoints"))
+        object.__setattr__(self, "inputs", _tuple(self.inputs, "inputs"))
+        env = tuple(tuple(pair) for pair in (self.env.items() if isinstance(self.env, dict) else self.env))
+        if not all(len(p) == 2 and all(isinstance(x, str) for x in p) for p in env):
+            raise ValueError(f"CommandSpec.env must map strings to strings, got {self.env!r}")
+        object.__setattr__(self, "env", tuple(sorted(env)))
+        if self.timeout is not None and not self.timeout > 0:
+            raise ValueError(f"CommandSpec.timeout must be > 0 seconds, got {self.timeout!r}")
+
+    @property
+    def model(self) -> str:
+        return f"command {Path(self.argv[0]).name}"
+
+    @property
+    def claims_pretrained(self) -> bool:
+        return False
+
+    def to_dict(self) -> dict:
+        return {"argv": list(self.argv), "cwd": self.cwd, "env": dict(self.env), "log": self.log,
+                "log_format": self.log_format, "checkpoints": list(self.checkpoints),
+                "inputs": list(self.inputs), "dataset": self.dataset, "timeout": self.timeout}
+
+
+def command_key(spec: CommandSpec, base: Path) -> tuple[str, dict]:
+    """The run key: the command and the digests of the files it names; and those digests."""
+    from harness import __version__
+
+    cwd = (base / spec.cwd).resolve()
+    named = [a for a in spec.argv[1:] if _is_file(cwd / a)] + list(spec.inputs)
+    digests = {name: _digest(cwd / name) for name in sorted(set(named))}
+    if _is_file(cwd / spec.argv[0]):
+        digests[spec.argv[0]] = _digest(cwd / spec.argv[0])
+    payload = {"command": spec.to_dict(), "files": digests, "harness": __version__}
+    text = json.dumps(payload, sort_keys=True)
+    return "cmd-" + hashlib.sha256(text.encode()).hexdigest()[:16], digests
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def _digest(path: Path) -> str:
+    if not path.is_file():
+        raise ValueError(f"CommandSpec.inputs names {str(path)!r}, which is not a file")
+    stat = path.stat()
+    if stat.st_size > MAX_HASHED_BYTES:
+        return f"size {stat.st_size}, mtime {stat.st_mtime_ns}"
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 22), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def execute(spec: CommandSpec, cwd: Path, output: Path,
+            echo: Optional[Callable[[str], None]] = None) -> None:
+    """Run the command, its standard output and error streamed line by line into ``output``
+    (and to ``echo``); raise CommandFailed on a non-zero status, a signal or the timeout."""
+    env = dict(os.environ, **dict(spec.env))
+    tail: collections.deque = collections.deque(maxlen=TAIL_LINES)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with open(output, "wb") as sink:
+        try:
+            proc = subprocess.Popen(list(spec.argv), cwd=cwd, env=env, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+        except OSError as exc:
+            raise CommandFailed(f"cannot start {spec.argv[0]!r} in {cwd}: {exc.strerror or exc}",
+                                127, []) from None
+        timed_out = _pump(proc, sink, tail, echo, spec.timeout)
+    status = proc.returncode
+    if timed_out:
+        raise CommandFailed(f"{_shown(spec)} ran past its timeout of {spec.timeout:g} s and was "
+                            f"killed", status, list(tail))
+    if status != 0:
+        how = (f"was killed by signal {signal.Signals(-status).name}" if status < 0
+               else f"exited with status {status}")
+        raise CommandFailed(f"{_shown(spec)} {how}", status, list(tail))
+
+
+def _pump(proc, sink, tail, echo, timeout) -> bool:
+    """Copy the command's output until it ends; True when it was killed for the timeout."""
+    killed = threading.Event()
+
+    def kill() -> None:
+        killed.set()
+        os.killpg(proc.pid, signal.SIGKILL)
+    timer = threading.Timer(timeout, kill) if timeout is not None else None
+    if timer is not None:
+        timer.daemon = True
+        timer.start()
+    try:
+        for raw in iter(proc.stdout.readline, b""):
+            sink.write(raw)
+            sink.flush()
+            text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+            tail.append(text)
+            if echo is not None:
+                echo(text)
+        proc.wait()
+    finally:
+        if timer is not None:
+            timer.cancel()
+    return killed.is_set()
+
+
+def _shown(spec: CommandSpec) -> str:
+    text = " ".join(spec.argv)
+    return f"command `{text[:200]}`"
+
+
+def get_or_run_command(spec: CommandSpec, context, base: Path):
+    """The record of ``spec``'s run: from the store when its command and named files are
+    unchanged, else by running it (see the module doc). ``base`` resolves ``spec.cwd``."""
+    from harness.lock import exclusive
+
+    key, digests = command_key(spec, base)
+    store = context.store
+    with exclusive(store.lock_path(key), f"command run {key} ({spec.label or spec.argv[0]})"):
+        if context.rerun:
+            store.clear(key)
+        stored = store.complete(key)
+        if stored is not None:
+            stored.notes["reused"] = True
+            return stored
+        cwd = (base / spec.cwd).resolve()
+        output = store.path(key) / "output.log"
+        started = time.time()
+        execute(spec, cwd, output, context.echo)
+        record = _record(spec, key, cwd, output, digests, time.time() - started)
+        store.save_record(key, record)
+        return record
+
+
+def _record(spec: CommandSpec, key: str, cwd: Path, output: Path, digests: dict, seconds: float):
+    from dataclasses import replace
+
+    from harness.environment import environment
+    from harness.logs import LogError, parse_log
+
+    log = cwd / spec.log if spec.log else output
+    try:
+        record = parse_log(log, spec.log_format, option="CommandSpec.log_format")
+    except LogError as exc:
+        raise CommandFailed(f"the command ran, but its log cannot be read: {exc}", 0,
+                            output.read_text(errors="replace").splitlines()[-TAIL_LINES:]) from None
+    files = sorted({p for pattern in spec.checkpoints for p in cwd.glob(pattern) if p.is_file()})
+    notes = dict(record.notes, reused=False, command=spec.to_dict(), command_files=digests,
+                 command_seconds=round(seconds, 3), output_log=str(output),
+                 checkpoints={str(p.relative_to(cwd)): _digest(p) for p in files})
+    return replace(record, run_id=key, dataset=record.dataset or (spec.dataset or ""),
+                   spec={"command": spec.to_dict()}, environment=environment(), notes=notes)

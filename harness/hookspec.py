@@ -1,0 +1,58 @@
+"""The contract between the harness plugin and a suite: what a test module may set, the fixtures
+it gets, and what the plugin guarantees. This module is documentation that imports nothing; the
+names it describes live in :mod:`harness.suite` (declarations), :mod:`harness.session` (the
+``harness`` fixture) and :mod:`harness.command` (commands as runs).
+
+Module-level names a test module (or a file it imports them from) may set
+----------------------------------------------------------------------------
+``SUITE: str``
+    Prefix of the module's case ids (``<SUITE>/<case name>``: the key of its runs in the report,
+    the xdist group of its tests). Default: the module's name.
+
+``HARNESS_CASES: list[Case] | Mapping[str, list[Case]]``
+    The runs the module judges. A :class:`~harness.suite.Case` holds a name, a spec and
+    optionally the profiles it belongs to (``profiles=("smoke",)``) and ``needs_init=True``.
+    The spec is a :class:`~harness.spec.RunSpec` (the harness trains it: model a timm name, a
+    harness variant or ``"package.module:factory"``; dataset ``digits``, ``cifar10``,
+    ``cifar100`` or ``"package.module:factory"``) or a :class:`~harness.command.CommandSpec`
+    (the harness runs the user's command and reads its log). A test taking the ``case`` fixture
+    runs once per case of the session's profile.
+
+``HARNESS_BARS: list[Bar]``
+    The bars the module's tests judge against (:class:`~harness.suite.Bar`: id, title, op,
+    threshold, unit, tolerance, tolerance_se, seeds, per-profile thresholds or profiles). An id
+    may be declared once per profile. The ini option ``harness_bars`` adds bars for every
+    profile; ``--harness-expect ID>=VALUE`` moves one.
+
+``DEMONSTRATION: list[CheckpointFile]``
+    Checkpoint files the ``checkpoint`` fixture hands out when ``--harness-checkpoints`` is not
+    given.
+
+Fixtures
+--------
+``harness`` (function scope): the :class:`~harness.session.VerdictRecorder` of the test:
+    ``run(case) -> RunRecord``, ``run_seeds(case, n)``, ``read_log(path, fmt=None)``,
+    ``bar(id)``, ``has_bar(id)``, ``cases()`` (the module's cases this session),
+    ``check(id, value, evidence)``, ``check_accuracy(id, correct, n)``,
+    ``check_epoch(id, epoch)``, ``check_seeds(id, values)``,
+    ``check_accuracy_seeds(id, [(correct, n), ...])``, ``record(verdict)``, ``profile``.
+``case``: one :class:`~harness.suite.Case` of ``HARNESS_CASES`` (parametrized, id = its name).
+``checkpoint``: one :class:`~harness.suite.CheckpointFile` (``--harness-checkpoints`` files and
+    the ``--harness-init`` file, else the module's ``DEMONSTRATION``).
+``harness_session`` (session scope): the :class:`~harness.session.HarnessSession`.
+
+Guarantees
+----------
+- A test fails when a verdict it recorded fails; its message is one line per failing verdict:
+  ``<title>: observed <value> vs expected <op> <bar> (gap <signed gap>)``. A run that cannot be
+  made (a command's non-zero exit, an init that does not fit the model, data that cannot load)
+  is a failing verdict ``<case id>/run`` naming the cause and the command's last output lines.
+- An id no bar declares fails the test with one line listing the known ids.
+- Every verdict of the session lands in ``<reports-dir>/latest/report.json``, ``report.md``,
+  ``report.html``, the history (``history.sqlite``) and therefore ``harness gate``.
+- Runs are stored under ``<reports-dir>/runs/<key>`` (the key hashes the spec, the code that
+  defines the model, the init file's bytes; for a command, the command and the files it names)
+  and reused while unchanged.
+- A session that sets no harness option and uses none of this imports no torch and writes
+  nothing.
+"""

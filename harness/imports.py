@@ -1,0 +1,69 @@
+"""Objects named by import path: ``package.module:attribute`` (a user's model or dataset factory).
+
+The harness imports the module (from the user's project, which pytest puts on ``sys.path``),
+follows the dotted attribute, and fingerprints the module's source so a run keyed on it is
+trained again when the user edits the code.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import inspect
+import re
+from typing import Any, Callable
+
+_PATH = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+
+
+class ImportPathError(ValueError):
+    """A ``module:attribute`` path that does not name a usable object."""
+
+
+def is_import_path(text: object) -> bool:
+    return isinstance(text, str) and bool(_PATH.match(text))
+
+
+def load_object(path: str, what: str) -> Any:
+    """The object ``path`` names; ``what`` says what it should be, for the error line."""
+    if not is_import_path(path):
+        raise ImportPathError(f"{what} {path!r}: expected 'package.module:attribute'")
+    module_name, _, attribute = path.partition(":")
+    try:
+        obj = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ImportPathError(f"{what} {path!r}: cannot import {module_name!r} ({exc}); is the "
+                              f"project on sys.path (run pytest from its root)?") from None
+    for part in attribute.split("."):
+        if not hasattr(obj, part):
+            raise ImportPathError(f"{what} {path!r}: {module_name!r} has no attribute {attribute!r}")
+        obj = getattr(obj, part)
+    return obj
+
+
+def load_callable(path: str, what: str) -> Callable:
+    obj = load_object(path, what)
+    if not callable(obj):
+        raise ImportPathError(f"{what} {path!r} is a {type(obj).__name__}, not a callable")
+    return obj
+
+
+def call_with(fn: Callable, **kwargs: Any) -> Any:
+    """``fn`` called with the keyword arguments its signature accepts (all of them when it
+    takes ``**kwargs``)."""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return fn(**kwargs)
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return fn(**kwargs)
+    return fn(**{k: v for k, v in kwargs.items() if k in params})
+
+
+def source_digest(path: str) -> str:
+    """SHA-256 of the source file of the module ``path`` names (its code, as the run saw it)."""
+    module = importlib.import_module(path.partition(":")[0])
+    try:
+        source = inspect.getsource(module)
+    except (OSError, TypeError):
+        return f"module {module.__name__} (no source file)"
+    return hashlib.sha256(source.encode()).hexdigest()

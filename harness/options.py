@@ -1,0 +1,367 @@
+"""The harness's pytest options, each defined once: name, short alias, ini key, type, default, help.
+
+A user sets an option on the command line (``--harness-profile nightly``, or the short
+``--profile nightly`` where no other plugin owns that name) or in ``[tool.pytest.ini_options]``
+(``harness_profile = "nightly"``); the command line wins. :class:`Options` is the frozen,
+typed result; :func:`harness.resolution.resolve` validates it once, at the edge.
+
+This module imports neither torch nor pytest: the plugin reads it at startup, and a session that
+uses no harness option and no harness fixture must stay as light as pytest alone.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+
+class OptionError(ValueError):
+    """An option the harness cannot honour; the message is one line saying what to change."""
+
+
+@dataclass(frozen=True)
+class ProfileInfo:
+    """A profile's name and what it needs of the machine. Which runs and bars a profile holds is
+    the suites' data (suites/profiles.py); the engine never knows which profile runs."""
+
+    name: str
+    description: str
+    needs_cuda: bool
+
+
+PROFILES: dict[str, ProfileInfo] = {p.name: p for p in (
+    ProfileInfo("smoke", "CPU embedded default: small models on bundled data, minutes", False),
+    ProfileInfo("nightly", "CUDA: the nightly budget of each suite", True),
+    ProfileInfo("full", "CUDA: each suite's whole schedule", True),
+)}
+PROFILE_CHOICES = ("auto", *PROFILES)
+DEFAULT_THREADS = 1   # CPU threads for runs: see harness.threads
+
+
+def _path(text: str) -> Path:
+    return Path(text)
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """One option: ``--harness-<name>``, the short ``--<name>`` where free, ini ``harness_<name>``."""
+
+    name: str                       # field of Options, e.g. "data_root"
+    help: str
+    default: Any = None
+    type: Optional[Callable] = None
+    action: Optional[str] = None    # "store_true", "append"
+    choices: Optional[tuple] = None
+    metavar: Optional[str] = None
+    ini: bool = False               # also readable from [tool.pytest.ini_options]
+    short: bool = True              # offer --<name> when no other plugin owns it
+
+    @property
+    def flag(self) -> str:
+        return "--harness-" + self.name.replace("_", "-")
+
+    @property
+    def dest(self) -> str:
+        return "harness_" + self.name
+
+    @property
+    def short_flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def ini_key(self) -> str:
+        return "harness_" + self.name
+
+
+OPTIONS: tuple[OptionSpec, ...] = (
+    OptionSpec("profile", "which runs and bars of each suite: smoke (CPU), nightly and full "
+               "(CUDA); auto picks nightly when a CUDA GPU and a data root are present, smoke "
+               "otherwise (default: auto)", "auto", choices=PROFILE_CHOICES, ini=True),
+    OptionSpec("device", "torch device for runs: cpu, cuda, cuda:N (default: cuda if available)",
+               ini=True),
+    OptionSpec("data_root", "folder holding the datasets (CIFAR: cifar-10-batches-py/, "
+               "cifar-100-python/)", type=_path, metavar="DIR", ini=True),
+    OptionSpec("download", "let torchvision download missing CIFAR data into the data root",
+               False, action="store_true"),
+    OptionSpec("init", "init checkpoint for every run: a local file, or timm:NAME for timm's hub "
+               "weights; an init claims a pretrained start and is judged as one", metavar="FILE",
+               ini=True),
+    OptionSpec("reports_dir", "where latest/ (report.json, .md, .html), runs/ and "
+               "history.sqlite go (default: reports)", Path("reports"), type=_path,
+               metavar="DIR", ini=True),
+    OptionSpec("rerun", "ignore stored runs and train again", False, action="store_true"),
+    OptionSpec("expect", "override a bar by verdict id, e.g. "
+               "'baseline/digits/state0/accuracy>=97' (repeatable; ops >=, <=, ==)", (),
+               action="append", metavar="ID>=VALUE"),
+    OptionSpec("no_progress", "no progress bars and no live output of commands", False,
+               action="store_true"),
+    OptionSpec("threads", f"torch CPU threads for runs on the CPU (default {DEFAULT_THREADS}: "
+               "small models gain nothing from more, and threads collapse on shared cores)",
+               DEFAULT_THREADS, type=int, ini=True),
+    OptionSpec("from_log", "judge an existing run instead of training: a training log, an MLLOG "
+               "file or a timm output folder (no GPU or data needed)", type=_path,
+               metavar="PATH"),
+    OptionSpec("from_log_format", "the --harness-from-log format (default: detected)",
+               metavar="FORMAT"),
+    OptionSpec("dataset", "with --harness-from-log: the run's dataset when the log does not "
+               "print it", metavar="NAME"),
+    OptionSpec("no_compile", "train eagerly on CUDA instead of with torch.compile (the default "
+               "there); stored runs are reused either way", False, action="store_true"),
+    OptionSpec("checkpoints", "a checkpoint file, or a folder searched recursively, that "
+               "suites/checkpoints judges (repeat the option for several)", (), type=_path,
+               action="append", metavar="PATH"),
+    OptionSpec("bars", "extra bars, one per line: 'ID OP VALUE [UNIT] [title]', e.g. "
+               "'imagenet/top1 >= 75.9 % ResNet-50 top-1' (ini only)", (), ini=True,
+               short=False),
+)
+BY_NAME = {o.name: o for o in OPTIONS}
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the user asked for, typed; validated by :func:`harness.resolution.resolve`."""
+
+    profile: str = "auto"
+    device: Optional[str] = None
+    data_root: Optional[Path] = None
+    download: bool = False
+    init: Optional[str] = None
+    reports_dir: Path = Path("reports")
+    rerun: bool = False
+    expect: tuple = ()
+    no_progress: bool = False
+    threads: int = DEFAULT_THREADS
+    from_log: Optional[Path] = None
+    from_log_format: Optional[str] = None
+    dataset: Optional[str] = None
+    no_compile: bool = False
+    checkpoints: tuple = ()
+    bars: tuple = ()
+    given: tuple = field(default=(), compare=False)   # the names the user set (CLI or ini)
+
+    @property
+    def progress(self) -> bool:
+        return not self.no_progress
+
+    @property
+    def compile(self) -> bool:
+        return not self.no_compile
+
+
+def read_options(getoption: Callable[[str], Any], getini: Callable[[str], Any],
+                 invocation: Path, ini_base: Path) -> Options:
+    """Options from the command line (``getoption(dest)``, relative paths from ``invocation``,
+    where pytest was started) over the ini file (``getini(key)``, relative paths from
+    ``ini_base``, the ini file's folder)."""
+    values: dict = {}
+    given = []
+    for spec in OPTIONS:
+        value, base = (getoption(spec.dest) if spec.name != "bars" else None), invocation
+        if _unset(value, spec) and spec.ini:
+            value, base = _from_ini(spec, getini(spec.ini_key)), ini_base
+        if _unset(value, spec):
+            continue
+        given.append(spec.name)
+        if isinstance(value, (list, tuple)):
+            value = tuple(_absolute(v, base) for v in value)
+        values[spec.name] = _absolute(value, base)
+    return Options(**values, given=tuple(given))
+
+
+def _unset(value: Any, spec: OptionSpec) -> bool:
+    return value is None or value == spec.default or value == [] or value == ()
+
+
+def _from_ini(spec: OptionSpec, raw: Any) -> Any:
+    if spec.action == "append" or spec.name == "bars":
+        return tuple(line.strip() for line in raw or () if line.strip())
+    text = str(raw).strip() if raw is not None else ""
+    if not text:
+        return None
+    if spec.type is None:
+        return text
+    try:
+        return spec.type(text)
+    except ValueError:
+        raise OptionError(f"{spec.ini_key} = {text!r} in the ini file: expected "
+                          f"{getattr(spec.type, '__name__', 'a value')}") from None
+
+
+def _absolute(value: Any, base: Path) -> Any:
+    if isinstance(value, Path) and not value.is_absolute():
+        return base / value
+    return value
+
+
+# --- validation at the edge --------------------------------------------------------------------
+@dataclass
+class Resolved:
+    """Options checked against this machine: the profile, the device, the bar overrides, the
+    parsed ``--harness-from-log`` record, the ``--harness-checkpoints`` files."""
+
+    profile: ProfileInfo
+    device: Any                     # torch.device
+    overrides: tuple = ()           # tuple[harness.expect.Override]
+    log_record: Any = None          # Optional[RunRecord]
+    checkpoints: tuple = ()         # tuple[harness.suite.CheckpointFile]
+    config_bars: tuple = ()         # tuple[harness.suite.Bar] from the ini file
+
+
+def resolve(options: Options, cuda_available: Optional[bool] = None) -> Resolved:
+    """Validate ``options`` once; raise :class:`OptionError` naming the option to change."""
+    import torch
+
+    cuda = torch.cuda.is_available() if cuda_available is None else cuda_available
+    name = options.profile
+    if name == "auto":
+        usable = cuda and (options.data_root is not None or options.from_log is not None)
+        name = "nightly" if usable else "smoke"
+    if name not in PROFILES:
+        raise OptionError(f"--harness-profile {options.profile!r} is unknown; use one of "
+                          f"{', '.join(PROFILE_CHOICES)}")
+    profile = PROFILES[name]
+    if options.from_log is not None:
+        return _resolve_log(options, profile)
+    device = _device(options.device, cuda)
+    if profile.needs_cuda and device.type != "cuda":
+        why = ("no CUDA GPU is visible (torch.cuda.is_available() is False)" if not cuda
+               else f"--harness-device {options.device} is not a CUDA device")
+        raise OptionError(f"--harness-profile {name} needs a CUDA GPU but {why}; run it on a GPU "
+                          f"runner, or use --harness-profile smoke on this machine")
+    _check_common(options)
+    return Resolved(profile, device, _overrides(options), checkpoints=_checkpoints(options),
+                    config_bars=_config_bars(options))
+
+
+def _check_common(options: Options) -> None:
+    if options.data_root is not None and not options.download and not options.data_root.is_dir():
+        raise OptionError(f"--harness-data-root {str(options.data_root)!r} is not a directory; "
+                          f"pass the folder holding the datasets, or add --harness-download")
+    _check_init(options.init)
+    if not isinstance(options.threads, int) or options.threads < 1:
+        raise OptionError(f"--harness-threads must be a whole number >= 1, got {options.threads!r}")
+
+
+def _device(text: Optional[str], cuda: bool):
+    import torch
+
+    if text is None:
+        return torch.device("cuda" if cuda else "cpu")
+    try:
+        device = torch.device(text)
+    except RuntimeError:
+        raise OptionError(f"--harness-device {text!r} is not a torch device; use cpu, cuda or "
+                          f"cuda:N") from None
+    if device.type not in ("cpu", "cuda"):
+        raise OptionError(f"--harness-device {text!r}: the harness runs on cpu or cuda, got "
+                          f"{device.type!r}")
+    if device.type == "cuda" and not cuda:
+        raise OptionError(f"--harness-device {text} asks for CUDA but no CUDA GPU is visible; "
+                          f"use --harness-device cpu")
+    return device
+
+
+def check_device(text: Optional[str]):
+    """The torch device ``text`` names, checked against this machine (for `harness run`)."""
+    import torch
+
+    return _device(text, torch.cuda.is_available())
+
+
+def _check_init(init: Optional[str]) -> None:
+    if init is None:
+        return
+    if init.startswith("timm:"):
+        if len(init) == 5:
+            raise OptionError("--harness-init timm:NAME needs a timm model name after 'timm:'")
+        return
+    if not Path(init).is_file():
+        raise OptionError(f"--harness-init {init!r}: no such file; pass a checkpoint file or "
+                          f"timm:NAME")
+
+
+def init_path(init: Optional[str]) -> Optional[str]:
+    """An init as runs record it: a file's absolute path, or ``timm:NAME`` as given."""
+    if init is None or init.startswith("timm:"):
+        return init
+    return str(Path(init).resolve())
+
+
+def _overrides(options: Options) -> tuple:
+    """``--harness-expect`` parsed (which ids exist is checked once the suites are collected)."""
+    from harness.expect import ExpectationError, parse_override
+
+    try:
+        return tuple(parse_override(text) for text in options.expect)
+    except ExpectationError as exc:
+        raise OptionError(str(exc)) from None
+
+
+def _config_bars(options: Options) -> tuple:
+    from harness.expect import ExpectationError
+    from harness.suite import parse_bar
+
+    try:
+        return tuple(parse_bar(line) for line in options.bars)
+    except ExpectationError as exc:
+        raise OptionError(f"harness_bars in the ini file: {exc}") from None
+
+
+def _checkpoints(options: Options) -> tuple:
+    """``--harness-checkpoints`` files (folders searched recursively) plus the init file."""
+    from harness.forensics.inspection import find_checkpoints
+    from harness.suite import CheckpointFile
+
+    paths = options.checkpoints
+    missing = [str(p) for p in paths if not Path(p).exists()]
+    if missing:
+        raise OptionError(f"--harness-checkpoints: no such file or folder: {', '.join(missing)}; "
+                          f"pass checkpoint files or folders holding them, one per option")
+    files = find_checkpoints(paths)
+    if paths and not files:
+        raise OptionError(f"--harness-checkpoints {' '.join(map(str, paths))}: no checkpoint "
+                          f"files (.safetensors, .pth, .pth.tar, .pt, .bin, .ckpt) there")
+    found = [CheckpointFile(str(f)) for f in files]
+    if options.init and not options.init.startswith("timm:"):
+        found.append(CheckpointFile(str(Path(options.init)), claim="the --init of a run",
+                                    name=f"--init {options.init}"))
+    return tuple(found)
+
+
+def _resolve_log(options: Options, profile: ProfileInfo) -> Resolved:
+    """--harness-from-log: the parsed log is the run the suites judge; judging it needs no CUDA,
+    no data root and no init file (an init given here is the pretrained claim, not a file)."""
+    import torch
+
+    from harness.logs import FORMATS, LogError, parse_log
+    from harness.logs.arguments import dataset_name
+
+    fmt = options.from_log_format
+    if fmt is not None and fmt not in FORMATS:
+        raise OptionError(f"--harness-from-log-format {fmt!r} is unknown; use one of "
+                          f"{', '.join(FORMATS)}")
+    try:
+        record = parse_log(options.from_log, fmt, option="--harness-from-log-format")
+    except LogError as exc:
+        raise OptionError(f"--harness-from-log {exc}") from None
+    dataset = dataset_name(options.dataset) or record.dataset
+    if not dataset:
+        raise OptionError(f"--harness-from-log {options.from_log}: the log names no dataset; "
+                          f"pass --harness-dataset NAME")
+    record = claimed(record, dataset, options)
+    return Resolved(profile, torch.device("cpu"), _overrides(options), log_record=record,
+                    config_bars=_config_bars(options))
+
+
+def claimed(record, dataset: str, options: Options):
+    """The log's record with the dataset and the pretrained claim the options give."""
+    from dataclasses import replace
+
+    from harness.logs.arguments import NUM_CLASSES
+
+    notes = dict(record.notes, dataset_from="--harness-dataset" if options.dataset else "log",
+                 pretrained_claim_from="--harness-init" if options.init else "log")
+    classes = record.num_classes if dataset == record.dataset else NUM_CLASSES.get(dataset, 0)
+    return replace(record, dataset=dataset, notes=notes, num_classes=classes,
+                   init=options.init or record.init,
+                   claims_pretrained=bool(options.init) or record.claims_pretrained)
