@@ -62,17 +62,18 @@ def _log_args(p: argparse.ArgumentParser) -> None:
 
 @command("log", "read a training log into a run record and print what it holds", _log_args)
 def _log(args: argparse.Namespace) -> int:
+    from harness.escape import dumps, terminal
     from harness.logs import LogError, parse_log
     from harness.logs.summary import record_lines
 
     try:
         record = parse_log(args.path, args.log_format)
-    except LogError as exc:
-        raise CliError(str(exc)) from None
-    if args.json:
-        sys.stdout.write(json.dumps(record.to_dict(), indent=2, default=str) + "\n")
+    except LogError as exc:   # it quotes the path: escaped like every line printed from a log
+        raise CliError(terminal(exc)) from None
+    if args.json:   # strict JSON (no NaN/Infinity); json escapes control characters itself
+        sys.stdout.write(dumps(record.to_dict(), indent=2) + "\n")
     else:
-        sys.stdout.write("\n".join(record_lines(record)) + "\n")
+        sys.stdout.write("".join(terminal(line) + "\n" for line in record_lines(record)))
     return 0
 
 

@@ -10,7 +10,12 @@ import math
 from typing import Optional
 
 from harness.expect import Expectation
+from harness.logs.bounds import even_sample
 from harness.record import EpochRecord, RunRecord, StateRecord
+
+NOTE_POINTS = 12        # points of the epoch-0 curve the one-line note spells out
+EVIDENCE_POINTS = 100   # points of it the evidence keeps (report.json, the HTML page)
+_PERCENT, _LOSS = "{:.2f}%", "{:.4g}"
 
 
 def epoch_zero(state: StateRecord) -> Optional[EpochRecord]:
@@ -30,14 +35,19 @@ def loss_vs_ln(loss: Optional[float], num_classes: int) -> str:
 
 
 def curve_text(intra: list) -> str:
-    """The running accuracy inside epoch 0, or the running loss where no accuracy was logged."""
-    points = [f"{acc:.2f}% at step {step}/{steps}" for step, steps, _, acc in intra if acc is not None]
-    if points:
-        return "running accuracy in epoch 0: " + " -> ".join(points)
-    losses = [f"{loss:.4g} at step {step}/{steps}" for step, steps, loss, _ in intra if loss is not None]
-    if losses:
-        return "running loss in epoch 0: " + " -> ".join(losses)
-    return "no learning curve inside epoch 0 in the record"
+    """The running accuracy inside epoch 0, or the running loss where no accuracy was logged: at
+    most NOTE_POINTS points, evenly spaced (first and last kept), and how many were left out."""
+    what, points = "running accuracy", [(s, n, acc) for s, n, _, acc in intra if acc is not None]
+    if not points:
+        what, points = "running loss", [(s, n, loss) for s, n, loss, _ in intra if loss is not None]
+    if not points:
+        return "no learning curve inside epoch 0 in the record"
+    shown = even_sample(points, NOTE_POINTS)
+    value = _PERCENT if what == "running accuracy" else _LOSS
+    text = " -> ".join(f"{value.format(v)} at step {step}/{steps}" for step, steps, v in shown)
+    if len(shown) < len(points):
+        what += f" ({len(shown)} of the {len(points):,} points in the record shown, evenly spaced)"
+    return f"{what} in epoch 0: {text}"
 
 
 def start_evidence(record: RunRecord, state: StateRecord, first: EpochRecord,
@@ -52,13 +62,19 @@ def start_evidence(record: RunRecord, state: StateRecord, first: EpochRecord,
             f"{curve_text(state.intra_epoch)}")
     ln_c = math.log(record.num_classes) if record.num_classes > 1 else None
     loss = state.first_batch_loss
-    return {"note": note, "metric": "test accuracy after epoch 0",
-            "first_batch_loss": _round(loss, 4), "first_batch_accuracy": _round(state.first_batch_accuracy, 3),
-            "ln_num_classes": _round(ln_c, 4),
-            "first_batch_loss_over_ln_c": _round(loss / ln_c if loss is not None and ln_c else None, 4),
-            "intra_epoch_curve": [[s, n, _round(l, 4), _round(a, 2)] for s, n, l, a in state.intra_epoch],
-            "init": record.init, "init_audit": record.init_audit, "run_id": record.run_id,
-            "source": record.source}
+    evidence = {"note": note, "metric": "test accuracy after epoch 0",
+                "first_batch_loss": _round(loss, 4),
+                "first_batch_accuracy": _round(state.first_batch_accuracy, 3),
+                "ln_num_classes": _round(ln_c, 4),
+                "first_batch_loss_over_ln_c": _round(loss / ln_c if loss is not None and ln_c else None, 4),
+                "intra_epoch_curve": [[s, n, _round(l, 4), _round(a, 2)]
+                                      for s, n, l, a in even_sample(state.intra_epoch, EVIDENCE_POINTS)],
+                "intra_epoch_points": len(state.intra_epoch),
+                "init": record.init, "init_audit": record.init_audit, "run_id": record.run_id,
+                "source": record.source}
+    if record.notes.get("intra_epoch_curve_cut"):   # the log held more points than the record
+        evidence["intra_epoch_curve_cut"] = record.notes["intra_epoch_curve_cut"]
+    return evidence
 
 
 def _round(value: Optional[float], digits: int) -> Optional[float]:

@@ -75,3 +75,21 @@ def test_noise_lines_add_no_state(noise, where):
     clean = _record("research", research_log(SEED_RUN).encode())
     record = _record("research", "\n".join(lines).encode("utf-8", "surrogatepass"))
     assert [s.index for s in record.states] == [s.index for s in clean.states]
+
+
+_LITERALS = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**12, 10**12)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner)
+    | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=8)
+
+
+@FAST
+@given(args=st.dictionaries(st.from_regex(r"[a-z_][a-z0-9_]{0,11}", fullmatch=True), _LITERALS,
+                            max_size=12))
+def test_a_namespace_line_reads_back_the_arguments_argparse_printed(args):
+    """The linear scanner reads what argparse's repr printed exactly as a Python literal would."""
+    line = "Namespace(" + ", ".join(f"{k}={v!r}" for k, v in args.items()) + ")\n"
+    record = _record("research", line.encode("utf-8", "surrogatepass"))
+    assert record.spec["args"] == args
+    assert record.notes["arguments_cut"] == []

@@ -7,6 +7,7 @@ import re
 from typing import Any, Optional
 
 NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "digits": 10}
+MAX_CLASSES = 10**6   # a printed num_classes above this is no class count (ImageNet-21k: 21,843)
 
 # recipe field -> the argument names that carry it, in the formats the parsers read
 _RECIPE_KEYS = {
@@ -34,7 +35,7 @@ def dataset_name(text: Any) -> Optional[str]:
 def num_classes(dataset: Optional[str], args: dict) -> int:
     """The argument ``num_classes`` when printed, else the dataset's; 0 when neither is known."""
     given = args.get("num_classes")
-    if isinstance(given, int) and not isinstance(given, bool) and given > 1:
+    if isinstance(given, int) and not isinstance(given, bool) and 1 < given <= MAX_CLASSES:
         return given
     return NUM_CLASSES.get(dataset or "", 0)
 
@@ -87,12 +88,18 @@ def dataset_of(args: dict) -> Optional[str]:
 
 
 def _number(value: Any) -> Any:
+    """An argument as a number where it is one; a value no float holds (1e400, 10**400, nan)
+    stays as its text, so no recipe is read from it."""
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         return value
+    if isinstance(value, int):
+        return value if abs(value) < 2**63 else str(value)
     try:
         number = float(value)
-    except ValueError:
+    except (ValueError, OverflowError):
         return value
-    if math.isfinite(number) and number.is_integer() and not (isinstance(value, str) and "." in value):
+    if not math.isfinite(number):
+        return str(value)
+    if number.is_integer() and not (isinstance(value, str) and "." in value) and abs(number) < 2**63:
         return int(number)
     return number

@@ -47,7 +47,7 @@ def _source(path: Path) -> Optional[LogLines]:
     if not path.exists():
         raise LogError(f"{path}: no such file or folder; pass a training log, an MLLOG file or "
                        f"a timm output folder")
-    return read_lines(path) if path.is_file() and path.name != timm.SUMMARY else None
+    return None if path.is_dir() or path.name == timm.SUMMARY else read_lines(path)
 
 
 def _detect(path: Path, lines: Optional[LogLines], option: str) -> str:

@@ -8,21 +8,26 @@ record only once its test accuracy is printed; a state only once its header is.
 """
 from __future__ import annotations
 
-import ast
 import math
 import re
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
+from harness.logs.bounds import (MAX_EPOCHS, MAX_STATES, NUMBER, EvenCurve, Listed, curve_cut,
+                                 percent_problem)
+from harness.logs.namespace import read_namespace
 from harness.logs.source import LogLines, Tally
 from harness.record import EpochRecord, StateRecord
 
 NAME = "research"
 DESCRIPTION = "the research group's main_imp_fillback.py log"
-_NUM = r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d{1,4})?|nan|inf)"
+# Every pattern runs in time linear in the line: numbers have bounded digits (bounds.NUMBER), no
+# two quantifiers compete for the same characters, and no unanchored pattern holds an unbounded
+# ``.*`` followed by more to match (the seconds of "completed!" are searched apart).
+_NUM = NUMBER
 _INT = r"(\d{1,9})"
 
-_NAMESPACE = re.compile(r"^\s*Namespace\((.*?)\)?\s*$")
+_NAMESPACE = re.compile(r"^\s*Namespace\(")
 _STATE = re.compile(rf"^\s*pruning state\s+{_INT}\s*$")
 _REMAIN = re.compile(rf"^\s*\*\s*remain weight\s*=\s*{_NUM}\s*%")
 _LR = re.compile(rf"^\s*{_NUM}\s*$")
@@ -32,12 +37,12 @@ _TRAIN = re.compile(rf"^\s*train_accuracy\s+{_NUM}\s*$")
 _VALID = re.compile(rf"^\s*valid_accuracy\s+{_NUM}\s*$")
 _BEST = re.compile(rf"^\s*\*\s*best SA\s*=\s*{_NUM}\s*$")
 _SAVED = re.compile(rf"State {_INT} checkpoint saved")
-_DONE = re.compile(rf"State {_INT} completed!.*\({_NUM} seconds\)")
+_DONE = re.compile(rf"State {_INT} completed!")
+_SECONDS = re.compile(rf"\({_NUM} seconds\)")
 _INFO = re.compile(r"^[\s*=#\-]+$|^#+ .* #+$|included for (prune and )?rewind:|"
                    r"^start (un)?structured pruning|^执行.*算法$")
-_PAIR = re.compile(r"(\w+)=('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^,()]*)")
 
-MARKERS = (re.compile(r"^\s*Namespace\("), _STATE, _EPOCH, _VALID, _BEST)
+MARKERS = (_NAMESPACE, _STATE, _EPOCH, _VALID, _BEST)
 
 
 def sniff(lines: LogLines) -> int:
@@ -52,44 +57,58 @@ class _Epoch:
     loss: float = math.nan
     train_accuracy: float = math.nan
     valid: list = field(default_factory=list)
+    refused: Optional[str] = None   # why a value it printed is impossible: it is not entered
 
     @property
     def started(self) -> bool:
-        return self.index is not None or not math.isnan(self.train_accuracy) or bool(self.valid)
+        return (self.index is not None or not math.isnan(self.train_accuracy) or bool(self.valid)
+                or self.refused is not None)
 
 
 class _Parser:
     def __init__(self) -> None:
         self.args: dict = {}
-        self.states: list[StateRecord] = []
+        self.states: dict[int, StateRecord] = {}   # by index, in the order their headers last came
+        self.curves: dict[int, EvenCurve] = {}     # the epoch-0 curve of each state
         self.state: Optional[StateRecord] = None
         self.epoch = _Epoch()
         self.pending_lr: Optional[float] = None
         self.pending_remain: Optional[float] = None
-        self.dropped: list[str] = []
+        self.dropped, self.cut = Listed(), Listed()
+        self.number, self.problem = 0, None
+        self.closed = 0   # epochs of the state that printed their test accuracy, refused or not
         self.handlers: list[tuple[re.Pattern, Callable]] = [
             (_NAMESPACE, self.namespace), (_STATE, self.new_state), (_REMAIN, self.remain),
             (_EPOCH, self.batch), (_TRAIN, self.train), (_VALID, self.valid), (_BEST, self.best),
             (_SAVED, self.saved), (_DONE, self.done), (_LR, self.lr), (_INFO, lambda m: True)]
 
-    def line(self, text: str) -> bool:
+    def line(self, number: int, text: str) -> bool:
+        """Whether the line was understood; ``problem`` says why a value in it was refused."""
+        self.number, self.problem = number, None
         for pattern, handle in self.handlers:
             match = pattern.search(text)
             if match:
                 return handle(match) is not False
         return False
 
+    def refuse(self, why: str) -> bool:
+        self.problem = why
+        return False
+
     # --- arguments and states ------------------------------------------------------------
     def namespace(self, m: re.Match) -> bool:
-        self.args.update(_arguments(m.group(1)))
+        read_namespace(m.string, self.args, self.cut, m.end())
         return True
 
     def new_state(self, m: re.Match) -> bool:
         self.close_partial("a new state began")
         index = int(m.group(1))
-        self.states = [s for s in self.states if s.index != index]  # a restarted state replaces
-        self.state = StateRecord(index=index)
-        self.states.append(self.state)
+        if index not in self.states and len(self.states) >= MAX_STATES:
+            self.state = None   # its epochs are not read either
+            return self.refuse(f"more than {MAX_STATES} pruning states: state {index} not read")
+        self.states.pop(index, None)   # a restarted state replaces the earlier one
+        self.state = self.states[index] = StateRecord(index=index)
+        self.curves[index], self.closed = EvenCurve(), 0
         if self.pending_remain is not None:
             self._set_remain(self.pending_remain)
             self.pending_remain = None
@@ -97,6 +116,9 @@ class _Parser:
 
     def remain(self, m: re.Match) -> bool:
         value = float(m.group(1))
+        problem = percent_problem(value, "remaining weight")
+        if problem:
+            return self.refuse(problem)
         if self.state is not None and not self.state.epochs and not self.epoch.started:
             self._set_remain(value)
         else:
@@ -122,29 +144,48 @@ class _Parser:
         if self.epoch.index is not None and self.epoch.index != e:
             self.close_partial("a new epoch began")
         self._open(e)
+        problem = _first_problem(acc, acc_avg)
+        if problem:
+            return self._refuse_epoch(problem)
         running_loss = loss_avg if loss_avg is not None else loss
         self.epoch.loss = running_loss
-        if e == 0 and not self.state.epochs:
+        if e == 0 and not self.state.epochs and not self.epoch.refused:
             if i == 0 and self.state.first_batch_loss is None:
                 self.state.first_batch_loss, self.state.first_batch_accuracy = loss, acc
-            self.state.intra_epoch.append((i, n, running_loss, acc_avg if acc_avg is not None else acc))
+            self.curves[self.state.index].add((i, n, running_loss, acc_avg if acc_avg is not None else acc))
         return True
 
     def train(self, m: re.Match) -> bool:
         if self.state is None:
             return False
         self._open(None)
-        self.epoch.train_accuracy = float(m.group(1))
+        value = float(m.group(1))
+        problem = percent_problem(value, "training accuracy")
+        if problem:
+            return self._refuse_epoch(problem)
+        self.epoch.train_accuracy = value
         return True
 
     def valid(self, m: re.Match) -> bool:
         if self.state is None:
             return False
         self._open(None)
-        self.epoch.valid.append(float(m.group(1)))
+        value = float(m.group(1))
+        problem = percent_problem(value, "validation accuracy" if not self.epoch.valid else "test accuracy")
+        self.epoch.valid.append(None if problem else value)
+        if problem:
+            self._refuse_epoch(problem)
         if len(self.epoch.valid) == 2:  # validation, then test: the epoch is complete
             self.close()
-        return True
+        return problem is None
+
+    def _refuse_epoch(self, why: str) -> bool:
+        """The epoch is not entered; when it is the state's epoch 0, nor is its curve."""
+        if self.epoch.index in (0, None) and not self.state.epochs and not self.epoch.refused:
+            self.curves[self.state.index] = EvenCurve()
+            self.state.first_batch_loss = self.state.first_batch_accuracy = None
+        self.epoch.refused = self.epoch.refused or f"line {self.number}: {why}"
+        return self.refuse(why)
 
     def _open(self, index: Optional[int]) -> None:
         if not self.epoch.started:
@@ -155,17 +196,22 @@ class _Parser:
 
     def close(self) -> None:
         ep, state = self.epoch, self.state
-        index = ep.index if ep.index is not None else len(state.epochs)
+        index = ep.index if ep.index is not None else self.closed   # a refused epoch counts too
+        self.epoch, self.closed = _Epoch(), self.closed + 1
+        if ep.refused or len(state.epochs) >= MAX_EPOCHS:
+            why = ep.refused or f"over the {MAX_EPOCHS:,} epochs a state may hold"
+            self.dropped.add(f"state {state.index} epoch {index}: not entered ({why})")
+            return
         state.epochs.append(EpochRecord(epoch=index, train_loss=ep.loss,
                                         train_accuracy=ep.train_accuracy,
                                         test_accuracy=ep.valid[1], lr=ep.lr))
         state.extra.setdefault("validation_accuracy", []).append([index, ep.valid[0]])
-        self.epoch = _Epoch()
 
     def close_partial(self, why: str) -> None:
         if self.epoch.started and self.state is not None:
-            self.dropped.append(f"state {self.state.index} epoch {self.epoch.index}: no test "
-                                f"accuracy printed before {why}")
+            refused = self.epoch.refused
+            reason = f"not entered ({refused})" if refused else f"no test accuracy printed before {why}"
+            self.dropped.add(f"state {self.state.index} epoch {self.epoch.index}: {reason}")
         self.epoch = _Epoch()
 
     # --- state summaries ------------------------------------------------------------------
@@ -173,16 +219,23 @@ class _Parser:
         if self.state is None:
             return False
         self.close_partial("the state's summary")
-        self.state.extra["best_sa_logged"] = float(m.group(1))
+        value = float(m.group(1))
+        problem = percent_problem(value, "best SA")
+        if problem:
+            return self.refuse(problem)
+        self.state.extra["best_sa_logged"] = value
         return True
 
     def saved(self, m: re.Match) -> bool:
         return self._summary(int(m.group(1)), "checkpoint_saved", True)
 
     def done(self, m: re.Match) -> bool:
-        if not self._summary(int(m.group(1)), "completed", True):
+        seconds = None
+        for seconds in _SECONDS.finditer(m.string, m.end()):
+            pass   # the last "(S seconds)" after "completed!"
+        if seconds is None or not self._summary(int(m.group(1)), "completed", True):
             return False
-        self.state.seconds = float(m.group(2))
+        self.state.seconds = float(seconds.group(1))
         return True
 
     def _summary(self, index: int, key: str, value) -> bool:
@@ -191,50 +244,45 @@ class _Parser:
         self.state.extra[key] = value
         return True
 
+    def finish(self) -> list[StateRecord]:
+        self.close_partial("the log ended")
+        for index, state in self.states.items():
+            state.intra_epoch = self.curves[index].points()
+        return list(self.states.values())
+
 
 def parse(lines: LogLines) -> dict:
     """The parsed facts of a research-format log: arguments, states, tally and notes."""
     parser, tally = _Parser(), Tally()
     for number, text in lines:
-        if parser.line(text):
+        if parser.line(number, text):
             tally.hit()
+        elif parser.problem:
+            tally.refuse(number, text, parser.problem)
         else:
             tally.miss(number, text)
-    parser.close_partial("the log ended")
-    return {"args": parser.args, "states": parser.states, "tally": tally,
-            "complete": _complete(parser.args, parser.states), "dropped": parser.dropped}
+    states = parser.finish()
+    return {"args": parser.args, "states": states, "tally": tally,
+            "complete": _complete(parser.args, states), "dropped": parser.dropped.as_list(),
+            "notes": {"arguments_cut": parser.cut.as_list(),
+                      "intra_epoch_curve_cut": [curve_cut(f"state {s.index}", parser.curves[s.index])
+                                                for s in states if parser.curves[s.index].cut]}}
 
 
 def _complete(args: dict, states: list) -> bool:
     done = [s.index for s in states if s.extra.get("completed")]
     planned = args.get("pruning_times")
     if isinstance(planned, int) and not isinstance(planned, bool) and planned > 0:
-        return sorted(done) == list(range(planned))
+        return len(done) == planned and sorted(done) == list(range(planned))
     return bool(states) and bool(states[-1].extra.get("completed"))
 
 
-def _arguments(text: str) -> dict:
-    """``a=1, b='x'`` -> {'a': 1, 'b': 'x'} without evaluating code (literals only)."""
-    try:
-        call = ast.parse(f"f({text})", mode="eval").body
-        return {kw.arg: _literal(kw.value) for kw in call.keywords if kw.arg}
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return {k: _literal_text(v) for k, v in _PAIR.findall(text)}
-
-
-def _literal(node: ast.AST):
-    try:
-        return ast.literal_eval(node)
-    except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError):
-        return ast.unparse(node)
-
-
-def _literal_text(text: str):
-    text = text.strip()
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError):
-        return text
+def _first_problem(*accuracies: Optional[float]) -> Optional[str]:
+    for value in accuracies:
+        problem = None if value is None else percent_problem(value, "batch accuracy")
+        if problem:
+            return problem
+    return None
 
 
 def _float(text: Optional[str]) -> Optional[float]:

@@ -5,6 +5,11 @@ from harness.record import RunRecord
 from harness.start import loss_vs_ln
 
 
+# notes that list what was refused or cut, and how ``harness log`` labels them
+_SET_ASIDE = (("parse_problems", "refused"), ("refused_files", "refused file"),
+              ("arguments_cut", "argument cut"), ("intra_epoch_curve_cut", "curve cut"))
+
+
 def _pct(value) -> str:
     return "-" if value is None else f"{value:.2f}%"
 
@@ -21,6 +26,8 @@ def record_lines(record: RunRecord) -> list[str]:
     if notes.get("unfinished_last_line"):
         lines.append(f"unfinished last line set aside: {notes['unfinished_last_line']!r}")
     lines += [f"  not understood: {e}" for e in notes.get("not_understood_examples", [])]
+    for key, label in _SET_ASIDE:
+        lines += [f"  {label}: {entry}" for entry in notes.get(key) or []]
     lines += [f"  {d}" for d in notes.get("epochs_without_test_accuracy", [])]
     for s in record.states:
         lines.append(f"state {s.index}: {len(s.epochs)} epochs, after epoch 0 "
