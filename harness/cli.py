@@ -188,14 +188,17 @@ def _inspect_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--arch", default=None, help="compare with fresh inits of this architecture "
                    "(a harness model or a timm model name) and audit loading the file into it")
     p.add_argument("--num-classes", type=int, default=None,
-                   help="classifier size for --arch (default: the file's head, else the model's)")
-    p.add_argument("--json", action="store_true", help="print one JSON object per file, as a list")
+                   help="classifier size for --arch (default: the file's head, else 1000)")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object per file, as a list (strict JSON)")
 
 
 @command("inspect", "judge checkpoint files from their weights alone: trained, random-init, "
          "finetune-init, partially-trained, untrained-constant, non-finite, unreadable, unsafe",
          _inspect_args)
 def _inspect(args: argparse.Namespace) -> int:
+    from harness.escape import dumps, terminal
+    from harness.forensics.audit import MAX_CLASSES
     from harness.forensics.inspection import find_checkpoints, inspect_checkpoint
     from harness.forensics.table import render_inspections
 
@@ -204,19 +207,19 @@ def _inspect(args: argparse.Namespace) -> int:
         try:
             check_model_name(args.arch)
         except ModelError as exc:
-            raise CliError(f"--arch: {exc}") from None
-    if args.num_classes is not None and args.num_classes < 1:
-        raise CliError(f"--num-classes must be an int >= 1, got {args.num_classes}")
+            raise CliError(terminal(f"--arch: {exc}")) from None
+    if args.num_classes is not None and not 1 <= args.num_classes <= MAX_CLASSES:
+        raise CliError(f"--num-classes must be an int in 1..{MAX_CLASSES}, got {args.num_classes}")
     missing = [str(p) for p in args.paths if not p.exists()]
     if missing:
-        raise CliError(f"no such file or folder: {', '.join(missing)}")
+        raise CliError(terminal(f"no such file or folder: {', '.join(missing)}"))
     files = find_checkpoints(args.paths)
     if not files:
-        raise CliError(f"no checkpoint files (.safetensors, .pth, .pth.tar, .pt, .bin, .ckpt) "
-                       f"under {', '.join(map(str, args.paths))}")
+        raise CliError(terminal(f"no checkpoint files (.safetensors, .pth, .pth.tar, .pt, .bin, "
+                                f".ckpt) under {', '.join(map(str, args.paths))}"))
     results = [inspect_checkpoint(f, arch=args.arch, num_classes=args.num_classes) for f in files]
     if args.json:
-        sys.stdout.write(json.dumps([r.to_dict() for r in results], indent=2) + "\n")
+        sys.stdout.write(dumps([r.to_dict() for r in results], indent=2) + "\n")
     else:
         sys.stdout.write(render_inspections(results))
     return 1 if any(r.problem for r in results) else 0

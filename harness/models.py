@@ -13,7 +13,10 @@ import timm
 import torch
 from torch import nn
 
-from harness.forensics.reader import read_checkpoint
+from harness.escape import terminal
+from harness.forensics.evidence import JUDGED_DTYPES, dense_problem, storage_elements
+from harness.forensics.layout import TokenGrid, describe_layout, token_grid
+from harness.forensics.reader import CheckpointError, read_checkpoint
 from harness.imports import ImportPathError, call_with, is_import_path, load_callable, source_digest
 
 
@@ -49,6 +52,11 @@ MODELS: dict[str, Variant] = {
         "vit_small_patch16_224", 32, "ViT-S/4 at 32x32 (CIFAR): dim 384, depth 12, 6 heads",
         img_size=32, patch_size=4),
 }
+
+# Resampling bounds: the largest patch kernel (timm's largest is 32 x 32) and grid side (a
+# 518-pixel DINOv2 at patch 14 has 37) a file may bring; beyond them it is a shape mismatch.
+MAX_PATCH_POSITIONS = 64 * 64
+MAX_GRID_SIDE = 256
 
 HEAD_KEYS = ("head.weight", "head.bias", "head.fc.weight", "head.fc.bias", "fc.weight",
              "fc.bias", "classifier.weight", "classifier.bias")
@@ -141,52 +149,84 @@ def _read_source(source: str) -> tuple[dict, LoadAudit]:
                              f"{name!r} ({type(exc).__name__}: {str(exc)[:200]}); on a machine "
                              f"without network pass a local file instead") from None
         return hub.state_dict(), LoadAudit(source=source, container="timm hub")
-    ckpt = read_checkpoint(source)
+    try:
+        ckpt = read_checkpoint(source)
+    except CheckpointError as exc:
+        raise ModelError(terminal(f"--init: {exc}")) from None
     return ckpt.tensors, LoadAudit(source=source, container=ckpt.container,
                                    stripped_prefixes=list(ckpt.stripped_prefixes))
 
 
-def _adapt(key: str, tensor: torch.Tensor, target: torch.Tensor, model: nn.Module
-           ) -> Optional[torch.Tensor]:
-    """Resample position embeddings and patch kernels to the model's grid, as timm does."""
-    from timm.layers import resample_abs_pos_embed, resample_patch_embed
-
-    if key == "pos_embed" and tensor.ndim == 3 and target.ndim == 3:
-        prefix = getattr(model, "num_prefix_tokens", 1)
-        grid = model.patch_embed.grid_size
-        return resample_abs_pos_embed(tensor, new_size=list(grid), num_prefix_tokens=prefix)
-    if key == "patch_embed.proj.weight" and tensor.ndim == 4 and tensor.shape[:2] == target.shape[:2]:
+def _adapt(key: str, tensor: torch.Tensor, target: torch.Tensor, model: nn.Module,
+           file_grid: Optional[TokenGrid]) -> Optional[torch.Tensor]:
+    """Resample position embeddings and patch kernels to the model's grid, as timm does, where
+    the file's own layout allows it (None otherwise: a shape mismatch)."""
+    if tensor.dtype not in JUDGED_DTYPES or tensor.numel() > storage_elements(tensor):
+        return None       # no float values, or a view repeating its storage: never resampled
+    if key == "pos_embed":
+        return _resampled_pos_embed(tensor, target, model, file_grid)
+    if (key == "patch_embed.proj.weight" and tensor.ndim == 4 and target.ndim == 4
+            and tensor.shape[:2] == target.shape[:2]
+            and tensor.shape[2] * tensor.shape[3] <= MAX_PATCH_POSITIONS):
+        from timm.layers import resample_patch_embed
         return resample_patch_embed(tensor, list(target.shape[-2:]))
     return None
+
+
+def _resampled_pos_embed(tensor: torch.Tensor, target: torch.Tensor, model: nn.Module,
+                         file_grid: Optional[TokenGrid]) -> Optional[torch.Tensor]:
+    """Only a square grid (after the file's own prefix tokens) of the model's width, carrying as
+    many prefix tokens as the model's position embedding."""
+    grid = getattr(getattr(model, "patch_embed", None), "grid_size", None)
+    if (file_grid is None or file_grid.side is None or grid is None or target.ndim != 3
+            or file_grid.width != target.shape[-1] or file_grid.side > MAX_GRID_SIDE):
+        return None
+    if target.shape[1] - grid[0] * grid[1] != file_grid.prefix:
+        return None
+    from timm.layers import resample_abs_pos_embed
+    return resample_abs_pos_embed(tensor, new_size=list(grid),
+                                  old_size=[file_grid.side, file_grid.side],
+                                  num_prefix_tokens=file_grid.prefix)
 
 
 def load_init(model: nn.Module, source: str) -> LoadAudit:
     """Load ``source`` into ``model``: strict apart from a head with another class count.
 
-    Raises :class:`ModelError` listing missing, unexpected and shape-mismatched keys when the
-    file does not fit; a head whose shape differs stays at its fresh init and is reported.
+    Raises :class:`ModelError` (one line) when the file cannot be read or does not fit: what the
+    file holds (token grid, width, patch, depth), what the model needs, and the missing,
+    unexpected and shape-mismatched keys; a head whose shape differs stays at its fresh init
+    and is reported.
     """
     incoming, audit = _read_source(source)
     accepted = audit_keys(model, incoming, audit)
     problems = _problems(audit)
     if problems:
-        raise ModelError(f"--init {source} does not fit the model: {problems}")
+        raise ModelError(terminal(
+            f"--init {source} does not fit the model: the file holds "
+            f"{describe_layout(incoming)}; the model needs {describe_layout(model.state_dict())}"
+            f"; {problems}"))
     model.load_state_dict(accepted, strict=False)  # every other key is listed in the audit
     return audit
 
 
 def audit_keys(model: nn.Module, incoming: dict, audit: LoadAudit) -> dict:
     """Match ``incoming`` tensors to the model's keys, filling ``audit``; returns the accepted
-    tensors (resampled where timm would resample, heads of another class count left out)."""
+    tensors (resampled where timm would resample, heads of another class count left out).
+    Tensors without dense values (sparse, meta) never load: they count as shape-mismatched."""
     own = model.state_dict()
+    file_grid = token_grid(incoming)
     accepted: dict = {}
     for key, tensor in incoming.items():
         if key not in own:
             audit.unexpected.append(key)
             continue
         target = own[key]
+        problem = dense_problem(tensor)
+        if problem:
+            audit.shape_mismatched.append(f"{key}: file tensor {problem.split(':')[0]}")
+            continue
         if tensor.shape != target.shape:
-            adapted = _adapt(key, tensor, target, model)
+            adapted = _adapt(key, tensor, target, model, file_grid)
             if adapted is not None and adapted.shape == target.shape:
                 audit.resampled.append(f"{key}: {tuple(tensor.shape)} -> {tuple(target.shape)}")
                 tensor = adapted
@@ -198,7 +238,7 @@ def audit_keys(model: nn.Module, incoming: dict, audit: LoadAudit) -> dict:
                 audit.shape_mismatched.append(f"{key}: file {tuple(tensor.shape)}, "
                                               f"model {tuple(target.shape)}")
                 continue
-        accepted[key] = tensor.to(target.dtype)
+        accepted[key] = _as_dtype(tensor, target.dtype)
     for key in own:
         if key not in accepted and _is_head(key) and not _head_skipped(key, audit):
             audit.head_reinitialised.append(f"{key}: absent from file")
@@ -209,15 +249,23 @@ def audit_keys(model: nn.Module, incoming: dict, audit: LoadAudit) -> dict:
     return accepted
 
 
+def _as_dtype(tensor: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    return (tensor.dequantize() if tensor.is_quantized else tensor).to(dtype)
+
+
 def _head_skipped(key: str, audit: LoadAudit) -> bool:
     return any(entry.startswith(key + ":") for entry in audit.head_reinitialised)
 
 
 def _problems(audit: LoadAudit) -> str:
+    """Missing (keys the file lacks; a shape-mismatched key is counted there only), unexpected
+    and shape-mismatched keys, three of each named."""
+    mismatched = {entry.split(":", 1)[0] for entry in audit.shape_mismatched}
+    absent = [k for k in audit.missing if k not in mismatched]
     parts = []
-    for label, keys in (("missing", audit.missing), ("unexpected", audit.unexpected),
+    for label, keys in (("missing", absent), ("unexpected", audit.unexpected),
                         ("shape-mismatched", audit.shape_mismatched)):
         if keys:
-            shown = ", ".join(keys[:6]) + (f" (+{len(keys) - 6} more)" if len(keys) > 6 else "")
+            shown = ", ".join(keys[:3]) + (f" (+{len(keys) - 3} more)" if len(keys) > 3 else "")
             parts.append(f"{len(keys)} {label} key(s): {shown}")
     return "; ".join(parts)

@@ -1,10 +1,11 @@
 """--arch: comparison with fresh inits of the architecture, and the load audit."""
 import torch
+from safetensors.torch import save_file
 
 from fixtures.checkpoints import fresh_state
 from harness.forensics.inspection import inspect_checkpoint
 from harness.forensics.verdict import FINETUNE_INIT, RANDOM_INIT, TRAINED
-from tests.forensics_support import trained_digits
+from tests.forensics_support import measure, trained_digits
 
 ARCH = "vit_tiny_digits"
 
@@ -59,3 +60,54 @@ def test_changed_norm_parameters_count_as_training_with_arch(tmp_path):
     assert without.verdict == RANDOM_INIT
     norm_tensors = [t for g in with_arch.groups for t in g.tensors if ".norm" in t.name]
     assert norm_tensors and all(t.looks_trained for t in norm_tensors)
+
+
+def test_a_file_that_does_not_fit_gets_its_verdict_and_an_audit_saying_why(tmp_path, capsys):
+    """`harness inspect FILE --arch vit_tiny_digits` on a timm ViT-S file used to crash in the
+    pos-embed resample and print nothing."""
+    from harness.cli import main
+    from tests.forensics_support import vit_small_file
+
+    path = vit_small_file(tmp_path)
+    code = main(["inspect", str(path), "--arch", ARCH])
+    out = capsys.readouterr().out
+    assert code == 1 and "random-init: " in out
+    audit_line = next(line for line in out.splitlines() if "load audit:" in line)
+    assert f"the file does not fit {ARCH}: it holds 197 position tokens (1 prefix + 14x14 grid), " \
+           f"width 384" in audit_line
+    assert f"{ARCH} needs 16 position tokens (0 prefix + 4x4 grid), width 64" in audit_line
+
+
+def test_zero_size_tensors_never_decide_the_model_sizes(tmp_path):
+    """A 169-byte file whose empty head (1e9 x 0) and stem (64 x 1e9 x 0 x 0) used to ask
+    --arch for a 1e9-class, 1e9-channel model."""
+    path = tmp_path / "empty_head.safetensors"
+    save_file({"head.weight": torch.empty(10**9, 0),
+               "patch_embed.proj.weight": torch.empty(64, 10**9, 0, 0)}, str(path))
+    assert path.stat().st_size < 200
+    run = measure(f"r = harness.forensics.inspection.inspect_checkpoint({str(path)!r}, "
+                  f"arch={ARCH!r})\nprint('VERDICT', r.verdict, r.load_audit['num_classes'], "
+                  f"r.load_audit['in_chans'])")
+    assert "VERDICT unreadable 1000 3" in run["stdout"]
+    assert run["extra_mib"] < 300 and run["seconds"] < 60, run
+
+
+def test_sizes_over_the_caps_fail_the_audit_with_one_line(tmp_path, capsys):
+    from harness.cli import main
+    from harness.forensics.audit import MAX_CLASSES
+
+    state = fresh_state(0)
+    state["head.weight"] = torch.randn(MAX_CLASSES + 1, 1)
+    state["head.bias"] = torch.zeros(MAX_CLASSES + 1)
+    torch.save(state, tmp_path / "wide.pth")
+    result = inspect_checkpoint(tmp_path / "wide.pth", arch=ARCH)
+    assert result.verdict == RANDOM_INIT                    # the weights are still judged
+    assert result.load_audit["problem"] == (
+        f"the file's head.weight ({MAX_CLASSES + 1}, 1) asks for a {MAX_CLASSES + 1}-class head, "
+        f"more than {MAX_CLASSES}; pass --num-classes to compare with another head")
+    assert result.problem.startswith("load audit failed: the file's head.weight")
+    assert inspect_checkpoint(tmp_path / "wide.pth", arch=ARCH, num_classes=10).load_audit["passed"]
+    code = main(["inspect", str(tmp_path / "wide.pth"), "--arch", ARCH,
+                 "--num-classes", "1000000000"])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "--num-classes" in err

@@ -8,8 +8,8 @@ from hypothesis import assume, given, settings, strategies as st
 from torch import nn
 
 from harness.forensics.evidence import (KIND_CONSTANT, KIND_MATRIX, KIND_NON_FINITE, KIND_OTHER,
-                                        KIND_SKIPPED, as_matrix, sv_limit, sv_min_limit,
-                                        tensor_evidence, top_singular_value)
+                                        KIND_SKIPPED, UnjudgeableTensor, as_matrix, sv_limit,
+                                        sv_min_limit, tensor_evidence, top_singular_value)
 
 INITS = {
     "normal": lambda t, s: nn.init.normal_(t, std=s),
@@ -110,3 +110,53 @@ def test_limits_shrink_towards_the_edge_as_matrices_grow():
     assert sv_limit(384, 384) < 1.06
     assert sv_min_limit(64, 64) is None          # square: no lower edge to fall below
     assert 0 < sv_min_limit(10, 384) < 1
+
+
+@pytest.mark.parametrize("scale,dtype", [(1e11, torch.float32), (1e-9, torch.float32),
+                                         (1e200, torch.float64), (1e-200, torch.float64)])
+def test_extreme_scales_are_judged_like_any_other(scale, dtype):
+    """A random matrix of any finite scale is at init: float32 fourth powers of 1e11 used to
+    overflow (kurtosis inf: 'trained'), float64 values of 1e200 to become inf ('non-finite')."""
+    g = torch.Generator().manual_seed(0)
+    weight = torch.randn(256, 256, generator=g, dtype=torch.float64).mul(scale).to(dtype)
+    ev = tensor_evidence("w", weight)
+    assert ev.kind == KIND_MATRIX and math.isfinite(ev.kurtosis), ev.to_dict()
+    assert ev.kurtosis == pytest.approx(3, abs=0.15) and not ev.looks_trained
+    assert ev.std == pytest.approx(scale, rel=0.05)
+
+
+def test_broadcast_views_are_judged_from_the_values_they_repeat():
+    zeros = torch.zeros(1).expand(30000, 30000)                  # 9e8 elements over 1
+    ev = tensor_evidence("w", zeros)
+    assert (ev.kind, ev.constant, ev.numel) == (KIND_CONSTANT, 0.0, 900_000_000)
+    assert ev.note == "a broadcast view repeating 1 value(s) 900000000 times"
+    row = torch.randn(1, 64).expand(64, 64)
+    assert tensor_evidence("w", row).kind == KIND_OTHER
+    nan = torch.tensor([float("nan"), 1.0]).reshape(2, 1).expand(2, 1000)
+    assert tensor_evidence("w", nan).non_finite == 1000
+    overlapping = torch.randn(2000).as_strided((1000, 1000), (1, 1))
+    with pytest.raises(UnjudgeableTensor, match="overlapping strides"):
+        tensor_evidence("w", overlapping)
+
+
+def test_tensors_without_dense_values_are_named():
+    with pytest.raises(UnjudgeableTensor, match="'s' has layout sparse_coo"):
+        tensor_evidence("s", torch.randn(32, 32).to_sparse())
+    with pytest.raises(UnjudgeableTensor, match="'m' is on the meta device"):
+        tensor_evidence("m", torch.empty(32, 32, device="meta"))
+
+
+@pytest.mark.filterwarnings("ignore:torch.quantize_per_tensor")
+def test_quantized_weights_are_judged_and_odd_dtypes_skipped_by_name():
+    torch.manual_seed(0)
+    q = torch.quantize_per_tensor(torch.randn(128, 128), 0.05, 0, torch.qint8)
+    assert tensor_evidence("q", q).kind == KIND_MATRIX
+    odd = {"complex64": torch.randn(16, 16, dtype=torch.complex64),
+           "bool": torch.ones(4, dtype=torch.bool), "uint16": torch.ones(4, 4).to(torch.uint16)}
+    for name in ("float8_e8m0fnu", "float4_e2m1fn_x2"):
+        if hasattr(torch, name):
+            odd[name] = torch.zeros(16, 16, dtype=torch.uint8).view(getattr(torch, name))
+    for name, tensor in odd.items():
+        ev = tensor_evidence("x", tensor)
+        assert ev.kind == KIND_SKIPPED and ev.note == f"dtype {name}: not judged"
+    assert tensor_evidence("scalar", torch.tensor(0.5)).kind == KIND_CONSTANT

@@ -1,6 +1,10 @@
 """One file judged end to end: claims by name, metadata or --init; verdicts never from names;
-folders searched; the harness Verdict of a claim."""
+folders searched; the harness Verdict of a claim; every file of a batch judged, whatever the
+others hold; names and keys escaped for the terminal, strict JSON."""
+import json
+import os
 import shutil
+from pathlib import Path
 
 import pytest
 import timm
@@ -88,3 +92,76 @@ def test_seconds_are_measured_in_process(init_file):
     assert 0 < result.seconds < 30
     assert result.to_dict()["seconds"] == round(result.seconds, 4)
     assert TRAINED not in {g.verdict for g in result.groups}
+
+
+def _odd_files(folder) -> dict:
+    """Files torch's weights-only loader accepts that the evidence used to raise on (each one
+    aborted the whole batch), beside one good file: name -> words its verdict must hold."""
+    good = fresh_state(0)
+    w = good["blocks.0.attn.qkv.weight"]
+    odd = {
+        "sparse.pth": ({"w": w.to_sparse()}, "has layout sparse_coo"),
+        "csr.pth": ({"w": w.to_sparse_csr()}, "has layout sparse_csr"),
+        "meta.pth": ({"w": torch.empty(8, 8, device="meta")}, "is on the meta device"),
+        "complex.pth": ({"w": torch.randn(8, 8, dtype=torch.complex64)}, "dtype complex64"),
+        "int_keys.pth": ({3: w}, "a tensor's key is a int"),
+        "overlap.pth": ({"w": torch.randn(200).as_strided((100, 100), (1, 1))},
+                        "overlapping strides"),
+    }
+    if hasattr(torch, "float4_e2m1fn_x2"):
+        packed = torch.zeros(8, 8, dtype=torch.uint8).view(torch.float4_e2m1fn_x2)
+        odd["float4.pth"] = ({"w": packed}, "dtype float4_e2m1fn_x2")
+    for name, (state, _) in odd.items():
+        torch.save(state, folder / name)
+    torch.save({"state_dict": {**good, "scale": torch.tensor(1.5), "empty": torch.empty(0, 2**40)}},
+               folder / "good.pth")
+    return {name: words for name, (_, words) in odd.items()}
+
+
+@pytest.mark.filterwarnings("ignore:Sparse CSR tensor support")
+def test_every_file_of_a_batch_gets_a_verdict(tmp_path, capsys):
+    from harness.cli import main
+
+    odd = _odd_files(tmp_path)
+    code = main(["inspect", str(tmp_path), "--json"])
+    results = {Path(r["path"]).name: r for r in json.loads(capsys.readouterr().out)}
+    assert code == 1 and set(results) == set(odd) | {"good.pth"}
+    assert results["good.pth"]["verdict"] == RANDOM_INIT
+    for name, words in odd.items():
+        assert results[name]["verdict"] == UNREADABLE and words in results[name]["summary"], name
+    code = main(["inspect", str(tmp_path), "--arch", "vit_tiny_digits"])
+    table = capsys.readouterr().out
+    assert table.count("unreadable: ") == len(odd) and f"{len(odd) + 1} file(s) inspected" in table
+
+
+def test_names_and_keys_are_escaped_in_the_table_and_exact_in_json(tmp_path, capsys):
+    from harness.cli import main
+
+    name = "evil\x1b[2J\rok  [0.01 s]\x07.pth"
+    key = "\x1b[32mPASS\x1b[0m\r.weight"                  # a group of its own in the table
+    torch.save({key: torch.randn(64, 64), "norm.weight": torch.ones(64)}, tmp_path / name)
+    raw = os.fsencode(tmp_path) + b"/bytes_\xff.pth"
+    with open(raw, "wb") as fh:
+        torch.save({"state_dict": fresh_state(0)}, fh)
+    main(["inspect", str(tmp_path)])
+    table = capsys.readouterr().out
+    assert not any(c in table for c in "\x1b\r\x07") and "evil\\x1b[2J\\x0dok" in table
+    assert "\\x1b[32mPASS\\x1b[0m\\x0d  " in table and "bytes_\\udcff.pth" in table
+    assert "random-init: " in table.split("bytes_")[1]         # its real verdict, not unreadable
+    main(["inspect", str(tmp_path), "--json"])
+    paths = {r["path"] for r in json.loads(capsys.readouterr().out)}
+    assert paths == {str(tmp_path / name), os.fsdecode(raw)}
+
+
+def test_json_output_is_strict(tmp_path, capsys):
+    """A matrix of values near 1e11 used to give kurtosis Infinity in the JSON."""
+    from harness.cli import main
+
+    torch.manual_seed(0)
+    torch.save({"blocks.0.w": torch.randn(256, 256) * 1e11}, tmp_path / "huge_values.pth")
+    main(["inspect", str(tmp_path), "--json"])
+
+    def refuse(constant):
+        raise ValueError(f"not strict JSON: {constant}")
+    result = json.loads(capsys.readouterr().out, parse_constant=refuse)[0]
+    assert result["verdict"] == RANDOM_INIT, result["summary"]

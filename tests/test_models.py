@@ -2,7 +2,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from harness.models import ModelError, create_model, load_init, native_image_size
+from harness.models import (LoadAudit, ModelError, audit_keys, create_model, load_init,
+                           native_image_size)
 
 
 def test_harness_variants_and_timm_names():
@@ -57,3 +58,53 @@ def test_pos_embed_resampled_to_the_model_grid(tmp_path):
     torch.save(state, path)
     audit = load_init(dst, str(path))
     assert audit.resampled and audit.resampled[0].startswith("pos_embed")
+
+
+@pytest.fixture(scope="module")
+def vit_small(tmp_path_factory):
+    from tests.forensics_support import vit_small_file
+
+    return vit_small_file(tmp_path_factory.mktemp("vits"))
+
+
+def test_a_timm_vit_small_file_into_the_digits_model_is_one_line_saying_why(vit_small):
+    """The seed's scenario on CPU: a 14 x 14 grid with a class token, width 384, into a model of
+    16 tokens without one, width 64. It used to crash in the pos-embed resample."""
+    with pytest.raises(ModelError) as info:
+        load_init(create_model("vit_tiny_digits", 10, in_chans=1), str(vit_small))
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(f"--init {vit_small} does not fit the model")
+    assert "the file holds 197 position tokens (1 prefix + 14x14 grid), width 384" in message
+    assert "the model needs 16 position tokens (0 prefix + 4x4 grid), width 64" in message
+    assert "pos_embed: file (1, 197, 384), model (1, 16, 64)" in message
+
+
+def test_pos_embed_is_resampled_only_from_a_square_grid_of_the_models_width():
+    model = create_model("vit_micro_patch4_32", 10)         # class token + 8 x 8 grid, width 64
+    state = model.state_dict()
+    cases = {"width": torch.randn(1, 1 + 4 * 4, 32),        # square grid, another width
+             "no grid": torch.randn(1, 1 + 15, 64),          # 15 patch tokens: no square grid
+             "prefix": torch.randn(1, 4 * 4, 64),            # no class token among 16 tokens
+             "broadcast": torch.zeros(1).expand(1, 1 + 64 * 64, 64)}   # never expanded to resample
+    for case, pos in cases.items():
+        incoming = dict(state, pos_embed=pos)
+        if case == "prefix":                                   # a file without a class token
+            incoming.pop("cls_token")
+        audit = LoadAudit(source=case)
+        audit_keys(model, incoming, audit)
+        assert any(e.startswith("pos_embed: file") for e in audit.shape_mismatched), case
+        assert not audit.resampled, case
+
+
+def test_an_unreadable_or_unusable_init_is_a_model_error(tmp_path):
+    cut = tmp_path / "cut.pth"
+    torch.save(create_model("vit_tiny_digits", 10, in_chans=1).state_dict(), cut)
+    cut.write_bytes(cut.read_bytes()[:1000])
+    with pytest.raises(ModelError, match=r"^--init: .*cut\.pth: cannot be read"):
+        load_init(create_model("vit_tiny_digits", 10, in_chans=1), str(cut))
+    state = create_model("vit_tiny_digits", 10, in_chans=1).state_dict()
+    state["blocks.0.mlp.fc1.weight"] = state["blocks.0.mlp.fc1.weight"].to_sparse()
+    torch.save(state, tmp_path / "sparse.pth")
+    with pytest.raises(ModelError, match=r"blocks\.0\.mlp\.fc1\.weight: file tensor has layout "
+                                         r"sparse_coo"):
+        load_init(create_model("vit_tiny_digits", 10, in_chans=1), str(tmp_path / "sparse.pth"))

@@ -7,7 +7,8 @@ from fixtures.checkpoints import fresh_state
 from harness.forensics.evidence import tensor_evidence
 from harness.threads import cpu_threads
 from harness.forensics.verdict import (FINETUNE_INIT, NON_FINITE, PARTIALLY_TRAINED, RANDOM_INIT,
-                                       TRAINED, UNTRAINED_CONSTANT, group_name, judge)
+                                       TRAINED, UNREADABLE, UNTRAINED_CONSTANT, group_name,
+                                       judge)
 from harness.forensics.reader import read_checkpoint
 from tests.forensics_support import minilm_file, trained_digits
 
@@ -133,3 +134,12 @@ def test_minilm_own_random_init():
 def test_half_precision_files_get_the_same_verdicts(trained, init, dtype):
     assert _judge({k: v.to(dtype) for k, v in trained.items()}).verdict == TRAINED
     assert _judge({k: v.to(dtype) for k, v in init.items()}).verdict == RANDOM_INIT
+
+
+def test_a_file_with_nothing_to_judge_is_unreadable_not_random_init():
+    result = judge([tensor_evidence("freqs", torch.randn(64, 64, dtype=torch.complex64)),
+                    tensor_evidence("steps", torch.tensor(3)),
+                    tensor_evidence("head.weight", torch.empty(10**9, 0))])
+    assert result.verdict == UNREADABLE
+    assert result.summary == ("none of its 3 tensor(s) holds weights the evidence can judge "
+                              "(dtype complex64: not judged; dtype int64: not judged; empty)")

@@ -20,8 +20,9 @@ from typing import Optional
 import torch
 
 from harness.threads import cpu_threads
-from harness.forensics.evidence import (KIND_CONSTANT, KIND_MATRIX, TensorEvidence,
-                                        tensor_evidence)
+from harness.forensics.evidence import (JUDGED_DTYPES, KIND_CONSTANT, KIND_MATRIX, KIND_OTHER,
+                                        TensorEvidence, tensor_evidence)
+from harness.forensics.layout import describe_layout
 from harness.forensics.reader import LoadedCheckpoint
 from harness.models import HEAD_KEYS, LoadAudit, audit_keys, create_model
 
@@ -31,39 +32,77 @@ STD_TOLERANCE = 0.10     # a changed scale: weight decay shrinks, learning grows
 # 1% of a unit gain: trained norms move by tenths, while a few hundred Adam steps at lr 1e-5 move
 # a parameter by at most 0.003.
 CONSTANT_TOLERANCE = 0.01
+# Sizes a file may ask the fresh models for: ImageNet-21k has 21,843 classes; stems of
+# multispectral inputs a few dozen channels. A hostile file's (1e9 x 0) head asks for more.
+MAX_CLASSES = 100_000
+MAX_IN_CHANS = 256
+STEM_PREFIXES = ("patch_embed.", "stem", "conv_stem.", "conv1.", "features.0.")
 
 
 def compare_with_arch(ckpt: LoadedCheckpoint, evidence: list, arch: str,
                       num_classes: Optional[int]) -> tuple[list, dict]:
-    num_classes = num_classes or _file_classes(ckpt.tensors) or 1000
-    in_chans = _file_in_chans(ckpt.tensors)
+    """The evidence compared with fresh inits of ``arch``, and the load audit. Sizes the file
+    asks for (its head's class count, its stem's input channels) come from non-empty tensors
+    and stay under :data:`MAX_CLASSES` / :data:`MAX_IN_CHANS`; otherwise, or when the model
+    cannot be built, the evidence stands alone and the audit fails with the reason."""
+    sizes = model_sizes(ckpt.tensors, num_classes)
+    if isinstance(sizes, str):
+        return evidence, refused_audit(ckpt, arch, sizes)
+    num_classes, in_chans = sizes
     models = []
     with cpu_threads(1):
-        for seed in SEEDS:
-            torch.manual_seed(seed)
-            models.append(create_model(arch, num_classes=num_classes, in_chans=in_chans))
+        try:
+            for seed in SEEDS:
+                torch.manual_seed(seed)
+                models.append(create_model(arch, num_classes=num_classes, in_chans=in_chans))
+        except (RuntimeError, ValueError, TypeError, AssertionError) as exc:
+            return evidence, refused_audit(ckpt, arch, (
+                f"timm could not build {arch} with {num_classes} classes and {in_chans} input "
+                f"channel(s) ({type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:160]})"))
         fresh = [m.state_dict() for m in models]
         compared = [_compare(item, ckpt.tensors[item.name], fresh) for item in evidence]
     return compared, load_audit(ckpt, models[0], arch, num_classes, in_chans)
 
 
+def model_sizes(tensors: dict, num_classes: Optional[int]):
+    """(classes, input channels) for the fresh models, or why the file's sizes are refused."""
+    if num_classes is not None and not 1 <= num_classes <= MAX_CLASSES:
+        return f"--num-classes {num_classes} is outside 1..{MAX_CLASSES}"
+    head = _file_classes(tensors)
+    if num_classes is None and head is not None and head[1] > MAX_CLASSES:
+        return (f"the file's {head[0]} {tuple(tensors[head[0]].shape)} asks for a {head[1]}-class "
+                f"head, more than {MAX_CLASSES}; pass --num-classes to compare with another head")
+    stem = _file_in_chans(tensors)
+    if stem is not None and stem[1] > MAX_IN_CHANS:
+        return (f"the file's {stem[0]} {tuple(tensors[stem[0]].shape)} asks for {stem[1]} input "
+                f"channels, more than {MAX_IN_CHANS}")
+    return (num_classes or (head[1] if head else 1000)), (stem[1] if stem else 3)
+
+
+def refused_audit(ckpt: LoadedCheckpoint, arch: str, reason: str) -> dict:
+    """A failed load audit that says why no model was compared."""
+    return {"source": ckpt.path, "arch": arch, "passed": False, "problem": reason,
+            "summary": f"not run: {reason}", "seeds_compared": []}
+
+
 def _compare(item: TensorEvidence, tensor: torch.Tensor, fresh: list) -> TensorEvidence:
     copies = [f[item.name] for f in fresh if item.name in f and f[item.name].shape == tensor.shape]
-    if not copies or not tensor.is_floating_point() or item.kind not in (KIND_MATRIX, KIND_CONSTANT,
-                                                                         "other"):
+    if not copies or item.note or item.kind not in (KIND_MATRIX, KIND_CONSTANT, KIND_OTHER) \
+            or tensor.dtype not in JUDGED_DTYPES:
         return item
+    values = tensor.float()
     for seed, copy in zip(SEEDS, copies):
-        if item.kind != KIND_CONSTANT and torch.equal(tensor, copy.to(tensor.dtype)):
+        if item.kind != KIND_CONSTANT and torch.equal(values, copy.to(tensor.dtype).float()):
             return dataclasses.replace(item, arch_trained=False,
                                        reference={"equals_fresh_init_seed": seed})
     refs = [tensor_evidence(item.name, c) for c in copies]
     if all(r.kind == KIND_CONSTANT for r in refs):
-        moved = float((tensor.float() - refs[0].constant).pow(2).mean().sqrt())
+        moved = float((values - refs[0].constant).pow(2).mean().sqrt())
         return dataclasses.replace(item, arch_trained=moved > CONSTANT_TOLERANCE,
                                    reference={"fresh_init_constant": refs[0].constant,
                                               "rms_change": round(moved, 6)})
     stds = [float(c.float().std()) for c in copies]
-    std = float(tensor.float().std())
+    std = float(values.std())
     init_std = sum(stds) / len(stds)
     reference = {"fresh_init_std": round(init_std, 6),
                  "std_over_init": round(std / init_std, 4) if init_std else None}
@@ -95,6 +134,8 @@ def load_audit(ckpt: LoadedCheckpoint, model: torch.nn.Module, arch: str, num_cl
         problems.append(f"{len(backbone_missing)} model tensor(s) the file does not supply would "
                         f"stay at their init (e.g. {', '.join(backbone_missing[:3])})")
     if audit.shape_mismatched:
+        problems.append(f"the file does not fit {arch}: it holds {describe_layout(ckpt.tensors)}; "
+                        f"{arch} needs {describe_layout(own)}")
         problems.append(f"{len(audit.shape_mismatched)} shape-mismatched: "
                         f"{', '.join(audit.shape_mismatched[:3])}")
     prefix = _prefix_needed(list(ckpt.tensors), list(own)) if problems else None
@@ -127,17 +168,20 @@ def _prefix_needed(file_keys: list, model_keys: list) -> Optional[str]:
     return None
 
 
-def _file_classes(tensors: dict) -> Optional[int]:
+def _file_classes(tensors: dict) -> Optional[tuple[str, int]]:
+    """(key, rows) of the file's classifier head; empty tensors never decide."""
     for key in ("head.weight", "head.fc.weight", "fc.weight", "classifier.weight"):
-        if key in tensors and tensors[key].ndim == 2:
-            return int(tensors[key].shape[0])
+        tensor = tensors.get(key)
+        if tensor is not None and tensor.ndim == 2 and tensor.numel() > 0:
+            return key, int(tensor.shape[0])
     return None
 
 
-def _file_in_chans(tensors: dict) -> int:
-    """Input channels of the first convolution (the stem), else 3."""
-    for tensor in tensors.values():
-        if tensor.ndim == 4:
-            return int(tensor.shape[1])
-    return 3
-
+def _file_in_chans(tensors: dict) -> Optional[tuple[str, int]]:
+    """(key, input channels) of the stem: the first non-empty convolution named like one
+    (safetensors lists keys sorted, so a depthwise kernel can come first), else the first."""
+    kernels = [(k, t) for k, t in tensors.items() if t.ndim == 4 and t.numel() > 0]
+    stems = [(k, t) for k, t in kernels if k.startswith(STEM_PREFIXES)]
+    for key, tensor in stems + kernels:
+        return key, int(tensor.shape[1])
+    return None

@@ -46,6 +46,18 @@ KIND_CONSTANT = "constant"
 KIND_NON_FINITE = "non-finite"
 KIND_OTHER = "other"        # non-constant vectors and small matrices: no evidence either way
 KIND_SKIPPED = "skipped"    # integer buffers (step counters, position ids) and empty tensors
+# Values judged (quantized tensors are judged dequantized); integer, boolean, complex and
+# scale-only formats (float8_e8m0fnu, packed float4) carry no weight statistics.
+_FLOAT8 = ("float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz")
+JUDGED_DTYPES = frozenset([torch.float16, torch.bfloat16, torch.float32, torch.float64]
+                          + [getattr(torch, n) for n in _FLOAT8 if hasattr(torch, n)])
+# Peaks outside this range are scaled to 1 first: float32 sums of squares and fourth powers of
+# up to 2^31 elements stay finite and normal.
+SCALE_RANGE = (1e-6, 1e6)
+
+
+class UnjudgeableTensor(ValueError):
+    """A tensor whose values cannot be read without risk: sparse, meta, an overlapping view."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +76,7 @@ class TensorEvidence:
     outliers: int = 0
     constant: Optional[float] = None        # the value of an exact-constant tensor
     non_finite: int = 0
+    note: Optional[str] = None              # why a tensor is skipped or not a weight matrix
     arch_trained: Optional[bool] = None     # set by the --arch comparison with fresh inits
     reference: Optional[dict] = None        # what that comparison measured
 
@@ -133,30 +146,92 @@ def as_matrix(tensor: torch.Tensor) -> torch.Tensor:
 
 
 def tensor_evidence(name: str, tensor: torch.Tensor) -> TensorEvidence:
+    """The evidence of one tensor. Raises :class:`UnjudgeableTensor` for a tensor that holds no
+    dense values (sparse layouts, the meta device) or a view that repeats its storage in a way
+    that cannot be judged without copying it."""
     shape, numel = tuple(tensor.shape), tensor.numel()
-    if numel == 0 or not tensor.is_floating_point():
-        return TensorEvidence(name, KIND_SKIPPED, shape, numel)
-    flat = tensor.detach().reshape(-1).float()
+    problem = dense_problem(tensor)
+    if problem:
+        raise UnjudgeableTensor(f"tensor {name!r} {problem}")
+    if numel == 0:
+        return TensorEvidence(name, KIND_SKIPPED, shape, numel, note="empty")
+    if tensor.is_quantized:
+        tensor = tensor.dequantize()            # per-tensor or per-channel: the weights' values
+    if tensor.dtype not in JUDGED_DTYPES:
+        return TensorEvidence(name, KIND_SKIPPED, shape, numel, note=_dtype_name(tensor.dtype))
+    if numel > storage_elements(tensor):
+        return _broadcast_evidence(name, tensor)
+    return _values_evidence(name, tensor.detach())
+
+
+def dense_problem(tensor: torch.Tensor) -> Optional[str]:
+    """Why ``tensor`` holds no dense values to read (None when it does)."""
+    if tensor.layout != torch.strided:
+        return (f"has layout {str(tensor.layout).replace('torch.', '')}: the evidence reads "
+                f"dense tensors (save it with .to_dense())")
+    if tensor.is_meta:
+        return "is on the meta device: the file holds no values for it"
+    return None
+
+
+def storage_elements(tensor: torch.Tensor) -> int:
+    """Elements the tensor's storage holds: a view with more elements repeats some of them."""
+    return tensor.untyped_storage().nbytes() // max(1, tensor.element_size())
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return f"dtype {str(dtype).replace('torch.', '')}: not judged"
+
+
+def _broadcast_evidence(name: str, tensor: torch.Tensor) -> TensorEvidence:
+    """A view with more elements than its storage (``expand``: stride 0), judged from the values
+    it repeats without copying the whole view: constants and non-finite values exactly; anything
+    else is not a weight matrix an initialiser or training produces."""
+    shape, numel = tuple(tensor.shape), tensor.numel()
+    index = tuple(slice(0, 1) if stride == 0 and size > 1 else slice(None)
+                  for size, stride in zip(tensor.shape, tensor.stride()))
+    distinct = tensor.detach()[index]
+    stored = storage_elements(tensor)
+    if distinct.numel() > stored:
+        raise UnjudgeableTensor(f"tensor {name!r} is a view of {numel} elements over a storage "
+                                f"of {stored} (overlapping strides {tuple(tensor.stride())}); "
+                                f"refused rather than copied")
+    repeat = numel // distinct.numel()
+    note = f"a broadcast view repeating {distinct.numel()} value(s) {repeat} times"
+    inner = _values_evidence(name, distinct)
+    if inner.kind == KIND_CONSTANT:
+        return TensorEvidence(name, KIND_CONSTANT, shape, numel, constant=inner.constant, note=note)
+    if inner.kind == KIND_NON_FINITE:
+        return TensorEvidence(name, KIND_NON_FINITE, shape, numel,
+                              non_finite=inner.non_finite * repeat, note=note)
+    return TensorEvidence(name, KIND_OTHER, shape, numel, note=note + ": no weight matrix to judge")
+
+
+def _values_evidence(name: str, tensor: torch.Tensor) -> TensorEvidence:
+    shape, numel = tuple(tensor.shape), tensor.numel()
+    wide = torch.float64 if tensor.dtype == torch.float64 else torch.float32
+    flat = tensor.reshape(-1).to(wide)
     low, high = (float(v) for v in torch.aminmax(flat))   # NaN and inf propagate here
     if not (math.isfinite(low) and math.isfinite(high)):
         bad = int((~torch.isfinite(flat)).sum())
         return TensorEvidence(name, KIND_NON_FINITE, shape, numel, non_finite=bad)
     if low == high:
         return TensorEvidence(name, KIND_CONSTANT, shape, numel, constant=low)
-    matrix = as_matrix(flat.reshape(shape))
+    peak, scale = max(-low, high), 1.0
+    if not SCALE_RANGE[0] < peak < SCALE_RANGE[1]:
+        flat, scale = flat / peak, peak      # float32 sums of fourth powers stay in range
+    matrix = as_matrix(flat.float().reshape(shape))
     if matrix.ndim < 2 or min(matrix.shape) < MIN_DIM:
         return TensorEvidence(name, KIND_OTHER, shape, numel)
-    return _matrix_evidence(name, shape, matrix, max(-low, high))
+    return _matrix_evidence(name, shape, matrix, peak / scale, scale)
 
 
-def _matrix_evidence(name: str, shape: tuple, matrix: torch.Tensor, peak: float) -> TensorEvidence:
-    scale = 1.0
-    if not 1e-12 < peak < 1e12:
-        matrix, scale = matrix / peak, peak   # keep float32 sums of fourth powers in range
+def _matrix_evidence(name: str, shape: tuple, matrix: torch.Tensor, peak: float, scale: float
+                     ) -> TensorEvidence:
     flat = matrix.reshape(-1)
     n = flat.numel()
     mean_square = float(torch.dot(flat, flat)) / n
-    matrix, outliers = _without_isolated_outliers(matrix, peak / scale, mean_square)
+    matrix, outliers = _without_isolated_outliers(matrix, peak, mean_square)
     if outliers:
         flat = matrix.reshape(-1)
         mean_square = float(torch.dot(flat, flat)) / n

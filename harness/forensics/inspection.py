@@ -15,9 +15,10 @@ from typing import Iterable, Optional
 
 from harness.expect import Expectation, Verdict
 from harness.threads import cpu_threads
-from harness.forensics.evidence import tensor_evidence
-from harness.forensics.reader import (CheckpointError, LoadedCheckpoint, UnsafeCheckpoint,
-                                      is_checkpoint_path, read_checkpoint)
+from harness.forensics.evidence import UnjudgeableTensor, tensor_evidence
+from harness.forensics.reader import (CheckpointError, LoadedCheckpoint, PathLike,
+                                      UnsafeCheckpoint, as_path, is_checkpoint_path,
+                                      read_checkpoint)
 from harness.forensics.verdict import (NON_FINITE, PRETRAINED_OK, UNREADABLE, UNSAFE, FileVerdict,
                                        judge)
 
@@ -71,23 +72,37 @@ class Inspection:
         return data
 
 
-def inspect_checkpoint(path: str | Path, *, claim: Optional[str] = None,
+def inspect_checkpoint(path: PathLike, *, claim: Optional[str] = None,
                        arch: Optional[str] = None, num_classes: Optional[int] = None
                        ) -> Inspection:
     """Load plus verdict, timed in-process. ``claim`` adds a claim (e.g. "the --init of a run")
     to the ones the file makes by name or metadata; ``arch`` adds the comparison with fresh
-    inits of that architecture and the load audit (see :mod:`harness.forensics.audit`)."""
-    path = Path(path)
+    inits of that architecture and the load audit (see :mod:`harness.forensics.audit`).
+    Never raises for a bad file: whatever stops the judgement is the file's verdict."""
+    path = as_path(path)
     start = time.perf_counter()
     claims = [c for c in (claim, _named_claim(path)) if c]
+
+    def failed(verdict: str, summary: str, blocked: Optional[str] = None) -> Inspection:
+        return Inspection(str(path), verdict, summary, time.perf_counter() - start,
+                          claim=_join(claims), blocked=blocked)
     try:
-        ckpt = read_checkpoint(path)
+        return _judged(path, claims, arch, num_classes, start)
     except UnsafeCheckpoint as exc:
-        return Inspection(str(path), UNSAFE, str(exc), time.perf_counter() - start,
-                          claim=_join(claims), blocked=exc.blocked)
+        return failed(UNSAFE, str(exc), exc.blocked)
     except CheckpointError as exc:
-        return Inspection(str(path), UNREADABLE, str(exc), time.perf_counter() - start,
-                          claim=_join(claims))
+        return failed(UNREADABLE, str(exc))
+    except UnjudgeableTensor as exc:
+        return failed(UNREADABLE, f"{path}: {exc}")
+    except Exception as exc:  # noqa: BLE001 -- the per-file boundary: one file's failure is
+        # its own verdict, named, and never hides the other files of a batch
+        return failed(UNREADABLE, f"{path}: the evidence code failed on this file "
+                                  f"({type(exc).__name__}: {_first_line(exc)})")
+
+
+def _judged(path: Path, claims: list, arch: Optional[str], num_classes: Optional[int],
+            start: float) -> Inspection:
+    ckpt = read_checkpoint(path)
     claims += [c for c in (_metadata_claim(ckpt.metadata),) if c]
     with cpu_threads(1):
         evidence = [tensor_evidence(name, t) for name, t in ckpt.tensors.items()]
@@ -97,6 +112,10 @@ def inspect_checkpoint(path: str | Path, *, claim: Optional[str] = None,
         evidence, audit = compare_with_arch(ckpt, evidence, arch, num_classes)
     judged = judge(evidence)
     return _inspection(path, ckpt, judged, time.perf_counter() - start, _join(claims), audit)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [""])[0][:200]
 
 
 def _inspection(path: Path, ckpt: LoadedCheckpoint, judged: FileVerdict, seconds: float,
@@ -127,11 +146,11 @@ def _join(claims: list) -> Optional[str]:
     return "; ".join(claims) if claims else None
 
 
-def find_checkpoints(paths: Iterable[str | Path]) -> list[Path]:
+def find_checkpoints(paths: Iterable[PathLike]) -> list[Path]:
     """Files as given; directories searched recursively for checkpoint files (sorted)."""
     found: list[Path] = []
     for raw in paths:
-        path = Path(raw)
+        path = as_path(raw)
         if path.is_dir():
             found += sorted(p for p in path.rglob("*") if p.is_file() and is_checkpoint_path(p))
         else:

@@ -2,24 +2,48 @@
 
 Finds the state dict inside common containers and strips wrapper prefixes, reporting both.
 Nothing in a file is executed: torch's weights-only unpickler refuses any global it does not
-know, and that refusal is reported as :class:`UnsafeCheckpoint` naming the global.
+know, and that refusal is reported as :class:`UnsafeCheckpoint` naming the global (see
+:mod:`pickle_scan`).
+
+A file is opened once, by descriptor, and read through that descriptor (its ``/proc/self/fd``
+name for torch and safetensors), so a name that is not UTF-8 reads like any other and the file
+judged is the file opened. Hostile sizes are refused before anything large is allocated: a
+pickle (a zip's data.pkl, a legacy file's pickles) over :data:`MAX_PICKLE_BYTES`, compressed zip
+members that would expand past :data:`MAX_EXPANDED_BYTES`, more than :data:`MAX_ZIP_MEMBERS`
+members or :data:`MAX_TENSORS` tensors. Views that repeat their storage are judged by
+:mod:`evidence` without copying them.
 """
 from __future__ import annotations
 
+import os
 import pickle
-import re
+import pickletools
+import stat
+import struct
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO, Optional, Union
 
 import torch
 
-from harness.forensics.pickle_scan import blocked_global
+from harness.forensics.pickle_scan import (pickles_fit, refused_global, scan_globals,
+                                           unsafe_globals)
 
 TORCH_SUFFIXES = (".pth", ".pth.tar", ".pt", ".bin", ".ckpt", ".tar")
 CONTAINER_KEYS = ("state_dict", "model", "state_dict_ema", "model_ema", "module")
 EMA_KEYS = ("state_dict_ema", "model_ema")
 PREFIXES = ("module.", "_orig_mod.", "model.")
+# A torch file's pickle (data.pkl; a legacy file's five pickles): 10,000 tensors need ~2 MB.
+# torch's unpickler spends about 9 bytes of memory and 0.4 us per byte of a hostile one.
+MAX_PICKLE_BYTES = 32 << 20
+LEGACY_PICKLES = 5               # magic number, protocol, system info, the object, storage keys
+MAX_EXPANDED_BYTES = 64 << 20    # compressed zip members in all (torch.save stores them plain)
+MAX_ZIP_MEMBERS = 1_000_000      # a torch zip holds one member per storage plus a few
+MAX_TENSORS = 1_000_000          # tensors in one file
+
+PathLike = Union[str, bytes, os.PathLike]
 
 
 class CheckpointError(RuntimeError):
@@ -31,7 +55,7 @@ class UnreadableCheckpoint(CheckpointError):
 
 
 class UnsafeCheckpoint(CheckpointError):
-    def __init__(self, message: str, blocked: str) -> None:
+    def __init__(self, message: str, blocked: Optional[str]) -> None:
         super().__init__(message)
         self.blocked = blocked
 
@@ -46,25 +70,57 @@ class LoadedCheckpoint:
     metadata: dict = field(default_factory=dict)
 
 
+def as_path(path: PathLike) -> Path:
+    """A Path for ``path``; bytes (a name that need not be UTF-8) through os.fsdecode."""
+    return Path(os.fsdecode(path))
+
+
 def is_checkpoint_path(path: Path) -> bool:
     name = path.name.lower()
     return name.endswith(".safetensors") or name.endswith(TORCH_SUFFIXES)
 
 
-def read_checkpoint(path: str | Path) -> LoadedCheckpoint:
-    path = Path(path)
-    if not path.is_file():
-        raise UnreadableCheckpoint(f"{path}: no such file")
-    if path.stat().st_size == 0:
-        raise UnreadableCheckpoint(f"{path}: empty file (0 bytes)")
-    if path.name.lower().endswith(".safetensors"):
-        raw, metadata = _read_safetensors(path)
-    else:
-        raw = _read_torch(path)
-        metadata = _scalars(raw)
+def read_checkpoint(path: PathLike) -> LoadedCheckpoint:
+    path = as_path(path)
+    with _open(path) as handle:
+        if path.name.lower().endswith(".safetensors"):
+            raw, metadata = _read_safetensors(path, handle)
+        else:
+            raw = _read_torch(path, handle)
+            metadata = _scalars(raw)
     state, container, has_ema = _find_state_dict(raw, path)
-    tensors, stripped = strip_prefixes(state)
+    tensors, stripped = strip_prefixes(state, path)
     return LoadedCheckpoint(str(path), tensors, container, stripped, has_ema, metadata)
+
+
+def _open(path: Path) -> BinaryIO:
+    """The file opened for reading (non-blocking, so a FIFO cannot hang the reader); it must be
+    a non-empty regular file."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise UnreadableCheckpoint(f"{path}: no such file") from None
+    except OSError as exc:
+        raise UnreadableCheckpoint(f"{path}: cannot be opened ({exc.strerror})") from None
+    handle = os.fdopen(fd, "rb")
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        handle.close()
+        raise UnreadableCheckpoint(f"{path}: not a regular file")
+    if info.st_size == 0:
+        handle.close()
+        raise UnreadableCheckpoint(f"{path}: empty file (0 bytes)")
+    return handle
+
+
+def _by_descriptor(handle: BinaryIO, path: Path) -> str:
+    """A name that opens this very descriptor (Linux /proc, BSD and macOS /dev/fd); elsewhere
+    (Windows, where names are Unicode) the path itself."""
+    for folder in ("/proc/self/fd", "/dev/fd"):
+        if os.path.isdir(folder):
+            return f"{folder}/{handle.fileno()}"
+    return str(path)
 
 
 def _scalars(raw: object) -> dict:
@@ -74,40 +130,131 @@ def _scalars(raw: object) -> dict:
     return {str(k): v for k, v in raw.items() if isinstance(v, (str, int, float, bool))}
 
 
-def _read_safetensors(path: Path) -> tuple[dict, dict]:
+def _read_safetensors(path: Path, handle: BinaryIO) -> tuple[dict, dict]:
     from safetensors import SafetensorError, safe_open
 
     try:
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = dict(handle.metadata() or {})
-            return {k: handle.get_tensor(k) for k in handle.keys()}, metadata
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise UnreadableCheckpoint(f"{path}: not a readable safetensors file ({exc})") from None
+        with safe_open(_by_descriptor(handle, path), framework="pt") as opened:
+            keys = list(opened.keys())
+            if len(keys) > MAX_TENSORS:
+                raise UnreadableCheckpoint(f"{path}: {len(keys)} tensors, more than the "
+                                           f"{MAX_TENSORS} this reader accepts")
+            metadata = dict(opened.metadata() or {})
+            return {k: opened.get_tensor(k) for k in keys}, metadata
+    except (SafetensorError, OSError, ValueError, TypeError, RuntimeError) as exc:
+        if isinstance(exc, CheckpointError):
+            raise
+        raise UnreadableCheckpoint(f"{path}: not a readable safetensors file "
+                                   f"({_first_line(str(exc))})") from None
 
 
-_GLOBAL = re.compile(r"(?:GLOBAL|global)\s+([\w.]+)")
-
-
-def _read_torch(path: Path) -> object:
+def _read_torch(path: Path, handle: BinaryIO) -> object:
+    is_zip = zipfile.is_zipfile(handle)
+    if is_zip:
+        _check_zip(path, handle)
+    elif not pickles_fit(handle, MAX_PICKLE_BYTES, LEGACY_PICKLES):
+        raise UnreadableCheckpoint(f"{path}: its pickles run past {MAX_PICKLE_BYTES >> 20} MiB, "
+                                   f"more than this reader accepts")
+    handle.seek(0)
+    source = _by_descriptor(handle, path)
     try:
-        return torch.load(str(path), map_location="cpu", weights_only=True, mmap=_is_zip(path))
+        with warnings.catch_warnings():     # "pickle protocol 4": the verdict says it
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.load(source, map_location="cpu", weights_only=True, mmap=is_zip)
     except pickle.UnpicklingError as exc:
-        text = str(exc)
-        if "Weights only load failed" in text or "Unsupported global" in text:
-            match = _GLOBAL.search(text)
-            blocked = blocked_global(path) or (match.group(1) if match else None)
-            if blocked:
-                raise UnsafeCheckpoint(f"{path}: the pickle would import or call {blocked}; "
-                                       f"refused without running it", blocked) from None
-        raise UnreadableCheckpoint(f"{path}: not a torch checkpoint ({_first_line(text)})") from None
+        raise _refusal(path, handle, is_zip, str(exc)) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, AttributeError,
-            IndexError, KeyError, TypeError) as exc:
+            IndexError, KeyError, TypeError, OverflowError, AssertionError, struct.error) as exc:
         raise UnreadableCheckpoint(f"{path}: cannot be read as a torch checkpoint "
                                    f"({type(exc).__name__}: {_first_line(str(exc))})") from None
 
 
-def _is_zip(path: Path) -> bool:
-    return zipfile.is_zipfile(path)
+def _check_zip(path: Path, handle: BinaryIO) -> None:
+    """Sizes from the zip's directory, before torch reads any member."""
+    members = _zip_member_count(handle)
+    if members > MAX_ZIP_MEMBERS:
+        raise UnreadableCheckpoint(f"{path}: a zip of {members} members, more than the "
+                                   f"{MAX_ZIP_MEMBERS} this reader accepts")
+    handle.seek(0)
+    try:
+        with zipfile.ZipFile(handle) as archive:
+            infos = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise UnreadableCheckpoint(f"{path}: a broken zip file ({_first_line(str(exc))})") from None
+    for info in infos:
+        parts = info.filename.split("/")
+        if len(parts) == 2 and parts[1] == "data.pkl" and info.file_size > MAX_PICKLE_BYTES:
+            raise UnreadableCheckpoint(
+                f"{path}: its pickle {info.filename} is {info.file_size >> 20} MiB, more than "
+                f"the {MAX_PICKLE_BYTES >> 20} MiB this reader accepts")
+    packed = [i for i in infos if i.compress_type != zipfile.ZIP_STORED]
+    expanded = sum(i.file_size for i in packed)
+    if expanded > MAX_EXPANDED_BYTES:
+        raise UnreadableCheckpoint(
+            f"{path}: {len(packed)} compressed member(s) would expand to {expanded >> 20} MiB "
+            f"(torch.save stores members uncompressed; at most {MAX_EXPANDED_BYTES >> 20} MiB "
+            f"accepted)")
+
+
+def _zip_member_count(handle: BinaryIO) -> int:
+    """The member count the zip's end record declares (zip64 included), read from the tail
+    before the central directory is parsed into memory."""
+    size = handle.seek(0, os.SEEK_END)
+    tail_start = max(0, size - (1 << 16) - 22)
+    handle.seek(tail_start)
+    tail = handle.read()
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or at + 22 > len(tail):
+        return 0
+    count = struct.unpack("<H", tail[at + 10: at + 12])[0]
+    locator = tail.rfind(b"PK\x06\x07", 0, at)
+    if count == 0xFFFF and locator >= 0 and locator + 20 <= len(tail):
+        record = struct.unpack("<Q", tail[locator + 8: locator + 16])[0]
+        handle.seek(record)
+        head = handle.read(56)
+        if len(head) == 56 and head[:4] == b"PK\x06\x06":
+            count = struct.unpack("<Q", head[32:40])[0]
+    return count
+
+
+def _refusal(path: Path, handle: BinaryIO, is_zip: bool, message: str) -> CheckpointError:
+    """What torch's weights-only loader refused: the global it names; else the unsafe globals
+    a scan of the pickle finds (torch decides which are unsafe); else an unreadable file."""
+    blocked = refused_global(message)
+    if blocked:
+        return UnsafeCheckpoint(f"{path}: torch refused the global {blocked}: the pickle would "
+                                f"import or call it; refused without running it", blocked)
+    scan = scan_globals(handle, is_zip)
+    unsafe = unsafe_globals(scan.globals)
+    if unsafe:
+        more = f" (also {', '.join(unsafe[1:4])})" if len(unsafe) > 1 else ""
+        return UnsafeCheckpoint(f"{path}: the pickle would import or call {unsafe[0]}{more}; "
+                                f"refused without running it", unsafe[0])
+    if scan.computed:
+        return UnsafeCheckpoint(f"{path}: the pickle imports {scan.computed} global(s) whose "
+                                f"names it builds while loading (STACK_GLOBAL of computed "
+                                f"strings); refused without running it", None)
+    stopped = f"; {scan.stopped}" if scan.stopped else ""
+    return UnreadableCheckpoint(f"{path}: torch's weights-only loader cannot read it "
+                                f"({_torch_reason(message)}); no unsafe global found{stopped}")
+
+
+def _torch_reason(message: str) -> str:
+    """The line of torch's message that names the problem, with an opcode number named."""
+    detail = message.split("WeightsUnpickler error:", 1)[-1]
+    boiler = ("Weights only load failed", "Check the documentation", "Please file an issue",
+              "(1)", "(2)", "In PyTorch 2.6")
+    lines = [line.strip() for line in detail.splitlines() if line.strip()]
+    reason = next((line for line in lines if not line.startswith(boiler)),
+                  lines[0] if lines else "")
+    if reason.startswith("Unsupported operand "):
+        code = reason.rsplit(" ", 1)[-1]
+        opcode = pickletools.code2op.get(chr(int(code))) if code.isdigit() and int(code) < 256 \
+            else None
+        if opcode is not None:
+            reason += (f" ({opcode.name}, pickle protocol {opcode.proto}: torch.save writes "
+                       f"protocol 2 by default)")
+    return reason[:300]
 
 
 def _first_line(text: str) -> str:
@@ -132,9 +279,16 @@ def _is_state_dict(d: dict) -> bool:
     return bool(d) and any(isinstance(v, torch.Tensor) for v in d.values())
 
 
-def strip_prefixes(state: dict) -> tuple[dict, list]:
+def strip_prefixes(state: dict, path: Optional[Path] = None) -> tuple[dict, list]:
     """Strip wrapper prefixes shared by every tensor key (DataParallel, torch.compile, Lightning)."""
     tensors = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
+    odd = next((k for k in tensors if not isinstance(k, str)), None)
+    if odd is not None:
+        raise UnreadableCheckpoint(f"{path}: a tensor's key is a {type(odd).__name__} "
+                                   f"({str(odd)[:60]!r}), not a string: not a state dict")
+    if len(tensors) > MAX_TENSORS:
+        raise UnreadableCheckpoint(f"{path}: {len(tensors)} tensors, more than the "
+                                   f"{MAX_TENSORS} this reader accepts")
     stripped: list = []
     changed = True
     while changed and tensors:

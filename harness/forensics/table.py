@@ -1,7 +1,11 @@
 """The human output of `harness inspect`: per file, its verdict, claim, time and a short table of
-tensor groups (consecutive numbered groups with the same verdict merged: ``blocks.0-11``)."""
+tensor groups (consecutive numbered groups with the same verdict merged: ``blocks.0-11``).
+
+File names and tensor keys come from outside: every line is escaped for the terminal, and the
+lone surrogates of a name that is not UTF-8 show as ``\\udcff``."""
 from __future__ import annotations
 
+from harness.escape import terminal
 from harness.forensics.verdict import describe
 
 
@@ -12,7 +16,13 @@ def render_inspections(results: list) -> str:
     bad = sum(1 for r in results if r.problem)
     lines.append(f"{len(results)} file(s) inspected; {bad} contradict their claim"
                  if bad else f"{len(results)} file(s) inspected; none contradicts its claim")
-    return "\n".join(lines) + "\n"
+    return "\n".join(_printable(line) for line in lines) + "\n"
+
+
+def _printable(line: str) -> str:
+    """A terminal-safe line that any UTF-8 stream can write: lone surrogates (the bytes of a
+    name that is not UTF-8, a key decoded with surrogatepass) shown as ``\\udcff``."""
+    return terminal(line).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _file_lines(r) -> list[str]:

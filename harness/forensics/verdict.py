@@ -6,7 +6,8 @@ A group is ``trained`` when at least half of its judged tensors (its weight matr
 ``--arch`` every tensor compared with fresh inits) show learned structure, at init otherwise
 (``random-init``, or ``untrained-constant`` when all its tensors are exact constants). The overall verdict: all judged groups trained -> ``trained``; none -> ``random-init``;
 only classifier heads at init -> ``finetune-init``; otherwise ``partially-trained`` naming the
-groups at init. Nothing here reads a file name.
+groups at init; ``unreadable`` when no tensor holds floating-point values to judge (integer,
+complex or empty tensors only). Nothing here reads a file name.
 """
 from __future__ import annotations
 
@@ -131,6 +132,10 @@ def _overall(groups: list, evidence: list) -> tuple[str, str]:
         more = f" (+{len(bad) - 6} more)" if len(bad) > 6 else ""
         return NON_FINITE, f"non-finite values in {len(bad)} tensor(s): {names}{more}"
     floats = [t for t in evidence if t.kind != KIND_SKIPPED]
+    if evidence and not floats:
+        notes = sorted({t.note or "not judged" for t in evidence})
+        return UNREADABLE, (f"none of its {len(evidence)} tensor(s) holds weights the evidence "
+                            f"can judge ({'; '.join(notes[:4])})")
     if floats and all(t.kind == KIND_CONSTANT and not t.looks_trained for t in floats):
         values = sorted({t.constant for t in evidence if t.kind == KIND_CONSTANT})
         return UNTRAINED_CONSTANT, (f"all {len(floats)} float tensors are exact constants "
