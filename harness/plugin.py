@@ -15,9 +15,9 @@ import pytest
 from harness.environment import environment
 from harness.logs import FORMATS as LOG_FORMATS
 from harness.profiles import PROFILE_CHOICES
-from harness.report import build_report, write_reports
-from harness.report.history import FILENAME as HISTORY_FILE, History, HistoryError, record_session
-from harness.report.terminal import regression_summary, summary_lines
+from harness.report import build_report, check_reports_dir, publish_session
+from harness.report.history import HistoryError
+from harness.report.terminal import write_summary
 from harness.placement import worker_devices
 from harness.session import RUN_PROPERTY, HarnessSession, OptionError, Options, resolve
 
@@ -93,7 +93,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except OptionError as exc:
         raise pytest.UsageError(str(exc)) from None
     try:
-        History(options.reports_dir / HISTORY_FILE).check()
+        check_reports_dir(options.reports_dir)
     except HistoryError as exc:
         raise pytest.UsageError(str(exc)) from None
     hs = HarnessSession(options, resolved)
@@ -219,18 +219,8 @@ class _Reporter:
                      "init": options.init, "expect": list(options.expect), "rerun": options.rerun,
                      "from_log": str(options.from_log) if options.from_log else None,
                      "log_format": options.log_format, "dataset": options.dataset})
-        record_session(report, options.reports_dir)
         self.report = report
-        self.paths = write_reports(report, options.reports_dir)
+        self.paths = publish_session(report, options.reports_dir)
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
-        verdicts = self.hs.all_verdicts()
-        if not verdicts:
-            return
-        terminalreporter.section(f"harness verdicts (profile {self.hs.profile.name})")
-        for line in summary_lines(verdicts):
-            terminalreporter.write_line(line, red=line.startswith("FAIL"), green=line.startswith("PASS"))
-        for line in regression_summary(self.report):
-            terminalreporter.write_line(line, red=True)
-        if self.paths:
-            terminalreporter.write_line(f"report: {self.paths['markdown']}")
+        write_summary(terminalreporter, self.report, self.paths, self.hs.profile.name)
