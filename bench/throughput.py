@@ -17,7 +17,8 @@ Per case it measures
 It also measures the device's bf16 matmul ceiling and counts training FLOPs per image with
 ``torch.utils.flop_counter`` (forward + backward) to give MFU, and estimates the whole
 16 x 60-epoch schedule per method from the measured epoch time. Prints a table and greppable
-``throughput`` lines; writes JSON (after every case, atomically).
+``throughput`` lines; with ``--out FILE.json`` writes JSON there (after every case, atomically),
+and no file at all without it.
 Without ``--data-root`` the CIFAR cases use random uint8 images of CIFAR-10's shape (50,000 train,
 10,000 test): throughput does not depend on pixel values.
 """
@@ -428,7 +429,8 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
                         "DataLoader, the research group's style; default on CPU)")
     p.add_argument("--reference-workers", type=int, default=0, help="DataLoader workers of --reference-data loader")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    p.add_argument("--out", type=Path, default=Path("bench/results/throughput.json"))
+    p.add_argument("--out", type=Path, default=None,
+                   help="write the figures as JSON here (default: print only, write no file)")
     p.add_argument("--check", action="store_true", help="exit 1 when a case misses a bar")
     args = p.parse_args(argv)
     args.device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -457,14 +459,15 @@ def main(argv: Optional[list] = None) -> int:
         t0 = time.perf_counter()
         results.append(run_case(case, device, args, ceiling))
         print(metric_line(results[-1]) + f" wall_s={time.perf_counter() - t0:.1f}", flush=True)
-        storage.write_json(args.out, document(device, ceiling, args, results))
+        if args.out is not None:
+            storage.write_json(args.out, document(device, ceiling, args, results))
     print(table(results))
     missed = []
     for r in results:
         for name, check in r["bars"].items():
             print(f"{'PASS' if check['passed'] else 'FAIL'} {r['case']}: {name} (observed {check['observed']:.4g})")
             missed += [] if check["passed"] else [name]
-    print(f"wrote {args.out}")
+    print(f"wrote {args.out}" if args.out is not None else "no --out given: no JSON written")
     return 1 if args.check and missed else 0
 
 

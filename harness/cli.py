@@ -32,23 +32,31 @@ def _report_args(p: argparse.ArgumentParser) -> None:
 @command("report", "render a report.json again as markdown (or, with --html, as a page)", _report_args)
 def _report(args: argparse.Namespace) -> int:
     from harness.report.markdown import render_markdown
+    from harness.storage import write_text
 
     path = args.path / "report.json" if args.path.is_dir() else args.path
     if not path.is_file():
         raise CliError(f"{args.path}: no report.json there; pass a report.json or its folder")
-    try:
-        report = json.loads(path.read_text(encoding="utf-8"))
-        if args.html:
-            return _write_html(report, path, args.output)
-        text = render_markdown(report)
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise CliError(f"{path}: not a harness report ({type(exc).__name__}: {exc})") from None
+    report = _read_report(path)
+    if args.html:
+        return _write_html(report, path, args.output)
+    text = render_markdown(report)
     if args.output:
-        from harness.storage import write_text
         write_text(args.output, text)
     else:
-        sys.stdout.write(text)
+        from harness.escape import visible_controls
+        sys.stdout.write(visible_controls(text, keep_newlines=True))
     return 0
+
+
+def _read_report(path: Path) -> dict:
+    """The validated report.json at ``path``; a CliError naming the field that breaks the schema."""
+    from harness.report.validate import ReportError, read_report
+
+    try:
+        return read_report(path)
+    except ReportError as exc:
+        raise CliError(str(exc)) from None
 
 
 def _log_args(p: argparse.ArgumentParser) -> None:
@@ -94,23 +102,20 @@ def _gate_args(p: argparse.ArgumentParser) -> None:
 @command("gate", "exit 1 when a session's verdicts failed (the nightly CI gate), 0 when all passed",
          _gate_args)
 def _gate(args: argparse.Namespace) -> int:
-    from harness.gate import gate_problems
+    from harness.escape import terminal
+    from harness.gate import session_status
 
     path = args.path / "report.json" if args.path.is_dir() else args.path
     if not path.is_file():
         raise CliError(f"{args.path}: no report.json there; did the pytest session run "
                        f"with this --reports-dir?")
-    try:
-        report = json.loads(path.read_text(encoding="utf-8"))
-        problems = gate_problems(report)
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise CliError(f"{path}: not a harness report ({type(exc).__name__}: {exc})") from None
-    for line in problems:
-        print(line)
-    counts = report.get("counts", {})
-    print(f"gate: {'FAILED' if problems else 'passed'} ({counts.get('passed', 0)}/"
-          f"{counts.get('verdicts', 0)} verdicts passed, profile {report.get('profile')})")
-    return 1 if problems else 0
+    report = _read_report(path)
+    status = session_status(report)
+    for line in status.problems:
+        print(terminal(line))
+    print(terminal(f"gate: {status.word} ({status.passed_verdicts}/{status.verdicts} verdicts "
+                   f"passed, profile {report['profile']})"))
+    return 0 if status.passed else 1
 
 
 def _run_args(p: argparse.ArgumentParser) -> None:

@@ -50,20 +50,32 @@ class Expectation:
         _check_statistics(self)
         if self.op not in OPS:
             raise ExpectationError(f"Expectation {self.id!r}: op must be one of {OPS}, got {self.op!r}")
-        if not isinstance(self.threshold, (int, float)) or math.isnan(self.threshold):
+        if (not isinstance(self.threshold, (int, float)) or isinstance(self.threshold, bool)
+                or not math.isfinite(self.threshold)):
             raise ExpectationError(
-                f"Expectation {self.id!r}: threshold must be a number, got {self.threshold!r}")
+                f"Expectation {self.id!r}: threshold must be a finite number, got {self.threshold!r}")
+        if not isinstance(self.tolerance, (int, float)) or not math.isfinite(self.tolerance):
+            raise ExpectationError(
+                f"Expectation {self.id!r}: tolerance must be a finite number, got {self.tolerance!r}")
         if self.op == "within" and self.tolerance <= 0:
             raise ExpectationError(
                 f"Expectation {self.id!r}: op 'within' needs tolerance > 0, got {self.tolerance!r}")
 
     def evaluate(self, observed: float, evidence: Mapping[str, Any] | None = None) -> "Verdict":
+        """The verdict on ``observed``; a value that is not a finite number (nan, inf) fails,
+        with no gap and a note saying so, whatever the bar."""
         observed = float(observed)
-        gap = _gap(self.op, observed, self.threshold, self.tolerance)
-        passed = (not math.isnan(observed)) and _holds(self.op, observed, self.threshold, self.tolerance)
+        evidence = dict(evidence or {})
+        if math.isfinite(observed):
+            gap = _gap(self.op, observed, self.threshold, self.tolerance)
+            passed = _holds(self.op, observed, self.threshold, self.tolerance)
+        else:
+            gap, passed = math.nan, False
+            evidence["note"] = _join(evidence.get("note"),
+                                     f"observed value {observed!r} is not a finite number")
         return Verdict(id=self.id, title=self.title, observed=observed, op=self.op,
                        threshold=float(self.threshold), unit=self.unit, gap=gap, passed=passed,
-                       tolerance=self.tolerance, evidence=dict(evidence or {}))
+                       tolerance=self.tolerance, evidence=evidence)
 
     def evaluate_accuracy(self, correct: int, n: int, evidence: Mapping[str, Any] | None = None
                           ) -> "Verdict":
@@ -242,6 +254,7 @@ def parse_override(text: str) -> Override:
         value = float(match["value"])
     except ValueError:
         raise ExpectationError(f"--expect {text!r}: VALUE must be a number, got {match['value']!r}")
-    if math.isnan(value):
-        raise ExpectationError(f"--expect {text!r}: VALUE must be a number, got nan")
+    if not math.isfinite(value):
+        raise ExpectationError(f"--expect {text!r}: VALUE must be a finite number, got "
+                               f"{match['value']!r} (= {value!r})")
     return Override(match["id"], match["op"], value)

@@ -109,12 +109,13 @@ class _State:
     def activate(self):
         if self.session is None:
             from harness.options import resolve
-            from harness.report.history import FILENAME, History, HistoryError
+            from harness.report import check_reports_dir
+            from harness.report.history import HistoryError
             from harness.session import HarnessSession
 
             try:
                 resolved = resolve(self.options)
-                History(self.options.reports_dir / FILENAME).check()
+                check_reports_dir(self.options.reports_dir)
             except (OptionError, HistoryError) as exc:
                 raise pytest.UsageError(str(exc)) from None
             self.session = HarnessSession(self.options, resolved, Path(self.config.rootpath))
@@ -354,8 +355,7 @@ class _Reporter:
         if hs is None:
             return
         from harness.environment import environment
-        from harness.report import build_report, write_reports
-        from harness.report.history import record_session
+        from harness.report import build_report, publish_session
 
         options = hs.options
         report = build_report(
@@ -367,22 +367,12 @@ class _Reporter:
                      "init": options.init, "expect": list(options.expect), "rerun": options.rerun,
                      "from_log": str(options.from_log) if options.from_log else None,
                      "log_format": options.from_log_format, "dataset": options.dataset})
-        record_session(report, options.reports_dir)
         self.report = report
-        self.paths = write_reports(report, options.reports_dir)
+        self.paths = publish_session(report, options.reports_dir)
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
         if self.hs is None:
             return
-        from harness.report.terminal import regression_summary, summary_lines
+        from harness.report.terminal import write_summary
 
-        verdicts = self.hs.all_verdicts()
-        if not verdicts:
-            return
-        terminalreporter.section(f"harness verdicts (profile {self.hs.profile.name})")
-        for line in summary_lines(verdicts):
-            terminalreporter.write_line(line, red=line.startswith("FAIL"), green=line.startswith("PASS"))
-        for line in regression_summary(self.report):
-            terminalreporter.write_line(line, red=True)
-        if self.paths:
-            terminalreporter.write_line(f"report: {self.paths['markdown']}")
+        write_summary(terminalreporter, self.report, self.paths, self.hs.profile.name)

@@ -98,3 +98,28 @@ def test_wilson_rejects_impossible_counts():
         wilson_interval(0, 0)
     with pytest.raises(ExpectationError, match="successes"):
         wilson_interval(5, 4)
+
+
+# --- issue 10 item 12: no infinite bar, no verdict passed on a non-finite value -----------------
+@pytest.mark.parametrize("text", ["a/b>=-1e400", "a/b<=1e999", "a/b==+1e309"])
+def test_an_override_with_an_infinite_value_is_refused(text):
+    with pytest.raises(ExpectationError, match=r"VALUE must be a finite number, got '[-+0-9e]+' \(= -?inf\)"):
+        parse_override(text)
+
+
+def test_an_override_with_a_large_finite_value_is_kept():
+    assert parse_override("a/b>=-1e300").threshold == -1e300
+
+
+@pytest.mark.parametrize("threshold", [math.inf, -math.inf, math.nan, True])
+def test_an_expectation_with_a_non_finite_threshold_is_refused(threshold):
+    with pytest.raises(ExpectationError, match="threshold must be a finite number"):
+        Expectation("a", "A", ">=", threshold, "%")
+
+
+@pytest.mark.parametrize("op", [">=", "<="])
+@pytest.mark.parametrize("observed", [math.inf, -math.inf, math.nan])
+def test_a_non_finite_observation_fails_whatever_the_bar(op, observed):
+    v = Expectation("a", "A", op, 95.0 if op == ">=" else 1e308, "%").evaluate(observed, {"note": "from a log"})
+    assert v.passed is False and math.isnan(v.gap)
+    assert v.evidence["note"] == f"from a log; observed value {observed!r} is not a finite number"

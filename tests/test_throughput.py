@@ -60,3 +60,12 @@ def test_unknown_case_is_a_usage_error(capsys):
 def test_schedule_counts_every_state_and_epoch():
     assert throughput._schedule_minutes(2.5, 60.0) == pytest.approx((16 * 60 * 2.5 + 60) / 60)
     assert throughput._schedule_minutes(2.5, 60.0, 16) == pytest.approx((16 * 60 * 2.5 + 16 * 60) / 60)
+
+
+def test_quick_run_without_out_writes_no_file(tmp_path, monkeypatch, restore_threads, capsys):
+    """Issue 10 item 8: `bench/throughput.py --quick` wrote bench/results/throughput.json into
+    the repository (relative to the working folder); without --out it writes nothing."""
+    monkeypatch.chdir(tmp_path)
+    assert throughput.main(["--quick", "--threads", "1", "--device", "cpu"]) == 0
+    assert list(tmp_path.iterdir()) == []
+    assert "no --out given: no JSON written" in capsys.readouterr().out

@@ -1,19 +1,26 @@
-"""report.html: one self-contained page (inline CSS, inline SVG plots, PNGs as data URIs, no
-script, no network) with the verdict table failing rows first, history sparklines, per-state
-curves, the runs, the environment and the provenance.
+"""report.html: one self-contained page (inline CSS, inline SVG plots, the session's own plot
+PNGs as data URIs, no script, no network) with the verdict table failing rows first (each failing
+gap beside its cause), history sparklines, per-state curves, the runs, the environment and the
+provenance. The page fits a 1,400 px window: long values wrap inside their cells.
 
 Every string that comes from a report (verdict ids, evidence, checkpoint keys, log lines, paths)
-passes through :func:`html.escape`; the page's Content-Security-Policy forbids scripts and any
-fetch, so even a missed escape could not run code or reach the network.
+passes through :func:`harness.escape.html_text`; the page's Content-Security-Policy forbids
+scripts and any fetch, so even a missed escape could not run code or reach the network. Only the
+plots the session wrote (``report["plots"]``, regular files under ``plots/`` of the report's
+folder) are read from disk.
 """
 from __future__ import annotations
 
 import base64
-import html
-import json
-import math
+import os
+import stat
 from pathlib import Path
 from typing import Optional
+
+from harness.escape import dumps, html_text
+from harness.gate import session_status, verdict_of
+from harness.report import cells
+from harness.report.pruning import PLOT_DIR
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 MAX_PNG_BYTES = 20 * 2**20
@@ -23,30 +30,31 @@ _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#1d2330}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #dde}
 .meta{color:#556}.failed{color:#b3261e}.passed{color:#1e7b34}
-table{border-collapse:collapse;margin:8px 0;font-size:13px}
-th,td{border:1px solid #d5d8e0;padding:4px 8px;text-align:left;vertical-align:top}
+table{border-collapse:collapse;margin:8px 0;font-size:13px;max-width:100%}
+th,td{border:1px solid #d5d8e0;padding:4px 8px;text-align:left;vertical-align:top;
+overflow-wrap:anywhere;word-break:break-word}
 th{background:#f1f3f8}tr.fail td{background:#fdeceb}tr.regression td{background:#fbd9d6}
-td.num{text-align:right;font-variant-numeric:tabular-nums}code,pre{font-family:ui-monospace,monospace}
-pre{background:#f6f7fa;padding:8px;overflow:auto;max-height:320px}
+table#verdicts{table-layout:fixed;width:100%}
+#verdicts col.id{width:16%}#verdicts col.n{width:6%}#verdicts col.bar{width:8%}
+#verdicts col.gap{width:14%}#verdicts col.res{width:6%}#verdicts col.hist{width:10%}
+#verdicts col.spark{width:130px}#verdicts col.ev{width:auto}
+td.evidence table{width:100%;table-layout:fixed}td.evidence th{width:35%}
+td.num,.num{text-align:right;font-variant-numeric:tabular-nums}.why{color:#7a1f19;margin-top:4px}
+code,pre{font-family:ui-monospace,monospace}
+pre{background:#f6f7fa;padding:8px;overflow:auto;max-height:320px;white-space:pre-wrap;
+overflow-wrap:anywhere}
 details summary{cursor:pointer;color:#345}
-.plots{display:flex;flex-wrap:wrap;gap:16px}.plot{border:1px solid #dde;padding:8px}
-.plot img{max-width:640px}.badge{font-weight:600}
+.plots{display:flex;flex-wrap:wrap;gap:16px}.plot{border:1px solid #dde;padding:8px;max-width:100%}
+.plot img,.plot svg{max-width:100%;height:auto}.badge{font-weight:600}
 """
+_COLUMNS = (("verdict", "id"), ("observed", "n"), ("bar", "bar"), ("gap", "gap"), ("result", "res"),
+            ("last green", "hist"), ("change since previous", "hist"), ("history", "spark"),
+            ("evidence", "ev"))
 
 
 def esc(value: object) -> str:
     """Text for HTML: every string from a report goes through here."""
-    return html.escape(str(value), quote=True)
-
-
-def _fmt(value, unit: str) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return f"{value:.2f}{unit}" if unit == "%" else f"{value:.4g}{(' ' + unit) if unit else ''}"
-
-
-def _gap_unit(unit: str) -> str:
-    return " pp" if unit == "%" else (f" {unit}" if unit else "")
+    return html_text(value)
 
 
 # --- inline SVG -----------------------------------------------------------------------------
@@ -111,68 +119,39 @@ def _scale(values: list, lo: float, hi: float) -> list:
 # --- sections -------------------------------------------------------------------------------
 def _verdict_rows(report: dict) -> list[str]:
     trends = (report.get("history") or {}).get("verdicts", {})
-    verdicts = sorted(report.get("verdicts", []),
-                      key=lambda v: (bool(v["passed"]), not v.get("regression"), v["id"]))
+    verdicts = sorted((verdict_of(v) for v in report.get("verdicts", [])),
+                      key=lambda v: (v.passed, not cells.regression(trends.get(v.id, {})), v.id))
     rows = []
     for v in verdicts:
-        trend = trends.get(v["id"], {})
-        regression = bool(v.get("regression"))
-        cls = "pass" if v["passed"] else ("fail regression" if regression else "fail")
-        result = "pass" if v["passed"] else ("FAIL (regression)" if regression else "FAIL")
+        trend = trends.get(v.id, {})
+        regression = cells.regression(trend)
+        cls = "pass" if v.passed else ("fail regression" if regression else "fail")
+        result = "pass" if v.passed else ("FAIL (regression)" if regression else "FAIL")
         series = trend.get("series") or []
         spark = sparkline([s[1] for s in series], [bool(s[2]) for s in series])
+        why = cells.why(v)
+        cause = f'<div class="why">{esc(why)}</div>' if why else ""
         rows.append(
-            f'<tr class="{cls}"><td><code>{esc(v["id"])}</code><br>{esc(v.get("title", ""))}</td>'
-            f'<td class="num">{esc(_fmt(v["observed"], v["unit"]))}</td><td>{esc(_bar(v))}</td>'
-            f'<td class="num">{esc(_gap(v))}</td><td class="badge">{esc(result)}</td>'
-            f"<td>{esc(_last_green(trend, v))}</td><td>{esc(_change(trend, v))}</td>"
-            f"<td>{spark}</td><td>{_evidence(v.get('evidence') or {})}</td></tr>")
+            f'<tr class="{cls}"><td><code>{esc(v.id)}</code><br>{esc(v.title)}</td>'
+            f'<td class="num">{esc(cells.fmt(v.observed, v.unit))}</td><td>{esc(cells.bar(v))}</td>'
+            f'<td class="gap"><span class="num">{esc(cells.gap(v))}</span>{cause}</td>'
+            f'<td class="badge">{esc(result)}</td><td>{esc(cells.last_green(trend, v))}</td>'
+            f"<td>{esc(cells.change(trend, v))}</td><td>{spark}</td>"
+            f"<td class=\"evidence\">{_evidence(v.evidence)}</td></tr>")
     return rows
 
 
-def _bar(v: dict) -> str:
-    if v["op"] == "within":
-        return f"within {v.get('tolerance', 0):g} of {_fmt(v['threshold'], v['unit'])}"
-    tolerance = (v.get("evidence") or {}).get("tolerance_se")
-    extra = f" (tolerance {tolerance['k']:g} SE)" if isinstance(tolerance, dict) else ""
-    return f"{v['op']} {_fmt(v['threshold'], v['unit'])}{extra}"
-
-
-def _gap(v: dict) -> str:
-    gap = v.get("gap")
-    return "-" if gap is None or math.isnan(gap) else f"{gap:+.2f}{_gap_unit(v['unit'])}"
-
-
-def _last_green(trend: dict, v: dict) -> str:
-    if not trend:
-        return "-"
-    if v["passed"]:
-        return "this session"
-    green = trend.get("last_green")
-    return "never" if not green else (f"{_fmt(green['observed'], v['unit'])} "
-                                      f"({green['created']}, {str(green.get('git_commit'))[:12]})")
-
-
-def _change(trend: dict, v: dict) -> str:
-    if not trend:
-        return "-"
-    prev = trend.get("previous")
-    if not prev:
-        return "first session"
-    change = trend.get("change")
-    delta = "-" if change is None else f"{change:+.2f}{_gap_unit(v['unit'])}"
-    return f"{delta} (was {_fmt(prev['observed'], v['unit'])}, {prev['created']})"
-
-
 def _evidence(evidence: dict) -> str:
-    if not evidence:
+    """The evidence as a two-column table; null values are left out, long values wrap."""
+    shown = {k: val for k, val in evidence.items() if val is not None}
+    if not shown:
         return ""
-    items = "".join(f"<tr><th>{esc(k)}</th><td>{esc(_short(val))}</td></tr>" for k, val in evidence.items())
-    return f"<details><summary>{len(evidence)} items</summary><table>{items}</table></details>"
+    items = "".join(f"<tr><th>{esc(k)}</th><td>{esc(_short(val))}</td></tr>" for k, val in shown.items())
+    return f"<details><summary>{len(shown)} items</summary><table>{items}</table></details>"
 
 
 def _short(value: object, limit: int = 400) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    text = value if isinstance(value, str) else dumps(value, separators=(", ", ": "))
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
@@ -194,50 +173,50 @@ def _curves(report: dict) -> list[str]:
     return [f'<div class="plot">{p}</div>' for p in plots if p]
 
 
-def png_references(report: dict) -> list[str]:
-    """Every string in the report naming a .png file, in order of appearance."""
-    found: list[str] = []
-
-    def walk(obj) -> None:
-        if isinstance(obj, dict):
-            for value in obj.values():
-                walk(value)
-        elif isinstance(obj, (list, tuple)):
-            for value in obj:
-                walk(value)
-        elif isinstance(obj, str) and obj.lower().endswith(".png") and obj not in found:
-            found.append(obj)
-    walk(report)
-    return found
-
-
 def _images(report: dict, folder: Optional[Path]) -> list[str]:
-    """PNGs the report names (relative to its folder) and those lying in its folder, inlined."""
-    refs = [(ref, (folder / ref) if folder is not None else Path(ref)) for ref in png_references(report)]
-    if folder is not None and folder.is_dir():
-        refs += [(p.name, p) for p in sorted(folder.glob("*.png"))]
-    blocks, seen = [], set()
-    for name, path in refs:
-        key = str(path.resolve()) if path.exists() else name
-        if key in seen:
-            continue
-        seen.add(key)
-        blocks.append(_image_block(name, path))
-    return blocks
+    """The plots this session wrote (``report["plots"]``: paths under ``plots/`` of the report's
+    folder), inlined as data URIs. Nothing else is read: no other string of the report, no path
+    outside the folder, no link, no file that is not a regular PNG."""
+    plots = report.get("plots") or {}
+    if not plots:
+        return []
+    if folder is None:
+        return [_image_problem(name, "no report folder given, not inlined") for name in plots]
+    root = (Path(folder) / PLOT_DIR).resolve()
+    return [_image_block(str(name), root, str(rel)) for name, rel in plots.items()]
 
 
-def _image_block(name: str, path: Path) -> str:
-    problem = None
-    if not path.is_file():
-        problem = "not found"
-    elif path.stat().st_size > MAX_PNG_BYTES:
-        problem = f"larger than {MAX_PNG_BYTES // 2**20} MiB, not inlined"
-    else:
-        data = path.read_bytes()
-        if not data.startswith(PNG_MAGIC):
-            problem = "not a PNG file"
-    if problem:
-        return f'<div class="plot"><p class="failed">{esc(name)}: {esc(problem)}</p></div>'
+def _image_problem(name: str, problem: str) -> str:
+    return f'<div class="plot"><p class="failed">{esc(name)}: {esc(problem)}</p></div>'
+
+
+def _plot_file(root: Path, rel: str) -> tuple[Optional[Path], str]:
+    """The regular file ``rel`` names directly inside ``root`` (the plots folder), or why not."""
+    parts = Path(rel).parts
+    if len(parts) != 2 or parts[0] != PLOT_DIR or parts[1] in (".", "..") or not rel.endswith(".png"):
+        return None, f"{rel} is not a file under {PLOT_DIR}/, not inlined"
+    path = root / parts[1]
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return None, "not found"
+    if not stat.S_ISREG(info.st_mode) or path.resolve().parent != root:
+        return None, "not a regular file inside the report folder, not inlined"
+    if info.st_size > MAX_PNG_BYTES:
+        return None, f"larger than {MAX_PNG_BYTES // 2**20} MiB, not inlined"
+    return path, ""
+
+
+def _image_block(name: str, root: Path, rel: str) -> str:
+    path, problem = _plot_file(root, rel)
+    if path is not None:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        with os.fdopen(fd, "rb") as fh:
+            data = fh.read(MAX_PNG_BYTES + 1)
+        if not data.startswith(PNG_MAGIC) or len(data) > MAX_PNG_BYTES:
+            path, problem = None, "not a PNG file of at most 20 MiB"
+    if path is None:
+        return _image_problem(name, problem)
     uri = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
     return (f'<div class="plot"><img alt="{esc(name)}" src="{uri}"><br>'
             f"<small>{esc(name)}</small></div>")
@@ -251,9 +230,9 @@ def _runs(report: dict) -> list[str]:
     for run in runs:
         for s in run.get("states", []):
             rows.append("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in (
-                run["case"], run["run_id"], s["state"], _fmt(s.get("best_accuracy"), "%"),
-                _fmt(s.get("final_accuracy"), "%"), _fmt(s.get("sparsity"), "%"), s.get("epochs"),
-                _fmt(s.get("seconds"), "s"), "yes" if run.get("reused") else "no",
+                run["case"], run["run_id"], s["state"], cells.fmt(s.get("best_accuracy"), "%"),
+                cells.fmt(s.get("final_accuracy"), "%"), cells.fmt(s.get("sparsity"), "%"), s.get("epochs"),
+                cells.fmt(s.get("seconds"), "s"), "yes" if run.get("reused") else "no",
                 s.get("checkpoint") or "-")) + "</tr>")
     head = "".join(f"<th>{h}</th>" for h in ("case", "run id", "state", "best", "final", "sparsity",
                                              "epochs", "time", "reused", "checkpoint"))
@@ -262,39 +241,43 @@ def _runs(report: dict) -> list[str]:
         prov = {k: run.get(k) for k in ("source", "model", "dataset", "init", "spec", "init_audit",
                                         "environment")}
         out.append(f"<details><summary>provenance of {esc(run['case'])} ({esc(run['run_id'])})"
-                   f"</summary><pre>{esc(json.dumps(prov, indent=2, default=str))}</pre></details>")
+                   f"</summary><pre>{esc(dumps(prov, indent=2))}</pre></details>")
     return out
 
 
 def _table(mapping: dict) -> str:
-    rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(_short(v))}</td></tr>" for k, v in mapping.items())
+    rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(_short(v))}</td></tr>"
+                   for k, v in mapping.items() if v is not None)
     return f"<table>{rows}</table>"
 
 
+def _header(report: dict) -> list[str]:
+    status = session_status(report)
+    regressions = (report.get("counts") or {}).get("regressions") or 0
+    colour = "passed" if status.passed else "failed"
+    lines = [f"<title>harness report: {esc(status.word)} ({esc(report.get('profile'))})</title>",
+             f"<style>{_CSS}</style></head><body>",
+             f'<h1 class="{colour}">harness report: {esc(status.word)}</h1>',
+             f'<p class="meta">profile <code>{esc(report.get("profile"))}</code> · '
+             f'{status.passed_verdicts}/{status.verdicts} verdicts passed · '
+             f'{esc(regressions)} regression(s) · {esc(report.get("created", ""))} · '
+             f'{esc(report.get("timings", {}).get("duration_s", "-"))} s</p>']
+    if not status.passed:
+        lines.append(f'<p class="failed"><b>FAILED</b>: {esc(status.headline().partition(": ")[2])}</p>')
+    return lines
+
+
 def render_html(report: dict, folder: Optional[Path] = None) -> str:
-    """The page for ``report`` (report.json's dict); PNGs are looked up in ``folder``."""
-    counts = report.get("counts", {})
-    failed = counts.get("failed", 0)
-    status = "FAILED" if failed else "passed"
-    regressions = counts.get("regressions") or 0
+    """The page for ``report`` (report.json's dict); its plots are read from ``folder``."""
     plots = _curves(report) + _images(report, Path(folder) if folder is not None else None)
-    head = "".join(f"<th>{h}</th>" for h in ("verdict", "observed", "bar", "gap", "result",
-                                             "last green", "change since previous", "history",
-                                             "evidence"))
-    parts = [
-        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
-        f"<title>harness report: {esc(status)} ({esc(report.get('profile'))})</title>",
-        f"<style>{_CSS}</style></head><body>",
-        f'<h1 class="{"failed" if failed else "passed"}">harness report: {esc(status)}</h1>',
-        f'<p class="meta">profile <code>{esc(report.get("profile"))}</code> · '
-        f'{esc(counts.get("passed", 0))}/{esc(counts.get("verdicts", 0))} verdicts passed · '
-        f'{esc(regressions)} regression(s) · {esc(report.get("created", ""))} · '
-        f'{esc(report.get("timings", {}).get("duration_s", "-"))} s</p>',
-        "<h2>Verdicts</h2>",
-        f'<table id="verdicts"><tr>{head}</tr>{"".join(_verdict_rows(report))}</table>'
-        if report.get("verdicts") else "<p>No verdicts were recorded.</p>",
-    ]
+    cols = "".join(f'<col class="{c}">' for _, c in _COLUMNS)
+    head = "".join(f"<th>{h}</th>" for h, _ in _COLUMNS)
+    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+             f'<meta http-equiv="Content-Security-Policy" content="{CSP}">', *_header(report),
+             "<h2>Verdicts</h2>",
+             f'<table id="verdicts"><colgroup>{cols}</colgroup><tr>{head}</tr>'
+             f'{"".join(_verdict_rows(report))}</table>'
+             if report.get("verdicts") else "<p>No verdicts were recorded.</p>"]
     if plots:
         parts += ["<h2>Plots</h2>", f'<div class="plots">{"".join(plots)}</div>']
     parts += _runs(report)
@@ -311,4 +294,4 @@ def _provenance(report: dict) -> dict:
     return {k: v for k, v in items.items() if v is not None}
 
 
-__all__ = ["render_html", "sparkline", "line_plot", "png_references", "esc"]
+__all__ = ["render_html", "sparkline", "line_plot", "esc"]

@@ -1,118 +1,80 @@
-"""report.md: the table a person reads, failing verdicts first."""
+"""report.md: the table a person reads, failing verdicts first (also the GitHub job summary).
+
+Every string that comes from outside the harness's own code (verdict ids and titles, notes,
+evidence, run ids, paths, log lines, environment values) goes through :func:`md_text` or
+:func:`md_code`, so a backtick, a ``|``, a carriage return or HTML in a log cannot break a table
+cell or a code span, nor inject markdown or HTML into the report or the job summary.
+"""
 from __future__ import annotations
 
-from harness.expect import Verdict
+from harness.escape import md_code, md_text
+from harness.gate import session_status, verdict_of
+from harness.report import cells
 from harness.report.pruning import pruning_lines
 
 
-def _cell(text: object) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+def _verdict_cells(v, trends: dict) -> str:
+    why = cells.why(v)
+    gap = cells.gap(v, md_text) + (f"<br>{md_text(why)}" if why else "")
+    return (f"| {md_code(v.id)} | {cells.fmt(v.observed, v.unit, md_text)} | {cells.bar(v, md_text)} | "
+            f"{gap} | {_result(v, trends)} |")
 
 
-def _fmt(value, unit: str) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.2f}{unit}" if unit == "%" else f"{value:.4g}{(' ' + unit) if unit else ''}"
-
-
-def _bar(v: Verdict) -> str:
-    if v.op == "within":
-        return f"within {v.tolerance:g} of {_fmt(v.threshold, v.unit)}"
-    tolerance = v.evidence.get("tolerance_se")
-    extra = f" (tolerance {tolerance['k']:g} SE)" if isinstance(tolerance, dict) else ""
-    return f"{v.op} {_fmt(v.threshold, v.unit)}{extra}"
-
-
-def _gap(v: Verdict) -> str:
-    unit = " pp" if v.unit == "%" else (f" {v.unit}" if v.unit else "")
-    return f"{v.gap:+.2f}{unit}"
+def _result(v, trends: dict) -> str:
+    if v.passed:
+        return "pass"
+    return "**FAIL (regression)**" if cells.regression(trends.get(v.id, {})) else "**FAIL**"
 
 
 def verdict_table(verdicts: list, history: dict | None = None) -> list[str]:
     if history is not None:
         return history_table(verdicts, history)
     lines = ["| verdict | observed | bar | gap | result |", "|---|---|---|---|---|"]
-    for v in sorted(verdicts, key=lambda v: (v.passed, v.id)):
-        result = "pass" if v.passed else "**FAIL**"
-        lines.append(f"| `{_cell(v.id)}` | {_fmt(v.observed, v.unit)} | {_cell(_bar(v))} | "
-                     f"{_gap(v)}{_why(v)} | {result} |")
+    lines += [_verdict_cells(v, {}) for v in sorted(verdicts, key=lambda v: (v.passed, v.id))]
     return lines
 
-
-def _why(v: Verdict) -> str:
-    """A failing verdict's note (its cause, e.g. a recipe too short) beside its gap."""
-    note = v.evidence.get("note")
-    return f"<br>{_cell(note)}" if note and not v.passed else ""
 
 def history_table(verdicts: list, history: dict) -> list[str]:
     """The verdict table with the history columns "last green" and "change since previous";
-    a verdict that passed in the previous session and fails now reads FAIL (regression)."""
+    a verdict of the same run that passed in the previous session and fails now reads
+    FAIL (regression); a moved bar or another input says so instead."""
     trends = history.get("verdicts", {})
     lines = ["| verdict | observed | bar | gap | result | last green | change since previous |",
              "|---|---|---|---|---|---|---|"]
-    for v in sorted(verdicts, key=lambda v: (v.passed, not _regression(trends, v), v.id)):
+    order = sorted(verdicts, key=lambda v: (v.passed, not cells.regression(trends.get(v.id, {})), v.id))
+    for v in order:
         trend = trends.get(v.id, {})
-        result = "pass" if v.passed else ("**FAIL (regression)**" if _regression(trends, v) else "**FAIL**")
-        lines.append(f"| `{_cell(v.id)}` | {_fmt(v.observed, v.unit)} | {_cell(_bar(v))} | "
-                     f"{_gap(v)}{_why(v)} | {result} | {_cell(_last_green(trend, v))} | "
-                     f"{_cell(_change(trend, v))} |")
+        lines.append(f"{_verdict_cells(v, trends)} {cells.last_green(trend, v, md_text)} | "
+                     f"{cells.change(trend, v, md_text)} |")
     return lines
 
 
-def _regression(trends: dict, v: Verdict) -> bool:
-    return bool(trends.get(v.id, {}).get("regression"))
-
-
-def _when(entry: dict) -> str:
-    commit = (entry.get("git_commit") or "unknown commit")[:12]
-    return f"session {entry['session']}, {entry['created']}, {commit}"
-
-
-def _last_green(trend: dict, v: Verdict) -> str:
-    green = trend.get("last_green")
-    if v.passed:
-        return "this session"
-    if not green:
-        return "never"
-    return f"{_fmt(green['observed'], v.unit)} ({_when(green)})"
-
-
-def _change(trend: dict, v: Verdict) -> str:
-    previous = trend.get("previous")
-    if not previous:
-        return "first session"
-    if trend.get("change") is None:
-        return f"was {_fmt(previous['observed'], v.unit)} ({_when(previous)})"
-    unit = " pp" if v.unit == "%" else (f" {v.unit}" if v.unit else "")
-    was = "passed" if previous["passed"] else "failed"
-    return (f"{trend['change']:+.2f}{unit} (was {_fmt(previous['observed'], v.unit)}, {was}; "
-            f"{_when(previous)})")
-
-
 def regression_lines(report: dict) -> list[str]:
-    """One line per regression: what it was in the previous session and what it is now."""
-    history = report.get("history") or {}
-    trends = history.get("verdicts", {})
+    """One line per regression: what the same run was in the previous session and what it is now."""
+    trends = (report.get("history") or {}).get("verdicts", {})
     lines = []
     for data in report["verdicts"]:
         trend = trends.get(data["id"], {})
-        if not trend.get("regression"):
+        if not cells.regression(trend):
             continue
-        v = Verdict.from_dict(data)
-        prev = trend["previous"]
-        lines.append(f"- `{_cell(v.id)}` fell from {_fmt(prev['observed'], v.unit)} (passed, "
-                     f"{_when(prev)}) to {_fmt(v.observed, v.unit)}: {_cell(v.line())}")
-    return ["", "## Regressions", "", "Passed in the previous session, fail now:", ""] + lines if lines else []
+        v, prev = verdict_of(data), trend["previous"]
+        lines.append(f"- {md_code(v.id)} fell from {cells.fmt(prev['observed'], v.unit, md_text)} "
+                     f"(passed, {cells.when(prev, md_text)}) to {cells.fmt(v.observed, v.unit, md_text)}: "
+                     f"{md_text(v.line())}")
+    if not lines:
+        return []
+    return ["", "## Regressions", "", "The same run (input, device and bar) passed in the previous "
+            "session and fails now:", ""] + lines
 
 
 def _evidence_lines(verdicts: list) -> list[str]:
     lines = []
     for v in sorted(verdicts, key=lambda v: (v.passed, v.id)):
-        shown = {k: val for k, val in v.evidence.items() if k not in ("note",)}
-        lines.append(f"- `{_cell(v.id)}`: {_cell(v.line())}")
+        shown = {k: val for k, val in v.evidence.items() if k != "note" and val is not None}
+        lines.append(f"- {md_code(v.id)}: {md_text(v.line())}")
         if shown:
             parts = ", ".join(f"{k}={_short(val)}" for k, val in shown.items())
-            lines.append(f"  - evidence: {_cell(parts)}")
+            lines.append(f"  - evidence: {md_text(parts)}")
     return lines
 
 
@@ -129,9 +91,9 @@ def _run_lines(runs: list) -> list[str]:
     for run in runs:
         for s in run["states"]:
             lines.append(
-                f"| {_cell(run['case'])} | `{run['run_id']}` | {s['state']} | "
-                f"{_fmt(s['best_accuracy'], '%')} | {_fmt(s['final_accuracy'], '%')} | {s['epochs']} | "
-                f"{_num(s['seconds'], 1)} | {_num(s['images_per_s'], 0)} | "
+                f"| {md_text(run['case'])} | {md_code(run['run_id'])} | {s['state']} | "
+                f"{cells.fmt(s['best_accuracy'], '%')} | {cells.fmt(s['final_accuracy'], '%')} | "
+                f"{s['epochs']} | {_num(s['seconds'], 1)} | {_num(s['images_per_s'], 0)} | "
                 f"{_num(s['peak_memory_mb'], 0)} | {'yes' if run['reused'] else 'no'} |")
     return lines + _log_lines(runs)
 
@@ -145,13 +107,13 @@ def _log_lines(runs: list) -> list[str]:
             continue
         unfinished = log.get("unfinished_last_line")
         lines.append(
-            f"- {_cell(run['case'])}: {run['source']} `{_cell(log.get('log_path'))}`: "
-            f"{log.get('lines_total')} lines, {log.get('lines_not_understood')} not understood, "
-            f"{log.get('undecodable_lines')} with undecodable bytes; run complete: "
-            f"{'yes' if run.get('complete') else 'no'}"
-            + (f"; unfinished last line set aside: `{_cell(unfinished)}`" if unfinished else ""))
+            f"- {md_text(run['case'])}: {md_text(run['source'])} {md_code(log.get('log_path'))}: "
+            f"{md_text(log.get('lines_total'))} lines, {md_text(log.get('lines_not_understood'))} not "
+            f"understood, {md_text(log.get('undecodable_lines'))} with undecodable bytes; run "
+            f"complete: {'yes' if run.get('complete') else 'no'}"
+            + (f"; unfinished last line set aside: {md_code(unfinished)}" if unfinished else ""))
         for example in log.get("not_understood_examples") or []:
-            lines.append(f"  - not understood: `{_cell(example)}`")
+            lines.append(f"  - not understood: {md_code(example)}")
     return ["", "Training logs:", ""] + lines if lines else []
 
 
@@ -164,14 +126,22 @@ def _regression_count(counts: dict) -> str:
     return f" · **{n} regression{'s' if n != 1 else ''}**" if n else ""
 
 
-def render_markdown(report: dict) -> str:
-    verdicts = [Verdict.from_dict(v) for v in report["verdicts"]]
+def _status_lines(report: dict) -> list[str]:
+    status = session_status(report)
     counts = report["counts"]
+    lines = [f"# harness report: {status.word}", "",
+             f"Profile {md_code(report['profile'])} · {status.passed_verdicts}/{status.verdicts} "
+             f"verdicts passed · {report['timings']['duration_s']:.1f} s · "
+             f"{md_text(report['created'])}{_regression_count(counts)}", ""]
+    if not status.passed:
+        lines += [f"**FAILED**: {md_text(status.headline().partition(': ')[2])}", ""]
+    return lines
+
+
+def render_markdown(report: dict) -> str:
+    verdicts = [verdict_of(v) for v in report["verdicts"]]
     env = report.get("environment", {})
-    status = "FAILED" if counts["failed"] else "passed"
-    lines = [f"# harness report: {status}", "",
-             f"Profile `{report['profile']}` · {counts['passed']}/{counts['verdicts']} verdicts passed · "
-             f"{report['timings']['duration_s']:.1f} s · {report['created']}{_regression_count(counts)}", ""]
+    lines = _status_lines(report)
     lines += verdict_table(verdicts, report.get("history")) if verdicts else ["No verdicts were recorded."]
     lines += regression_lines(report)
     if verdicts:
@@ -180,5 +150,5 @@ def render_markdown(report: dict) -> str:
     lines += pruning_lines(report)
     if env:
         lines += ["", "## Environment", ""]
-        lines += [f"- {k}: {_cell(v)}" for k, v in env.items()]
+        lines += [f"- {md_text(k)}: {md_text(v)}" for k, v in env.items()]
     return "\n".join(lines) + "\n"

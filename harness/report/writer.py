@@ -1,28 +1,59 @@
-"""Write report.json, report.md and report.html under ``<reports-dir>/latest/`` (atomically), and append
-report.md to ``$GITHUB_STEP_SUMMARY`` when that variable is set. Pruning runs add their plots
-under ``latest/plots/`` first (harness.report.pruning), so all three reports reference them."""
+"""Write report.json, report.md and report.html under ``<reports-dir>/latest/`` and append
+report.md to ``$GITHUB_STEP_SUMMARY`` when that variable is set.
+
+The three reports (and the pruning plots under ``latest/plots/``, harness.report.pruning) are
+written into a temporary folder that then replaces ``latest/`` whole, so ``latest/`` never mixes
+two sessions. :func:`publish_session` writes the reports first and the session's history row
+last, under the history's lock: a kill in between leaves no history row without its reports.
+"""
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Callable, Optional
 
 from harness import storage
+from harness.escape import dumps
+from harness.report.folder import replace_folder
+from harness.report.history import FILENAME, History
 from harness.report.html import render_html
 from harness.report.markdown import render_markdown
 from harness.report.pruning import write_plots
 
+NAMES = {"json": "report.json", "markdown": "report.md", "html": "report.html"}
+
+
+def _fill(report: dict) -> Callable[[Path], str]:
+    def fill(folder: Path) -> str:
+        plots = write_plots(report, folder)
+        report.pop("plots", None)
+        if plots:
+            report["plots"] = plots
+        storage.write_text(folder / NAMES["json"], dumps(report, indent=2) + "\n")
+        markdown = render_markdown(report)
+        storage.write_text(folder / NAMES["markdown"], markdown)
+        storage.write_text(folder / NAMES["html"], render_html(report, folder))
+        return markdown
+    return fill
+
 
 def write_reports(report: dict, reports_dir: Path) -> dict:
+    """Replace ``<reports-dir>/latest/`` with ``report``'s reports; {kind: path}."""
     latest = Path(reports_dir) / "latest"
-    plots = write_plots(report, latest)
-    if plots:
-        report["plots"] = plots
-    paths = {"json": storage.write_json(latest / "report.json", report)}
-    markdown = render_markdown(report)
-    paths["markdown"] = storage.write_text(latest / "report.md", markdown)
-    paths["html"] = storage.write_text(latest / "report.html", render_html(report, latest))
+    markdown = replace_folder(latest, _fill(report))
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         with open(summary, "a", encoding="utf-8") as fh:
             fh.write(markdown)
+    return {kind: latest / name for kind, name in NAMES.items()}
+
+
+def publish_session(report: dict, reports_dir: Path,
+                    notify: Optional[Callable[[str], None]] = None) -> dict:
+    """The end of a session: trends from the history, the reports, then the history row."""
+    history = History(Path(reports_dir) / FILENAME, **({"notify": notify} if notify else {}))
+    with history.locked():
+        session = history.annotate(report)
+        paths = write_reports(report, reports_dir)
+        history.append(report, session)
     return paths

@@ -1,0 +1,105 @@
+"""The text of the report's cells (values, bars, gaps, trends), shared by report.md, report.html
+and the terminal summary so the three say the same thing.
+
+Each function takes ``esc``, the escaper of the caller's medium, and applies it to every fragment
+that comes from outside the harness's own formatting (units, notes, dates, commits, inputs);
+the numbers and operators it formats itself are left as they are. report.md passes
+:func:`harness.escape.md_text`; report.html escapes the whole cell afterwards instead.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Optional
+
+from harness.expect import OPS, Verdict
+from harness.report.history import ANOTHER_INPUT, BAR_MOVED, FIRST, SAME
+
+Esc = Callable[[str], str]
+
+
+def _plain(text: str) -> str:
+    return text
+
+
+def _number(value) -> Optional[float]:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
+    return float(value) if ok else None
+
+
+def fmt(value: Optional[float], unit: str, esc: Esc = _plain) -> str:
+    """``74.12%`` for accuracies, ``0.5 s`` otherwise; ``-`` when there is no number."""
+    value = _number(value)
+    if value is None:
+        return "-"
+    return f"{value:.2f}%" if unit == "%" else f"{value:.4g}{(' ' + esc(unit)) if unit else ''}"
+
+
+def gap_unit(unit: str, esc: Esc = _plain) -> str:
+    return " pp" if unit == "%" else (f" {esc(unit)}" if unit else "")
+
+
+def bar(v: Verdict, esc: Esc = _plain) -> str:
+    if v.op == "within":
+        return f"within {v.tolerance:g} of {fmt(v.threshold, v.unit, esc)}"
+    tolerance = v.evidence.get("tolerance_se")
+    k = _number(tolerance.get("k")) if isinstance(tolerance, dict) else None
+    extra = f" (tolerance {k:g} SE)" if k is not None else ""
+    op = v.op if v.op in OPS else esc(v.op)
+    return f"{op} {fmt(v.threshold, v.unit, esc)}{extra}"
+
+
+def gap(v: Verdict, esc: Esc = _plain) -> str:
+    value = _number(v.gap)
+    return "-" if value is None else f"{value:+.2f}{gap_unit(v.unit, esc)}"
+
+
+def why(v: Verdict) -> Optional[str]:
+    """A failing verdict's note (its cause: a recipe too short, a random init), unescaped."""
+    note = v.evidence.get("note")
+    return str(note) if note and not v.passed else None
+
+
+def when(entry: dict, esc: Esc = _plain) -> str:
+    commit = str(entry.get("git_commit") or "unknown commit")[:12]
+    return f"session {esc(str(entry.get('session')))}, {esc(str(entry.get('created')))}, {esc(commit)}"
+
+
+def last_green(trend: dict, v: Verdict, esc: Esc = _plain) -> str:
+    if not trend:
+        return "-"
+    if v.passed:
+        return "this session"
+    green = trend.get("last_green")
+    return "never" if not green else f"{fmt(green.get('observed'), v.unit, esc)} ({when(green, esc)})"
+
+
+def relation_of(trend: dict) -> str:
+    """The trend's relation; reports written before relations were recorded compared runs only."""
+    if not trend.get("previous"):
+        return FIRST
+    return trend.get("relation") or SAME
+
+
+def change(trend: dict, v: Verdict, esc: Esc = _plain) -> str:
+    """The "change since previous" cell: a delta only between runs of the same input."""
+    if not trend:
+        return "-"
+    kind, prev = relation_of(trend), trend.get("previous") or {}
+    if kind == FIRST:
+        return "first session"
+    was = f"was {fmt(prev.get('observed'), v.unit, esc)}, {'passed' if prev.get('passed') else 'failed'}"
+    if kind == ANOTHER_INPUT:
+        judged = esc(str(prev["input"])) if prev.get("input") else "an input not recorded"
+        return f"another input ({was} on {judged}; {when(prev, esc)})"
+    delta = _number(trend.get("change"))
+    delta_text = "" if delta is None else f"{delta:+.2f}{gap_unit(v.unit, esc)} "
+    if kind == BAR_MOVED:
+        old = Verdict(v.id, v.title, math.nan, str(prev.get("op")), _number(prev.get("threshold")),
+                      v.unit, math.nan, False, _number(prev.get("tolerance")) or 0.0)
+        return f"bar moved from {bar(old, esc)} to {bar(v, esc)}: {delta_text}({was}; {when(prev, esc)})"
+    return f"{delta_text}({was}; {when(prev, esc)})"
+
+
+def regression(trend: dict) -> bool:
+    """A regression: the same run passed in the previous session and fails now."""
+    return bool(trend.get("regression")) and relation_of(trend) == SAME
