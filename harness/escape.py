@@ -20,9 +20,11 @@ import math
 import re
 from typing import Any
 
-# C0 and C1 controls, DEL, and the Unicode bidi embeddings/overrides/isolates (which reorder
-# what a reader sees), plus the line and paragraph separators.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# C0 and C1 controls but the tab, DEL, the Unicode bidi embeddings/overrides/isolates (which
+# reorder what a reader sees), the line and paragraph separators, and lone surrogates (the
+# bytes of a file name that is not UTF-8).
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e"
+                      "\u2066-\u2069\ud800-\udfff]")
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+\-.!|~&$])")
 _BACKTICKS = re.compile(r"`+")
 

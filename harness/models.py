@@ -17,6 +17,7 @@ from harness.escape import terminal
 from harness.forensics.evidence import JUDGED_DTYPES, dense_problem, storage_elements
 from harness.forensics.layout import TokenGrid, describe_layout, token_grid
 from harness.forensics.reader import CheckpointError, read_checkpoint
+from harness.heads import classifier_keys
 from harness.imports import ImportPathError, call_with, is_import_path, load_callable, source_digest
 
 
@@ -103,8 +104,9 @@ def create_model(name: str, num_classes: int, in_chans: int = 3,
     (those its signature accepts)."""
     check_model_name(name)
     if is_import_path(name):
-        model = call_with(load_callable(name, "model"), num_classes=num_classes,
-                          image_size=image_size, in_chans=in_chans)
+        given = {"num_classes": num_classes, "image_size": image_size, "in_chans": in_chans}
+        model = call_with(load_callable(name, "model"),
+                          **{k: v for k, v in given.items() if v is not None})
         if not isinstance(model, nn.Module):
             raise ModelError(f"model {name!r} returned a {type(model).__name__}, not a torch "
                              f"nn.Module")
@@ -129,14 +131,39 @@ class LoadAudit:
     shape_mismatched: list = field(default_factory=list)
     head_reinitialised: list = field(default_factory=list)
     resampled: list = field(default_factory=list)
+    ignored_buffers: list = field(default_factory=list)   # input statistics the data pipeline replaces
     fraction_supplied: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def _is_head(key: str) -> bool:
-    return key in HEAD_KEYS
+def _head_keys(model: nn.Module) -> set:
+    """The classifier head's keys (harness.heads: the model's word, else its structure), plus
+    the conventional names, so a file's head of another class count is recognised."""
+    return set(HEAD_KEYS) | classifier_keys(model)
+
+
+# An input-normalisation module's statistics (e.g. the research group's
+# ``normalize = NormalizeByChannelMeanStd(mean, std)`` with ``normalize.mean/std`` buffers):
+# at most 4 values (image channels) in a module holding nothing else. The harness normalises
+# its inputs with the dataset's statistics, so these are not loaded; the audit lists them.
+_STAT_NAMES = ("mean", "std")
+MAX_STAT_VALUES = 4
+
+
+def input_statistics(incoming: dict, own: dict) -> dict:
+    """The file's input-normalisation buffers the model does not have: key -> values."""
+    found = {}
+    for key, tensor in incoming.items():
+        module, _, name = key.rpartition(".")
+        siblings = [k for k in incoming if k.rpartition(".")[0] == module]
+        if (key not in own and name in _STAT_NAMES and module
+                and all(k.rpartition(".")[2] in _STAT_NAMES for k in siblings)
+                and isinstance(tensor, torch.Tensor) and 0 < tensor.numel() <= MAX_STAT_VALUES
+                and tensor.is_floating_point() and not tensor.is_sparse):
+            found[key] = [round(float(v), 6) for v in tensor.reshape(-1)]
+    return found
 
 
 def _read_source(source: str) -> tuple[dict, LoadAudit]:
@@ -199,7 +226,7 @@ def load_init(model: nn.Module, source: str) -> LoadAudit:
     """
     incoming, audit = _read_source(source)
     accepted = audit_keys(model, incoming, audit)
-    problems = _problems(audit)
+    problems = "; ".join(fit_problems(audit))
     if problems:
         raise ModelError(terminal(
             f"--init {source} does not fit the model: the file holds "
@@ -215,8 +242,14 @@ def audit_keys(model: nn.Module, incoming: dict, audit: LoadAudit) -> dict:
     Tensors without dense values (sparse, meta) never load: they count as shape-mismatched."""
     own = model.state_dict()
     file_grid = token_grid(incoming)
+    heads = _head_keys(model)
+    statistics = input_statistics(incoming, own)
+    audit.ignored_buffers = [f"{k} = {v}: input statistics; the harness normalises inputs with "
+                             f"the dataset's" for k, v in statistics.items()]
     accepted: dict = {}
     for key, tensor in incoming.items():
+        if key in statistics:
+            continue
         if key not in own:
             audit.unexpected.append(key)
             continue
@@ -230,7 +263,7 @@ def audit_keys(model: nn.Module, incoming: dict, audit: LoadAudit) -> dict:
             if adapted is not None and adapted.shape == target.shape:
                 audit.resampled.append(f"{key}: {tuple(tensor.shape)} -> {tuple(target.shape)}")
                 tensor = adapted
-            elif _is_head(key):
+            elif key in heads:
                 audit.head_reinitialised.append(f"{key}: file {tuple(tensor.shape)}, "
                                                 f"model {tuple(target.shape)}")
                 continue
@@ -240,7 +273,7 @@ def audit_keys(model: nn.Module, incoming: dict, audit: LoadAudit) -> dict:
                 continue
         accepted[key] = _as_dtype(tensor, target.dtype)
     for key in own:
-        if key not in accepted and _is_head(key) and not _head_skipped(key, audit):
+        if key not in accepted and key in heads and not _head_skipped(key, audit):
             audit.head_reinitialised.append(f"{key}: absent from file")
     audit.missing = [k for k in own if k not in accepted and not _head_skipped(k, audit)]
     supplied = sum(own[k].numel() for k in accepted)
@@ -257,15 +290,19 @@ def _head_skipped(key: str, audit: LoadAudit) -> bool:
     return any(entry.startswith(key + ":") for entry in audit.head_reinitialised)
 
 
-def _problems(audit: LoadAudit) -> str:
-    """Missing (keys the file lacks; a shape-mismatched key is counted there only), unexpected
-    and shape-mismatched keys, three of each named."""
+def fit_problems(audit: LoadAudit) -> list[str]:
+    """Why a file does not fit the model, one entry per kind (empty: it loads fully): keys the
+    file lacks (a shape-mismatched key is counted there only; a classifier head of another class
+    count is not a problem), keys the model lacks (input statistics are not: they are listed as
+    ignored buffers), shape-mismatched keys; three of each named. `load_init` refuses exactly
+    these, and `harness inspect --arch` reports exactly these."""
     mismatched = {entry.split(":", 1)[0] for entry in audit.shape_mismatched}
     absent = [k for k in audit.missing if k not in mismatched]
     parts = []
-    for label, keys in (("missing", absent), ("unexpected", audit.unexpected),
-                        ("shape-mismatched", audit.shape_mismatched)):
+    for label, keys in (("missing key(s) (they would stay at their init)", absent),
+                        ("unexpected key(s) (the model has no place for them)", audit.unexpected),
+                        ("shape-mismatched key(s)", audit.shape_mismatched)):
         if keys:
             shown = ", ".join(keys[:3]) + (f" (+{len(keys) - 3} more)" if len(keys) > 3 else "")
-            parts.append(f"{len(keys)} {label} key(s): {shown}")
-    return "; ".join(parts)
+            parts.append(f"{len(keys)} {label}: {shown}")
+    return parts

@@ -46,7 +46,7 @@ def test_strict_false_trap_missing_backbone_keys_fail(tmp_path):
     torch.save(partial, tmp_path / "partial.pth")
     audit = inspect_checkpoint(tmp_path / "partial.pth", arch=ARCH).load_audit
     assert not audit["passed"] and 0 < audit["fraction_supplied"] < 0.5
-    assert "would stay at their init" in audit["problem"]
+    assert "missing key(s) (they would stay at their init)" in audit["problem"]
 
 
 def test_changed_norm_parameters_count_as_training_with_arch(tmp_path):

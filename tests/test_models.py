@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 import torch
 from safetensors.torch import save_file
@@ -108,3 +110,54 @@ def test_an_unreadable_or_unusable_init_is_a_model_error(tmp_path):
     with pytest.raises(ModelError, match=r"blocks\.0\.mlp\.fc1\.weight: file tensor has layout "
                                          r"sparse_coo"):
         load_init(create_model("vit_tiny_digits", 10, in_chans=1), str(tmp_path / "sparse.pth"))
+
+
+# --- a user's model by import path, the research group's way (examples/own_project) ---------
+OWN = Path(__file__).resolve().parent.parent / "examples" / "own_project"
+
+
+@pytest.fixture
+def own_project(monkeypatch):
+    monkeypatch.syspath_prepend(str(OWN))
+    return "own_vit.model:vit_digits"
+
+
+def test_a_factory_by_import_path_builds_the_users_class(own_project):
+    model = create_model(own_project, num_classes=7, in_chans=1, image_size=32)
+    assert type(model).__name__ == "VisionTransformer" and model.head.out_features == 7
+    assert model.patch_embed.proj.in_channels == 1
+
+
+def test_their_init_file_loads_with_its_input_statistics_listed_and_inspect_agrees(own_project, tmp_path):
+    """Their init files carry `normalize.mean/std` (the input statistics their script attaches);
+    a model without that module loads the file, says it left them out, and `harness inspect
+    --arch` reports the same fit."""
+    from harness.forensics.inspection import inspect_checkpoint
+
+    import own_vit.model
+
+    theirs = create_model(own_project, num_classes=10, in_chans=3, image_size=32)
+    theirs.normalize = own_vit.model.Normalize([0.3056] * 3, [0.3230] * 3)   # as train.py does
+    path = tmp_path / "vit_mini_digits_init.pth.tar"
+    torch.save({"state_dict": theirs.state_dict()}, path)
+    ours = create_model(own_project, num_classes=10, in_chans=3, image_size=32)
+    audit = load_init(ours, str(path))
+    assert audit.fraction_supplied == 1.0 and not audit.unexpected
+    assert [b.split(" =")[0] for b in audit.ignored_buffers] == ["normalize.mean", "normalize.std"]
+    assert "0.3056" in audit.ignored_buffers[0]
+    assert torch.equal(ours.blocks[0].attn.qkv.weight, theirs.blocks[0].attn.qkv.weight)
+    report = inspect_checkpoint(path, arch=own_project, num_classes=10).load_audit
+    assert report["passed"] and report["ignored_buffers"] == audit.ignored_buffers
+
+
+def test_an_unexpected_weight_fails_load_and_inspect_alike(own_project, tmp_path):
+    from harness.forensics.inspection import inspect_checkpoint
+
+    state = create_model(own_project, num_classes=10, in_chans=3, image_size=32).state_dict()
+    state["extra_adapter.weight"] = torch.randn(16, 16)
+    path = tmp_path / "with_adapter.pth"
+    torch.save(state, path)
+    with pytest.raises(ModelError, match=r"1 unexpected key\(s\) \(the model has no place for them\): extra_adapter.weight"):
+        load_init(create_model(own_project, num_classes=10, in_chans=3, image_size=32), str(path))
+    report = inspect_checkpoint(path, arch=own_project, num_classes=10).load_audit
+    assert not report["passed"] and "extra_adapter.weight" in report["problem"]

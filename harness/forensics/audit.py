@@ -24,7 +24,7 @@ from harness.forensics.evidence import (JUDGED_DTYPES, KIND_CONSTANT, KIND_MATRI
                                         TensorEvidence, tensor_evidence)
 from harness.forensics.layout import describe_layout
 from harness.forensics.reader import LoadedCheckpoint
-from harness.models import HEAD_KEYS, LoadAudit, audit_keys, create_model
+from harness.models import LoadAudit, audit_keys, create_model, fit_problems
 
 SEEDS = (0, 1, 2)
 STD_TOLERANCE = 0.10     # a changed scale: weight decay shrinks, learning grows; nudges do neither
@@ -128,16 +128,10 @@ def load_audit(ckpt: LoadedCheckpoint, model: torch.nn.Module, arch: str, num_cl
     audit = LoadAudit(source=ckpt.path, container=ckpt.container,
                       stripped_prefixes=list(ckpt.stripped_prefixes))
     audit_keys(model, ckpt.tensors, audit)
-    backbone_missing = [k for k in audit.missing if k not in HEAD_KEYS]
-    problems = []
-    if backbone_missing:
-        problems.append(f"{len(backbone_missing)} model tensor(s) the file does not supply would "
-                        f"stay at their init (e.g. {', '.join(backbone_missing[:3])})")
+    problems = fit_problems(audit)           # exactly what load_init would refuse
     if audit.shape_mismatched:
-        problems.append(f"the file does not fit {arch}: it holds {describe_layout(ckpt.tensors)}; "
-                        f"{arch} needs {describe_layout(own)}")
-        problems.append(f"{len(audit.shape_mismatched)} shape-mismatched: "
-                        f"{', '.join(audit.shape_mismatched[:3])}")
+        problems.insert(0, f"the file does not fit {arch}: it holds "
+                           f"{describe_layout(ckpt.tensors)}; {arch} needs {describe_layout(own)}")
     prefix = _prefix_needed(list(ckpt.tensors), list(own)) if problems else None
     if prefix:
         problems.append(f"the keys match after {prefix}")
