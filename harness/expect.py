@@ -12,7 +12,9 @@ import statistics
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Mapping, Optional, Sequence
 
-OPS = (">=", "<=", "==", "within")
+from harness import wording
+
+OPS = wording.OPS
 _EQ_TOL = 1e-9
 
 
@@ -105,8 +107,8 @@ class Expectation:
                   "spread": [round(min(values), 4), round(max(values), 4)]}
         merged.update(evidence or {})
         merged["note"] = _join(merged.get("note"), (
-            f"mean of {len(values)} seeds, std {std:.2f}{_unit_text(self.unit)}, range "
-            f"{_fmt(min(values), self.unit)} to {_fmt(max(values), self.unit)}"))
+            f"mean of {len(values)} seeds, std {std:.2f}{wording.gap_unit(self.unit)}, range "
+            f"{wording.number(min(values), self.unit)} to {wording.number(max(values), self.unit)}"))
         verdict = self.evaluate(mean, merged)
         if self.tolerance_se and len(values) > 1:
             half = self.tolerance_se * std / math.sqrt(len(values))
@@ -146,8 +148,8 @@ def _within_se(verdict: "Verdict", k: float, interval: tuple, what: str) -> "Ver
     low, high = interval
     end, name = (high, "upper") if verdict.op == ">=" else (low, "lower")
     reaches = end >= verdict.threshold if verdict.op == ">=" else end <= verdict.threshold
-    bar = _fmt(verdict.threshold, verdict.unit)
-    span = f"{k:g}-SE {what} [{_fmt(low, verdict.unit)}, {_fmt(high, verdict.unit)}]"
+    bar = wording.number(verdict.threshold, verdict.unit)
+    span = f"{k:g}-SE {what} {wording.span(low, high, verdict.unit)}"
     if verdict.passed:
         note = None
     elif reaches:
@@ -165,10 +167,6 @@ def _within_se(verdict: "Verdict", k: float, interval: tuple, what: str) -> "Ver
 
 def _join(first: Optional[str], second: str) -> str:
     return f"{first}; {second}" if first else second
-
-
-def _unit_text(unit: str) -> str:
-    return " pp" if unit == "%" else (f" {unit}" if unit else "")
 
 
 def _holds(op: str, observed: float, threshold: float, tolerance: float) -> bool:
@@ -208,14 +206,16 @@ class Verdict:
     def line(self) -> str:
         """The one-line message of DESIGN.md, e.g.
         ``State 0 accuracy on digits: observed 93.10% vs expected >= 95.00% (gap -1.90 pp)``."""
-        gap_unit = " pp" if self.unit == "%" else (f" {self.unit}" if self.unit else "")
-        bar = f"{self.op} {_fmt(self.threshold, self.unit)}"
-        if self.op == "within":
-            bar = f"within {self.tolerance:g}{gap_unit} of {_fmt(self.threshold, self.unit)}"
         note = self.evidence.get("note")
         tail = f"; {note}" if note else ""
-        return (f"{self.title}: observed {_fmt(self.observed, self.unit)} vs expected {bar} "
-                f"(gap {self.gap:+.2f}{gap_unit}){tail}")
+        return (f"{self.title}: observed {wording.number(self.observed, self.unit)} vs expected "
+                f"{self.bar_text()} (gap {wording.gap(self.gap, self.unit)}){tail}")
+
+    def bar_text(self, esc: wording.Esc = wording.plain) -> str:
+        """The bar in words: ``>= 95.00%``, ``within 0.1 pp of 70.00%``, with an SE tolerance."""
+        tolerance = self.evidence.get("tolerance_se")
+        k = tolerance.get("k") if isinstance(tolerance, dict) else None
+        return wording.bar(self.op, self.threshold, self.unit, self.tolerance, k, esc)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -223,14 +223,6 @@ class Verdict:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Verdict":
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
-
-
-def _fmt(value: float, unit: str) -> str:
-    if math.isnan(value):
-        return "nan"
-    if unit == "%":
-        return f"{value:.2f}%"
-    return f"{value:.4g}{(' ' + unit) if unit else ''}"
 
 
 _OVERRIDE = re.compile(r"^\s*(?P<id>[^<>=\s]+)\s*(?P<op>>=|<=|==)\s*(?P<value>[-+0-9.eE]+)\s*$")

@@ -122,5 +122,5 @@ def test_the_gate_fails_a_verdict_on_an_infinite_observation(tmp_path, capsys):
     assert main(["gate", str(tmp_path)]) == 1
     out = capsys.readouterr().out
     assert out.splitlines() == [
-        "FAIL State 0 accuracy on cifar10: observed nan vs expected >= 95.00% (gap +nan pp); "
+        "FAIL State 0 accuracy on cifar10: observed nan vs expected >= 95.00% (gap -); "
         "observed value inf is not a finite number", "gate: FAILED (0/1 verdicts passed, profile nightly)"]

@@ -9,48 +9,31 @@ the numbers and operators it formats itself are left as they are. report.md pass
 from __future__ import annotations
 
 import math
-from typing import Callable, Optional
+from typing import Optional
 
-from harness.expect import OPS, Verdict
+from harness import wording
+from harness.expect import Verdict
 from harness.report.history import ANOTHER_INPUT, BAR_MOVED, FIRST, SAME
 
-Esc = Callable[[str], str]
+Esc = wording.Esc
+plain = wording.plain
 
 
-def _plain(text: str) -> str:
-    return text
-
-
-def _number(value) -> Optional[float]:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
-    return float(value) if ok else None
-
-
-def fmt(value: Optional[float], unit: str, esc: Esc = _plain) -> str:
+def fmt(value: Optional[float], unit: str, esc: Esc = plain) -> str:
     """``74.12%`` for accuracies, ``0.5 s`` otherwise; ``-`` when there is no number."""
-    value = _number(value)
-    if value is None:
-        return "-"
-    return f"{value:.2f}%" if unit == "%" else f"{value:.4g}{(' ' + esc(unit)) if unit else ''}"
+    return wording.number(value, unit, esc)
 
 
-def gap_unit(unit: str, esc: Esc = _plain) -> str:
-    return " pp" if unit == "%" else (f" {esc(unit)}" if unit else "")
+def gap_unit(unit: str, esc: Esc = plain) -> str:
+    return wording.gap_unit(unit, esc)
 
 
-def bar(v: Verdict, esc: Esc = _plain) -> str:
-    if v.op == "within":
-        return f"within {v.tolerance:g} of {fmt(v.threshold, v.unit, esc)}"
-    tolerance = v.evidence.get("tolerance_se")
-    k = _number(tolerance.get("k")) if isinstance(tolerance, dict) else None
-    extra = f" (tolerance {k:g} SE)" if k is not None else ""
-    op = v.op if v.op in OPS else esc(v.op)
-    return f"{op} {fmt(v.threshold, v.unit, esc)}{extra}"
+def bar(v: Verdict, esc: Esc = plain) -> str:
+    return v.bar_text(esc)
 
 
-def gap(v: Verdict, esc: Esc = _plain) -> str:
-    value = _number(v.gap)
-    return "-" if value is None else f"{value:+.2f}{gap_unit(v.unit, esc)}"
+def gap(v: Verdict, esc: Esc = plain) -> str:
+    return wording.gap(v.gap, v.unit, esc)
 
 
 def why(v: Verdict) -> Optional[str]:
@@ -59,12 +42,12 @@ def why(v: Verdict) -> Optional[str]:
     return str(note) if note and not v.passed else None
 
 
-def when(entry: dict, esc: Esc = _plain) -> str:
+def when(entry: dict, esc: Esc = plain) -> str:
     commit = str(entry.get("git_commit") or "unknown commit")[:12]
     return f"session {esc(str(entry.get('session')))}, {esc(str(entry.get('created')))}, {esc(commit)}"
 
 
-def last_green(trend: dict, v: Verdict, esc: Esc = _plain) -> str:
+def last_green(trend: dict, v: Verdict, esc: Esc = plain) -> str:
     if not trend:
         return "-"
     if v.passed:
@@ -80,7 +63,7 @@ def relation_of(trend: dict) -> str:
     return trend.get("relation") or SAME
 
 
-def change(trend: dict, v: Verdict, esc: Esc = _plain) -> str:
+def change(trend: dict, v: Verdict, esc: Esc = plain) -> str:
     """The "change since previous" cell: a delta only between runs of the same input."""
     if not trend:
         return "-"
@@ -91,11 +74,11 @@ def change(trend: dict, v: Verdict, esc: Esc = _plain) -> str:
     if kind == ANOTHER_INPUT:
         judged = esc(str(prev["input"])) if prev.get("input") else "an input not recorded"
         return f"another input ({was} on {judged}; {when(prev, esc)})"
-    delta = _number(trend.get("change"))
+    delta = wording.finite(trend.get("change"))
     delta_text = "" if delta is None else f"{delta:+.2f}{gap_unit(v.unit, esc)} "
     if kind == BAR_MOVED:
-        old = Verdict(v.id, v.title, math.nan, str(prev.get("op")), _number(prev.get("threshold")),
-                      v.unit, math.nan, False, _number(prev.get("tolerance")) or 0.0)
+        old = Verdict(v.id, v.title, math.nan, str(prev.get("op")), wording.finite(prev.get("threshold")),
+                      v.unit, math.nan, False, wording.finite(prev.get("tolerance")) or 0.0)
         return f"bar moved from {bar(old, esc)} to {bar(v, esc)}: {delta_text}({was}; {when(prev, esc)})"
     return f"{delta_text}({was}; {when(prev, esc)})"
 

@@ -1,0 +1,63 @@
+"""How the harness writes a value, a bar and a gap: one place for every medium (the verdict line,
+report.md, report.html, the terminal summary, the gate).
+
+``%`` values are accuracies in percent and their gaps are percentage points (``pp``); any other
+unit is written after the number. A missing number is ``-``;
+``nan`` and ``inf`` are written as they are (an impossible value must show). ``esc`` is the
+escaper of the caller's medium, applied to what comes from outside (the unit a suite declared);
+the numbers and operators written here are safe as they are.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Optional
+
+Esc = Callable[[str], str]
+OPS = (">=", "<=", "==", "within")
+
+
+def plain(text: str) -> str:
+    return text
+
+
+def finite(value) -> Optional[float]:
+    """``value`` as a float when it is a finite number, else None."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if ok else None
+
+
+def number(value, unit: str, esc: Esc = plain) -> str:
+    """``74.12%`` for accuracies, ``0.5 s`` otherwise; ``nan`` / ``inf`` as they are; ``-``
+    when there is no number at all."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    value = finite(value)
+    if value is None:
+        return "-"
+    return f"{value:.2f}%" if unit == "%" else f"{value:.4g}{(' ' + esc(unit)) if unit else ''}"
+
+
+def gap_unit(unit: str, esc: Esc = plain) -> str:
+    """The unit of a difference: ``pp`` for accuracies, else the unit itself."""
+    return " pp" if unit == "%" else (f" {esc(unit)}" if unit else "")
+
+
+def gap(value, unit: str, esc: Esc = plain) -> str:
+    """``-20.88 pp`` (signed: negative is short of the bar), ``-`` when there is no finite gap."""
+    value = finite(value)
+    return "-" if value is None else f"{value:+.2f}{gap_unit(unit, esc)}"
+
+
+def bar(op: str, threshold, unit: str, tolerance: float = 0.0, tolerance_se=None,
+        esc: Esc = plain) -> str:
+    """``>= 95.00%``, ``within 0.1 pp of 70.00%``, ``>= 95.00% (tolerance 2 SE)``."""
+    if op == "within":
+        return f"within {tolerance:g}{gap_unit(unit, esc)} of {number(threshold, unit, esc)}"
+    k = finite(tolerance_se)
+    extra = f" (tolerance {k:g} SE)" if k else ""
+    return f"{op if op in OPS else esc(op)} {number(threshold, unit, esc)}{extra}"
+
+
+def span(low, high, unit: str) -> str:
+    """``[93.10%, 96.40%]``."""
+    return f"[{number(low, unit)}, {number(high, unit)}]"
