@@ -12,6 +12,13 @@ class PlacementError(ValueError):
     """A worker id or device list the placement cannot use."""
 
 
+def gpu_count() -> int:
+    """CUDA GPUs this process sees (0 without CUDA)."""
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
 def worker_index(worker_id: str) -> int:
     """``gw3`` -> 3 (pytest-xdist's worker ids)."""
     match = _WORKER.match(worker_id)

@@ -298,12 +298,9 @@ def pytest_configure_node(node) -> None:
     """xdist controller: tell each worker its GPU (only for harness sessions)."""
     if not _state(node.config).options.given:
         return
-    import torch
+    from harness.placement import gpu_count, worker_devices
 
-    from harness.placement import worker_devices
-
-    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    devices = worker_devices(node.gateway.id, os.environ.get("CUDA_VISIBLE_DEVICES"), count)
+    devices = worker_devices(node.gateway.id, os.environ.get("CUDA_VISIBLE_DEVICES"), gpu_count())
     node.workerinput["harness_cuda_visible_devices"] = devices
 
 
@@ -316,10 +313,9 @@ def pytest_xdist_auto_num_workers(config: pytest.Config):
         return None                     # pytest_configure reports the bad option
     if not given:
         return None
-    import torch
+    from harness.placement import gpu_count
 
-    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    return count or None
+    return gpu_count() or None
 
 
 # --- reports ----------------------------------------------------------------------------------

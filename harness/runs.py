@@ -20,6 +20,7 @@ from harness.data import Dataset, load_dataset
 from harness.data.batches import Batches, augment_for
 from harness.environment import environment, git_commit
 from harness.lock import exclusive
+from harness.options import DEFAULT_THREADS
 from harness.models import create_model, load_init, model_definition, native_image_size
 from harness.progress import progress_bar
 from harness.prune.masks import MaskSet
@@ -32,12 +33,6 @@ from harness.store import RunStore
 from harness.train import PhaseHooks, PhaseResult, evaluate, train_phase, training_forward
 
 
-# CPU intra-op threads for runs. The CPU models (smoke) are too small to gain from more, and
-# OpenMP threads collapse when the cores are shared: measured on the 2-core CI machine class
-# with other processes running, 3 smoke epochs took 5.5 s with 1 thread and 91.6 s with 2.
-CPU_THREADS = 1
-
-
 @dataclass(frozen=True)
 class RunContext:
     """Where and how runs execute; nothing here changes what a run computes except the device."""
@@ -48,7 +43,7 @@ class RunContext:
     download: bool = False
     rerun: bool = False
     progress: bool = True
-    threads: int = CPU_THREADS
+    threads: int = DEFAULT_THREADS
     compile: bool = True       # torch.compile the training forward on CUDA (--no-compile: eager)
     echo: Optional[Callable[[str], None]] = None   # where a command's live output goes
 
