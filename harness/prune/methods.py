@@ -22,9 +22,9 @@ from typing import Callable, Optional
 
 import torch
 
+from harness.prune import pools
 from harness.prune.magnitude import magnitude_masks
 from harness.prune.masks import MaskSet
-from harness.prune import pools
 from harness.prune.penalty import StructurePenalty
 from harness.prune.refill import refill
 
