@@ -15,8 +15,8 @@ Per case it measures
       read once per epoch). Epoch 0 is the warm-up (compilation): it is reported separately and
       excluded; throughput is measured over the following epochs, each timed after a synchronise.
 It also measures the device's bf16 matmul ceiling and counts training FLOPs per image with
-``torch.utils.flop_counter`` (forward + backward) to give MFU, and estimates the whole
-16 x 60-epoch schedule per method from the measured epoch time. Prints a table and greppable
+``torch.utils.flop_counter`` (forward + backward) to give MFU, and estimates the time of the
+research group's budget, 16 states x 60 epochs per method, from the measured epoch time. Prints a table and greppable
 ``throughput`` lines; with ``--out FILE.json`` writes JSON there (after every case, atomically),
 and no file at all without it.
 Without ``--data-root`` the CIFAR cases use random uint8 images of CIFAR-10's shape (50,000 train,
@@ -46,7 +46,7 @@ from harness.runs import batches_for
 from harness.spec import Recipe, RunSpec
 from harness.train import train_phase, training_forward, uses_fused_attention
 
-STATES, EPOCHS = 16, 60   # the research group's schedule: 16 states x 60 epochs per method
+STATES, EPOCHS = 16, 60   # the research group's budget (--pruning_times 16, --epochs 60), not their schedule
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,8 @@ PROFILES: dict[str, ProfileInfo] = {p.name: p for p in (
     ProfileInfo("smoke", "CPU embedded default: small models on bundled data, minutes", False),
     ProfileInfo("nightly", "CUDA: the nightly budget of each suite", True),
     ProfileInfo("full", "CUDA: each suite's whole schedule", True),
+    ProfileInfo("reference", "CUDA: the research group's own pruning schedule and recipe, to put "
+                "beside their runs", True),
 )}
 PROFILE_CHOICES = ("auto", *PROFILES)
 # CPU intra-op threads for runs. The CPU models (smoke) are too small to gain from more, and
@@ -77,8 +79,8 @@ class OptionSpec:
 
 
 OPTIONS: tuple[OptionSpec, ...] = (
-    OptionSpec("profile", "which runs and bars of each suite: smoke (CPU), nightly and full "
-               "(CUDA); auto picks nightly when a CUDA GPU and a data root are present, smoke "
+    OptionSpec("profile", "which runs and bars of each suite: smoke (CPU), nightly, full and "
+               "reference (CUDA); auto picks nightly when a CUDA GPU and a data root are present, smoke "
                "otherwise (default: auto)", "auto", choices=PROFILE_CHOICES, ini=True),
     OptionSpec("device", "torch device for runs: cpu, cuda, cuda:N (default: cuda if available)",
                ini=True),

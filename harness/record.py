@@ -19,6 +19,9 @@ class EpochRecord:
     lr: Optional[float] = None
     seconds: Optional[float] = None
     penalty: Optional[float] = None
+    val_accuracy: Optional[float] = None    # on the held-out validation images (RunSpec.validation)
+    val_correct: Optional[int] = None
+    val_n: Optional[int] = None
 
 
 @dataclass
@@ -52,6 +55,19 @@ class StateRecord:
     @property
     def best_accuracy(self) -> Optional[float]:
         best = self.best_epoch
+        return None if best is None else best.test_accuracy
+
+    @property
+    def best_validation_epoch(self) -> Optional[EpochRecord]:
+        """The first epoch with the highest validation accuracy (None without a validation split)."""
+        scored = [e for e in self.epochs if e.val_accuracy is not None]
+        return max(scored, key=lambda e: e.val_accuracy) if scored else None
+
+    @property
+    def best_sa(self) -> Optional[float]:
+        """The research group's "best SA": test accuracy at the best-validation epoch (not the
+        best test accuracy, :attr:`best_accuracy`); None without a validation split."""
+        best = self.best_validation_epoch
         return None if best is None else best.test_accuracy
 
     @property

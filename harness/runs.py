@@ -18,6 +18,7 @@ import torch
 
 from harness.data import Dataset, load_dataset
 from harness.data.batches import Batches, augment_for
+from harness.data.holdout import hold_out
 from harness.environment import environment, git_commit
 from harness.lock import exclusive
 from harness.options import DEFAULT_THREADS
@@ -25,7 +26,7 @@ from harness.models import create_model, load_init, model_definition, native_ima
 from harness.progress import progress_bar
 from harness.prune.masks import MaskSet
 from harness.prune.methods import METHODS
-from harness.prune.structure import families, summary
+from harness.prune.structure import families, summary, unit_shares
 from harness.threads import cpu_threads
 from harness.record import RunRecord, StateRecord
 from harness.spec import RunSpec
@@ -100,10 +101,14 @@ class Engine:
         self.masks: Optional[MaskSet] = None
         self.families: list = []
         self.rewind_weights: Optional[dict] = None
+        self.validation: Optional[Batches] = None
 
     def run(self) -> RunRecord:
         spec = self.spec
         dataset = load_dataset(spec.dataset, self.context.data_root, self.context.download)
+        held = None
+        if spec.validation:
+            dataset, held = hold_out(dataset, spec.validation)
         torch.manual_seed(spec.seed)
         image_size = spec.image_size or native_image_size(spec.model) or dataset.image_size
         model = create_model(spec.model, dataset.num_classes, dataset.channels, image_size)
@@ -116,6 +121,8 @@ class Engine:
             if spec.prune.rewind_epoch == 0:
                 self.rewind_weights = _snapshot(model)
         train, test = self._batches(dataset)
+        if held is not None:
+            self.validation = validation_batches(spec, dataset, held, self.device)
         later = self._later_batches(dataset, train)
         states = self.store.states(self.key)
         resumed = len(states)
@@ -132,7 +139,8 @@ class Engine:
             notes={"reused": False, "resumed_after_state": resumed - 1 if resumed else None,
                    "store_repairs": list(self.store.repairs),
                    "dataset_source": dataset.source, "train_n": len(dataset.train),
-                   "test_n": len(dataset.test), "compiled": self.step_fn is not model},
+                   "test_n": len(dataset.test), "validation_n": len(held) if held is not None else 0,
+                   "compiled": self.step_fn is not model},
             in_chans=dataset.channels, image_size=image_size)
         self.store.save_record(self.key, record)
         return record
@@ -160,7 +168,7 @@ class Engine:
 
     def _train_phase(self, model, train, test, recipe, **kwargs) -> PhaseResult:
         """The engine's one call into train_phase (harness.distributed adds its DDP forward here)."""
-        return train_phase(model, train, test, recipe, **kwargs)
+        return train_phase(model, train, test, recipe, validation=self.validation, **kwargs)
 
     def _run_state(self, index: int, model, train: Batches, test: Batches) -> StateRecord:
         if index == 0:
@@ -214,7 +222,7 @@ class Engine:
     def _pruned_state(self, index: int, model, train: Batches, test: Batches) -> StateRecord:
         prune = self.spec.prune
         recipe = prune.state_recipe or self.spec.recipe
-        fraction = prune.sparsity_at(index)
+        fraction = prune.sparsity_at(index, unit_shares(self.families, self.masks))
         torch.manual_seed(self.spec.seed + index)   # a resumed run trains each state as an unbroken one
         train.generator.manual_seed(self.spec.seed + index)
         plan = METHODS[prune.method].plan(self.masks, self.families, fraction, prune)
@@ -275,8 +283,25 @@ def _snapshot(model: torch.nn.Module) -> dict:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
+def validation_batches(spec: RunSpec, dataset: Dataset, held, device: torch.device) -> Batches:
+    """The held-out validation images of ``spec``, evaluated as its test split is."""
+    size = spec.image_size or native_image_size(spec.model)
+    size = None if size == dataset.image_size else size
+    return Batches(held, dataset, batch_size=spec.recipe.eval_batch_size, device=device,
+                   train=False, image_size=size)
+
+
 def _state_record(index: int, phase: PhaseResult) -> StateRecord:
-    return StateRecord(index=index, epochs=phase.epochs, first_batch_loss=phase.first_batch_loss,
-                       first_batch_accuracy=phase.first_batch_accuracy, intra_epoch=phase.intra_epoch,
-                       test_n=phase.test_n, seconds=phase.seconds, images_per_s=phase.images_per_s,
-                       peak_memory_mb=phase.peak_memory_mb)
+    state = StateRecord(index=index, epochs=phase.epochs, first_batch_loss=phase.first_batch_loss,
+                        first_batch_accuracy=phase.first_batch_accuracy, intra_epoch=phase.intra_epoch,
+                        test_n=phase.test_n, seconds=phase.seconds, images_per_s=phase.images_per_s,
+                        peak_memory_mb=phase.peak_memory_mb)
+    chosen = state.best_validation_epoch
+    if chosen is not None:
+        state.extra["best_sa"] = {
+            "definition": "test accuracy at the best-validation epoch (the research group's 'best "
+                          "SA'); best_test_accuracy is the harness's own best-epoch figure",
+            "test_accuracy": chosen.test_accuracy, "epoch": chosen.epoch,
+            "validation_accuracy": chosen.val_accuracy, "validation_n": chosen.val_n,
+            "best_test_accuracy": state.best_accuracy}
+    return state

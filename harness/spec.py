@@ -67,12 +67,27 @@ class Recipe:
 REWINDS = ("init", "none")           # or "epoch:K": the weights after epoch K of State 0
 CHANNEL_CRITERIA = ("count", "l1", "l2")
 REG_SCHEDULES = ("x", "x^2", "x^3", "exp", "exp_custom_exponents")
+PRUNE_SCHEDULES = ("geometric", "per_state_rate")
+RATE_OF = ("remaining", "all")
+ADDED = {"hash": "omit_default"}     # a field added after runs were stored: hashed only when set
 
 
 @dataclass(frozen=True)
 class PruneSpec:
-    """An iterative pruning schedule: State k (1..states) reaches sparsity
-    ``1 - (1 - final_sparsity) ** (k / states)`` of the prunable weights, then retrains.
+    """An iterative pruning schedule over States 1..``states``, each pruning then retraining.
+
+    ``schedule="geometric"`` (the harness's own, the default): State k reaches sparsity
+    ``1 - (1 - final_sparsity) ** (k / states)`` of the prunable weights; Refill and RSST remove
+    whole channels from one pool (heads, neurons and other channels together, least important
+    first, by weight count), and a channel removed once stays removed (masks nest).
+
+    ``schedule="per_state_rate"`` (the research group's, Refill and RSST only): every state keeps
+    ``floor(n * (1 - rate))`` attention heads and, in a separate pool, ``floor(n * (1 -
+    mlp_rate))`` MLP neurons (at least one of each; other channels, e.g. a CNN's, use ``rate``),
+    ranked among *all* channels of the pool, previously removed ones included (re-selected, not
+    forced to nest). ``n`` is the pool's channels alive before the state (``rate_of="remaining"``:
+    sparsity compounds, 1 - (1 - rate)^k) or all of them (``rate_of="all"``: the same count every
+    state, as main_imp_fillback.py does). ``final_sparsity`` is not used by this schedule.
 
     ``method`` names an entry of :data:`harness.prune.methods.METHODS` (imp, refill, rsst);
     ``rewind`` is ``init`` (State 0's starting weights), ``epoch:K`` (its weights after epoch K)
@@ -93,6 +108,10 @@ class PruneSpec:
     reg_granularity: float = 5e-3
     reg_limit: float = 0.1
     state_recipe: Optional[Recipe] = None
+    schedule: str = field(default="geometric", metadata=ADDED)
+    rate: Optional[float] = field(default=None, metadata=ADDED)
+    mlp_rate: Optional[float] = field(default=None, metadata=ADDED)
+    rate_of: str = field(default="remaining", metadata=ADDED)
 
     def __post_init__(self) -> None:
         from harness.prune.methods import METHODS
@@ -112,10 +131,55 @@ class PruneSpec:
         _require(self.reg_limit > 0, c, "reg_limit", "> 0", self.reg_limit)
         _require(0 < self.reg_granularity <= self.reg_limit, c, "reg_granularity",
                  f"in (0, reg_limit={self.reg_limit}]", self.reg_granularity)
+        self._validate_schedule(c, METHODS[self.method].structured)
 
-    def sparsity_at(self, state: int) -> float:
-        """Target fraction of prunable weights at zero after State ``state`` (0 for State 0)."""
-        return 1.0 - (1.0 - self.final_sparsity) ** (state / self.states)
+    def _validate_schedule(self, c: str, structured: bool) -> None:
+        _require(self.schedule in PRUNE_SCHEDULES, c, "schedule", f"one of {PRUNE_SCHEDULES}",
+                 self.schedule)
+        _require(self.rate_of in RATE_OF, c, "rate_of", f"one of {RATE_OF}", self.rate_of)
+        if self.schedule == "geometric":
+            for name in ("rate", "mlp_rate"):
+                _require(getattr(self, name) is None, c, name, "None with schedule='geometric' "
+                         "(set schedule='per_state_rate', or final_sparsity)", getattr(self, name))
+            return
+        _require(structured, c, "method", "'refill' or 'rsst' with schedule='per_state_rate' (for "
+                 "imp, a rate of the remaining weights is schedule='geometric' with final_sparsity="
+                 "1-(1-rate)**states)", self.method)
+        _require(_fraction(self.rate), c, "rate", "a number in (0, 1) with schedule='per_state_rate'",
+                 self.rate)
+        _require(self.mlp_rate is None or _fraction(self.mlp_rate), c, "mlp_rate",
+                 "None (the same as rate) or a number in (0, 1)", self.mlp_rate)
+
+    @property
+    def unit_rates(self) -> dict:
+        """per_state_rate: the rate of each channel pool (head, neuron, other channel)."""
+        neuron = self.rate if self.mlp_rate is None else self.mlp_rate
+        return {"head": self.rate, "neuron": neuron, "channel": self.rate}
+
+    @property
+    def nested(self) -> bool:
+        """Whether a weight pruned at one state stays pruned at every later one."""
+        return self.schedule == "geometric"
+
+    def sparsity_at(self, state: int, shares: Optional[dict] = None) -> float:
+        """Target fraction of prunable weights at zero after State ``state`` (0 for State 0).
+
+        per_state_rate: the nominal target (channel counts not rounded down), each pool's removed
+        fraction weighted by ``shares`` (fraction of the prunable weights in heads, neurons and
+        other channels: :func:`harness.prune.structure.unit_shares`); without ``shares`` only
+        when every pool has the same rate.
+        """
+        if state == 0:
+            return 0.0
+        if self.schedule == "geometric":
+            return 1.0 - (1.0 - self.final_sparsity) ** (state / self.states)
+        removed = {u: 1.0 - (1.0 - r) ** (state if self.rate_of == "remaining" else 1)
+                   for u, r in self.unit_rates.items()}
+        if shares is None:
+            _require(len(set(removed.values())) == 1, "PruneSpec", "mlp_rate", "equal to rate for a "
+                     "model-free sparsity target (pass the model's unit shares)", self.mlp_rate)
+            return removed["head"]
+        return sum(removed[u] * share for u, share in shares.items())
 
     @property
     def rewind_epoch(self) -> Optional[int]:
@@ -125,6 +189,10 @@ class PruneSpec:
         return 0 if self.rewind == "init" else _rewind_epoch(self.rewind)
 
 
+def _fraction(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1
+
+
 def _rewind_epoch(text: str) -> Optional[int]:
     head, _, tail = str(text).partition(":")
     return int(tail) if head == "epoch" and tail.isdigit() else None
@@ -132,7 +200,13 @@ def _rewind_epoch(text: str) -> Optional[int]:
 
 @dataclass(frozen=True)
 class RunSpec:
-    """What to train: everything that changes the numbers a run produces."""
+    """What to train: everything that changes the numbers a run produces.
+
+    ``validation`` > 0 holds out the last ``validation`` images of the training split (in the
+    dataset's order, as the research group's 45k/5k CIFAR split does); every epoch is then also
+    evaluated on them, and a state's "best SA" is its test accuracy at the best-validation epoch
+    (:attr:`harness.record.StateRecord.best_sa`).
+    """
 
     model: str
     dataset: str
@@ -142,10 +216,15 @@ class RunSpec:
     image_size: Optional[int] = None
     prune: Optional[PruneSpec] = None
     label: str = ""
+    validation: int = field(default=0, metadata=ADDED)
 
     def __post_init__(self) -> None:
         _require(isinstance(self.model, str) and bool(self.model), "RunSpec", "model",
                  "a model name", self.model)
+        _require(isinstance(self.validation, int) and not isinstance(self.validation, bool)
+                 and self.validation >= 0, "RunSpec", "validation",
+                 "an int >= 0 (training images held out, the last ones in the dataset's order)",
+                 self.validation)
         _require(isinstance(self.dataset, str) and bool(self.dataset), "RunSpec", "dataset",
                  "a dataset name", self.dataset)
         _require(isinstance(self.seed, int), "RunSpec", "seed", "an int", self.seed)
@@ -177,8 +256,11 @@ class RunSpec:
 
 
 def _canonical(obj: Any) -> Any:
+    """The hashed form: every field, except a field added after runs were stored (``ADDED``)
+    while it holds its default, so stored runs keep their keys."""
     if is_dataclass(obj):
-        return {f.name: _canonical(getattr(obj, f.name)) for f in fields(obj)}
+        return {f.name: _canonical(getattr(obj, f.name)) for f in fields(obj)
+                if not (f.metadata.get("hash") == "omit_default" and getattr(obj, f.name) == f.default)}
     if isinstance(obj, (list, tuple)):
         return [_canonical(v) for v in obj]
     if isinstance(obj, float) and obj.is_integer():

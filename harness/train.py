@@ -113,8 +113,9 @@ def evaluate(model: nn.Module, batches: Batches) -> tuple[int, int]:
 
 def train_phase(model: nn.Module, train: Batches, test: Batches, recipe: Recipe, *,
                 hooks: PhaseHooks = PhaseHooks(), progress: Optional[Callable] = None,
-                step_fn: Optional[Callable] = None) -> PhaseResult:
-    """Train ``model`` for ``recipe.epochs`` and evaluate on ``test`` after each epoch."""
+                step_fn: Optional[Callable] = None, validation: Optional[Batches] = None) -> PhaseResult:
+    """Train ``model`` for ``recipe.epochs`` and evaluate on ``test`` (and on ``validation``, when
+    given) after each epoch."""
     device = train.device
     optimizer = make_optimizer(model, recipe, device)
     steps = len(train)
@@ -166,6 +167,7 @@ def train_phase(model: nn.Module, train: Batches, test: Batches, recipe: Recipe,
         result.epoch_train_seconds.append(time.perf_counter() - t0)
         train_time += result.epoch_train_seconds[-1]
         test_correct, test_n = evaluate(model, test)
+        val_correct, val_n = evaluate(model, validation) if validation is not None else (None, None)
         if epoch == 0:
             result.first_batch_loss = float(first[0])
             result.first_batch_accuracy = 100.0 * int(first[1]) / first[2]
@@ -174,7 +176,9 @@ def train_phase(model: nn.Module, train: Batches, test: Batches, recipe: Recipe,
             epoch=epoch, train_loss=float(loss_sum) / seen, train_accuracy=100.0 * int(correct) / seen,
             test_accuracy=100.0 * test_correct / test_n, test_correct=test_correct, test_n=test_n,
             lr=optimizer.param_groups[0]["lr"], seconds=time.perf_counter() - t0,
-            penalty=float(penalty_sum) / steps if hooks.penalty is not None else None))
+            penalty=float(penalty_sum) / steps if hooks.penalty is not None else None,
+            val_accuracy=100.0 * val_correct / val_n if val_n else None, val_correct=val_correct,
+            val_n=val_n))
         result.test_n = test_n
     result.seconds = time.perf_counter() - start
     result.train_seconds = train_time

@@ -9,6 +9,13 @@
 - full (CUDA): the same cases at 60 epochs per state (SGD lr 0.01, batch 128). This is the
   harness's own schedule at the research group's budget, not their schedule: the README's
   "Deviations from the reference code" lists where it differs.
+- reference (CUDA, pruning only): the research group's schedule and recipe as their
+  run_vit_small_70p_all.sh runs main_imp_fillback.py: 15 pruned states each keeping 30% of all
+  heads and, separately, 30% of all MLP neurons, re-selected every state (``per_state_rate``,
+  ``rate_of="all"``); 20 warm-up epochs then a constant lr of 0.01 (SGD, momentum 0.9, weight
+  decay 1e-4, batch 128, 60 epochs per state); 45,000 training images and the last 5,000 held
+  out for validation, "best SA" = test accuracy at the best-validation epoch. What still
+  differs from their code is listed in the README's deviations table.
 """
 from __future__ import annotations
 
@@ -18,7 +25,7 @@ from harness.prune.methods import METHODS
 from harness.recipes import recipe_bars
 from harness.suite import Bar, Case, PruneSpec, Recipe, RunSpec
 
-SMOKE, NIGHTLY, FULL = ("smoke",), ("nightly",), ("full",)
+SMOKE, NIGHTLY, FULL, REFERENCE = ("smoke",), ("nightly",), ("full",), ("reference",)
 CUDA = ("nightly", "full")
 
 # --- runs ------------------------------------------------------------------------------------
@@ -32,6 +39,13 @@ NIGHTLY_RECIPE = Recipe(epochs=7, batch_size=512, lr=0.03, optimizer="sgd", mome
 FULL_RECIPE = Recipe(epochs=60, batch_size=128, lr=0.01, optimizer="sgd", momentum=0.9,
                      weight_decay=1e-4, warmup_epochs=1, augment="crop_flip", crop_padding=4,
                      eval_batch_size=1024)
+# main_imp_fillback.py's defaults (--warmup 20, --momentum 0.9, --weight_decay 1e-4; its
+# MultiStepLR milestones 91,136 lie beyond 60 epochs, so the lr stays constant after warm-up)
+# with run_vit_small_70p_all.sh's --epochs 60 --batch_size 128 --lr 0.01; every state warms up.
+REFERENCE_RECIPE = Recipe(epochs=60, batch_size=128, lr=0.01, optimizer="sgd", momentum=0.9,
+                          weight_decay=1e-4, schedule="constant", warmup_epochs=20,
+                          augment="crop_flip", crop_padding=4, eval_batch_size=1024)
+REFERENCE_VALIDATION = 5000     # cifar10_dataloaders: train on images 0-44,999, validate on the rest
 
 
 def cifar_baseline(dataset: str, recipe: Recipe) -> RunSpec:
@@ -68,6 +82,13 @@ PRUNING_CASES = [
                    final_sparsity=0.7, rewind="init"),
     *pruning_cases(replace(PRUNING_BASE, recipe=FULL_RECIPE), FULL_RECIPE, FULL, states=15,
                    final_sparsity=0.7, rewind="init"),
+    # --pruning_times 16 (States 0-15), --rate 0.7 --mlp_prune_ratio 0.7, --sorting_mode global,
+    # rewound to the init (--prune_type lt); RSST's curve as --RST_schedule exp_custom_exponents
+    # --exponents 4, on the harness's own penalty (the README's deviations table).
+    *pruning_cases(replace(PRUNING_BASE, recipe=REFERENCE_RECIPE, validation=REFERENCE_VALIDATION),
+                   REFERENCE_RECIPE, REFERENCE, states=15, rewind="init", schedule="per_state_rate",
+                   rate=0.7, mlp_rate=0.7, rate_of="all", reg_schedule="exp_custom_exponents",
+                   reg_exponents=4.0),
 ]
 
 
@@ -88,9 +109,11 @@ BASELINE_BARS = [
 ]
 
 
-def pruning_bars(cases: list[Case], state0_floor: float, floor: float) -> list[Bar]:
-    """Per case and state: accuracy floor, sparsity within 0.1 pp of the schedule, masks nested,
-    whole structures removed (Refill, RSST); at the last state, Refill >= RSST - 1 pp."""
+def pruning_bars(cases: list[Case], state0_floor: float, floor: float,
+                 sparsity_tolerance: float = 0.1) -> list[Bar]:
+    """Per case and state: accuracy floor, sparsity within ``sparsity_tolerance`` pp of the
+    schedule, masks nested (where the schedule nests them), whole structures removed (Refill,
+    RSST); at the last state, Refill >= RSST - 1 pp."""
     bars = []
     for case in cases:
         prune, where = case.spec.prune, case.profiles
@@ -99,11 +122,13 @@ def pruning_bars(cases: list[Case], state0_floor: float, floor: float) -> list[B
             bars += [Bar(f"{base}/accuracy", f"{what} accuracy on {case.spec.dataset}", ">=",
                          state0_floor if k == 0 else floor, "%", profiles=where),
                      Bar(f"{base}/sparsity", f"{what} sparsity", "within",
-                         100.0 * prune.sparsity_at(k), "%", tolerance=0.1, profiles=where)]
+                         100.0 * prune.sparsity_at(k), "%", tolerance=sparsity_tolerance,
+                         profiles=where)]
             if k == 0:
                 continue
-            bars.append(Bar(f"{base}/nesting", f"{what} weights pruned earlier and alive again",
-                            "==", 0, "weights", profiles=where))
+            if prune.nested:
+                bars.append(Bar(f"{base}/nesting", f"{what} weights pruned earlier and alive again",
+                                "==", 0, "weights", profiles=where))
             if METHODS[prune.method].structured:
                 bars.append(Bar(f"{base}/structure", f"{what} channels partly pruned or removed "
                                 f"but not zero", "==", 0, "channels", profiles=where))
@@ -117,5 +142,10 @@ def _of(profiles: tuple) -> list[Case]:
     return [c for c in PRUNING_CASES if c.profiles == profiles]
 
 
+# Reference: whole channels counted per pool and rounded down, so a state's sparsity lies above
+# the nominal 70% by less than one channel of each pool: one head of ViT-S/4 holds 0.46% of its
+# prunable weights, one MLP neuron 0.004% (measured: 70.28% at 21 of 72 heads, 5,529 of 18,432
+# neurons).
 PRUNING_BARS = [*pruning_bars(_of(SMOKE), 95.0, 90.0), *pruning_bars(_of(NIGHTLY), 95.0, 85.0),
-                *pruning_bars(_of(FULL), 95.0, 85.0)]
+                *pruning_bars(_of(FULL), 95.0, 85.0),
+                *pruning_bars(_of(REFERENCE), 95.0, 85.0, sparsity_tolerance=0.5)]

@@ -54,3 +54,20 @@ def test_penalty_is_the_coefficient_times_the_selected_squares():
     assert torch.count_nonzero(fc1.grad[:7]) == 0 and torch.count_nonzero(fc1.grad[7]) == 64
     assert vit.blocks[0].attn.qkv.weight.grad is None     # unselected weights are not in the term
     assert penalty.used == [pytest.approx(0.025)]
+
+
+@pytest.mark.parametrize("device", [
+    "cpu", pytest.param("cuda", marks=[pytest.mark.gpu, pytest.mark.skipif(
+        not torch.cuda.is_available(), reason="needs a CUDA GPU (pytest -m gpu on a GPU runner)")])])
+def test_a_state_that_cuts_nothing_adds_a_zero_on_the_weights_device(device):
+    """A per-state rate over all channels re-selects the same ones after State 1: RSST has
+    nothing to penalise, and the zero term must live where the loss does."""
+    vit = create_model("vit_tiny_digits", 10, 1).to(device)
+    masks = MaskSet.dense(vit)
+    spec = PruneSpec(method="rsst", reg_schedule="x")
+    penalty = StructurePenalty(masks.params, [torch.zeros_like(m) for m in masks.masks], spec)
+    term = penalty(0.7)
+    assert penalty.params == [] and term.device.type == device and float(term) == 0.0
+    total = torch.zeros((), device=device)
+    total += term.detach()                  # as train_phase accumulates it
+    assert penalty.used == [pytest.approx(0.07)]

@@ -89,3 +89,63 @@ def test_a_pruning_spec_round_trips_and_hashes_by_method():
     other = RunSpec(model="vit_tiny_digits", dataset="digits",
                     prune=PruneSpec(method="refill", state_recipe=Recipe(epochs=3)))
     assert spec.stable_hash() != other.stable_hash()
+
+
+# --- the per-state-rate schedule, the validation split, and store keys ---------------------
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(method="imp", schedule="per_state_rate", rate=0.5),
+     "PruneSpec.method must be 'refill' or 'rsst' with schedule='per_state_rate'"),
+    (dict(method="refill", schedule="per_state_rate"),
+     "PruneSpec.rate must be a number in (0, 1) with schedule='per_state_rate', got None"),
+    (dict(method="refill", schedule="per_state_rate", rate=1.0), "PruneSpec.rate must be a number in (0, 1)"),
+    (dict(method="rsst", schedule="per_state_rate", rate=0.7, mlp_rate=0),
+     "PruneSpec.mlp_rate must be None (the same as rate) or a number in (0, 1), got 0"),
+    (dict(method="refill", rate=0.7), "PruneSpec.rate must be None with schedule='geometric'"),
+    (dict(method="refill", mlp_rate=0.7), "PruneSpec.mlp_rate must be None with schedule='geometric'"),
+    (dict(method="refill", schedule="linear"), "PruneSpec.schedule must be one of ('geometric', 'per_state_rate'), got 'linear'"),
+    (dict(method="refill", rate_of="left"), "PruneSpec.rate_of must be one of ('remaining', 'all'), got 'left'"),
+])
+def test_per_state_rate_mistakes_name_the_field_and_the_value(kwargs, message):
+    with pytest.raises(SpecError) as info:
+        PruneSpec(**kwargs)
+    assert str(info.value).startswith(message)
+
+
+def test_per_state_rate_targets_compound_over_remaining_or_repeat_over_all():
+    remaining = PruneSpec(method="refill", schedule="per_state_rate", rate=0.7)
+    assert [round(remaining.sparsity_at(k), 6) for k in range(4)] == [0, 0.7, 0.91, 0.973]
+    every = PruneSpec(method="rsst", schedule="per_state_rate", rate=0.7, rate_of="all")
+    assert [every.sparsity_at(k) for k in range(4)] == [0, 0.7, 0.7, 0.7]
+    assert not remaining.nested and PruneSpec(method="refill").nested
+    assert remaining.unit_rates == {"head": 0.7, "neuron": 0.7, "channel": 0.7}
+
+
+def test_a_model_free_target_needs_equal_rates():
+    spec = PruneSpec(method="refill", schedule="per_state_rate", rate=0.5, mlp_rate=0.2)
+    assert spec.sparsity_at(1, {"head": 0.25, "neuron": 0.75}) == pytest.approx(0.125 + 0.15)
+    with pytest.raises(SpecError, match="PruneSpec.mlp_rate must be equal to rate for a model-free"):
+        spec.sparsity_at(1)
+
+
+def test_validation_is_a_count_of_held_out_images():
+    assert spec(validation=100).validation == 100
+    for bad in (-1, 1.5, True):
+        with pytest.raises(SpecError, match=r"RunSpec.validation must be an int >= 0 .*, got "):
+            spec(validation=bad)
+
+
+def test_new_fields_at_their_default_leave_store_keys_unchanged():
+    """Runs stored before the fields existed keep their keys: a default stays out of the hash."""
+    from harness.spec import _canonical
+
+    plain = spec(prune=PruneSpec(method="refill"))
+    hashed = _canonical(plain)
+    assert "validation" not in hashed
+    assert not {"schedule", "rate", "mlp_rate", "rate_of"} & set(hashed["prune"])
+    reference = spec(validation=10, prune=PruneSpec(method="refill", schedule="per_state_rate", rate=0.7))
+    hashed = _canonical(reference)
+    assert hashed["validation"] == 10 and hashed["prune"]["rate"] == 0.7
+    assert plain.stable_hash() != reference.stable_hash()
+    assert spec_from_dict(reference.to_dict()) == reference
+    assert spec_from_dict({k: v for k, v in plain.to_dict().items() if k != "validation"}) == plain

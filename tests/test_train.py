@@ -8,8 +8,10 @@ import torch
 import torch.nn.functional as F
 
 from harness.data import Split, load_dataset
+from harness.data.holdout import hold_out
 from harness.models import MODELS, create_model
-from harness.runs import batches_for
+from harness.record import EpochRecord, StateRecord
+from harness.runs import batches_for, validation_batches
 from harness.spec import Recipe, RunSpec
 from harness.train import train_phase, training_forward, uses_fused_attention
 
@@ -72,6 +74,38 @@ def test_epoch_train_seconds_exclude_evaluation(one_thread):
     for epoch, train_s in zip(phase.epochs, phase.epoch_train_seconds):
         assert 0 < train_s < epoch.seconds           # the epoch's seconds also hold its evaluation
     assert math.isclose(sum(phase.epoch_train_seconds), phase.train_seconds)
+
+
+def test_every_epoch_is_also_evaluated_on_the_held_out_images(one_thread):
+    dataset, held = hold_out(load_dataset("digits"), 200)
+    torch.manual_seed(0)
+    model = create_model(TINY.model, dataset.num_classes, dataset.channels)
+    train, test = batches_for(TINY, dataset, torch.device("cpu"))
+    validation = validation_batches(TINY, dataset, held, torch.device("cpu"))
+    phase = train_phase(model, train, test, TINY.recipe, validation=validation)
+    assert len(train.labels) == 1237 and validation.labels.shape == (200,)
+    for epoch in phase.epochs:
+        assert epoch.val_n == 200 and epoch.val_accuracy == 100.0 * epoch.val_correct / 200
+    model.eval()
+    with torch.inference_mode():      # the last epoch's figure is the trained model's on those images
+        x, y = next(iter(validation))
+        assert int((model(x).argmax(1) == y).sum()) == phase.epochs[-1].val_correct
+    without = train_phase(model, train, test, replace(TINY.recipe, epochs=1))
+    assert without.epochs[0].val_accuracy is None and without.epochs[0].val_n is None
+
+
+def _epoch(epoch: int, val: float, test: float) -> EpochRecord:
+    return EpochRecord(epoch=epoch, train_loss=1.0, train_accuracy=50.0, test_accuracy=test,
+                       val_accuracy=val)
+
+
+def test_best_sa_is_test_accuracy_at_the_first_best_validation_epoch():
+    state = StateRecord(index=1, epochs=[_epoch(0, 60.0, 70.0), _epoch(1, 80.0, 75.0),
+                                         _epoch(2, 80.0, 90.0), _epoch(3, 70.0, 95.0)])
+    assert state.best_validation_epoch.epoch == 1
+    assert state.best_sa == 75.0 and state.best_accuracy == 95.0
+    assert StateRecord(index=0, epochs=[_epoch(0, None, 70.0)]).best_sa is None
+    assert StateRecord.from_dict(state.to_dict()).best_sa == 75.0
 
 
 @pytest.mark.gpu

@@ -36,6 +36,7 @@ class StructurePenalty:
 
     def __init__(self, params: list, selections: list, spec) -> None:
         pairs = [(p, s) for p, s in zip(params, selections) if bool(s.any())]
+        self.device = params[0].device if params else torch.device("cpu")
         self.params = [p for p, _ in pairs]
         self.selections = [s for _, s in pairs]
         self.spec = spec
@@ -47,8 +48,8 @@ class StructurePenalty:
                            granularity=s.reg_granularity, exponents=s.reg_exponents)
 
     def squared_norm(self) -> torch.Tensor:
-        if not self.params:
-            return torch.zeros(())
+        if not self.params:      # nothing to cut (e.g. a per-state rate that re-selects the same)
+            return torch.zeros((), device=self.device)
         return torch.stack([(p * s).float().square().sum() for p, s in zip(self.params, self.selections)]).sum()
 
     def __call__(self, progress: float) -> torch.Tensor:

@@ -51,10 +51,11 @@ def refill(fams: list[Family], masks: MaskSet, kept: MaskSet, fraction: float, c
         if not alive_host[c] or removed + sizes[c] <= budget:
             remove[c] = True
             removed += sizes[c]
-    return masks.with_masks(_expand(fams, masks, torch.tensor(remove, device=scores.device)))
+    return masks.with_masks(expand_channels(fams, masks, torch.tensor(remove, device=scores.device)))
 
 
-def _expand(fams: list[Family], masks: MaskSet, remove: torch.Tensor) -> list[torch.Tensor]:
+def expand_channels(fams: list[Family], masks: MaskSet, remove: torch.Tensor) -> list[torch.Tensor]:
+    """Per-weight masks from one flag per channel (family order): True = remove the channel."""
     out: list = [None] * len(masks.names)
     start = 0
     for f in fams:

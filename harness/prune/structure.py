@@ -168,3 +168,12 @@ def summary(fams: list[Family], masks: list, weights: Optional[list] = None) -> 
             nonzero = f.reduce(weights, lambda v: (v != 0).to(torch.float32)) > 0
             out[f.name]["removed_not_zero"] = int((removed & nonzero).sum())
     return out
+
+
+def unit_shares(fams: list[Family], masks: MaskSet) -> dict:
+    """Fraction of the prunable weights in each kind of channel (head, neuron, channel), for a
+    per-pool schedule's overall target (:meth:`harness.spec.PruneSpec.sparsity_at`)."""
+    sizes: dict = {}
+    for f in fams:
+        sizes[f.unit] = sizes.get(f.unit, 0) + f.n * f.channel_size
+    return {unit: size / masks.total for unit, size in sizes.items()}
