@@ -11,7 +11,7 @@ def test_harness_log_prints_states_and_what_was_set_aside(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "vit_small on cifar10 (10 classes), claims a pretrained init" in out
     assert "run complete: no" in out and "unfinished last line set aside: 'Epoch: [2][0/352]" in out
-    assert ("state 0: 60 epochs, after epoch 0 20.66%, best 74.12%, final 73.92%, sparsity 0.00%, "
+    assert ("state 0: 60 evaluated epochs, after epoch 0 20.66%, best 74.12%, final 73.92%, sparsity 0.00%, "
             "first-batch loss 2.3346 = ln 10 + 1%") in out
 
 

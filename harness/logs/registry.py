@@ -78,7 +78,7 @@ def parse_log(path: Path, fmt: Optional[str] = None, option: str = "--log-format
 
 def to_record(fmt: str, lines: LogLines, facts: dict) -> RunRecord:
     args = facts["args"]
-    dataset = arguments.dataset_of(args)
+    dataset = arguments.dataset_of(args) or facts.get("dataset")
     model = arguments.model_name(args)
     claims, init = arguments.pretrained_claim(args, model)
     digest = hashlib.sha256(f"{fmt}\n{sorted(map(str, args.items()))}".encode())
@@ -90,7 +90,8 @@ def to_record(fmt: str, lines: LogLines, facts: dict) -> RunRecord:
     notes["recipe_from_log"] = bool(arguments.recipe(args))
     return RunRecord(
         run_id=f"log-{digest.hexdigest()[:12]}", source=f"log:{fmt}", dataset=dataset or "",
-        num_classes=arguments.num_classes(dataset, args), model=model,
+        num_classes=arguments.num_classes(dataset, args) or facts.get("num_classes") or 0,
+        model=model,
         spec={"args": args, "recipe": arguments.recipe(args), "seed": args.get("seed")},
         init=init, claims_pretrained=claims, states=facts["states"],
         environment={"source": f"training log ({fmt})", "path": lines.path},
