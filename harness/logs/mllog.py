@@ -83,9 +83,9 @@ class _Run:
             return self.samples(value)
         if key in ("train_loss", "train_accuracy") and epoch is not None and _number(value):
             return self.train(key, float(value), epoch, meta)
-        if (not self.started or key.startswith("submission_")) and \
+        if (not self.started or key.startswith("submission_") or key == "eval_target") and \
                 (_number(value) or isinstance(value, (str, bool))):
-            return self.argument(key, value)   # submission_* may come last (TPU logs)
+            return self.argument(key, value)   # these may come late (TPU logs, v0.5)
         return False
 
     def refuse(self, why: str, epoch: Optional[int] = None) -> bool:
