@@ -20,7 +20,7 @@ def test_harness_log_json_and_format_override(capsys):
     data = json.loads(capsys.readouterr().out)
     assert [s["index"] for s in data["states"]] == [0, 1, 2]
     assert main(["log", str(SAMPLE_LOG), "--log-format", "mllog"]) == 0
-    assert "114 not understood" in capsys.readouterr().out
+    assert "113 not understood" in capsys.readouterr().out
 
 
 def test_harness_log_mistakes_are_one_line_exit_2(tmp_path, capsys):

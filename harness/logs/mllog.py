@@ -26,6 +26,7 @@ from typing import Any, Optional
 from harness.logs import mlperf
 from harness.logs.bounds import (MAX_CURVE_POINTS, MAX_EPOCHS, Listed, add_argument,
                                  even_sample, percent_problem)
+from harness.logs.namespace import read_namespace
 from harness.logs.source import LogLines, Tally
 from harness.record import EpochRecord, StateRecord
 
@@ -62,6 +63,7 @@ class _Run:
     blocks: list = field(default_factory=list)     # (first_epoch_num, epoch_count) of block_start
     cut: Listed = field(default_factory=Listed)
     notes: list = field(default_factory=list)
+    namespace_read: bool = False
     read_last: bool = False                        # the unfinished last line was a whole event
     problem: Optional[str] = None                  # why the last event's value was refused
     number: int = 0                                # the line of the event being read
@@ -272,6 +274,8 @@ def parse(lines: LogLines) -> dict:
             tally.refuse(number, text, event)
         elif event is not None and run.event(*event):
             tally.hit()
+        elif event is None and _namespace(run, text):
+            tally.hit()
         elif run.problem:
             tally.refuse(number, text, run.problem)
         else:
@@ -288,6 +292,21 @@ def parse(lines: LogLines) -> dict:
             "notes": {"run_stop_status": run.stopped, "arguments_cut": run.cut.as_list(),
                       "intra_epoch_curve_cut": _curve_note(run), "mlperf_notes": run.notes,
                       **({"unfinished_last_line": None} if run.read_last else {})}}
+
+
+def _namespace(run: _Run, text: str) -> bool:
+    """The first ``Namespace(...)`` line (argparse's arguments, often behind a logging prefix
+    such as ``2019-05-23 18:26:00,488 Node[0] start with arguments``) gives run arguments."""
+    at = text.find("Namespace(")
+    if at < 0 or run.namespace_read:
+        return False
+    run.namespace_read = True
+    args: dict = {}
+    read_namespace(text, args, run.cut, at + len("Namespace("))
+    for key, value in args.items():
+        if key not in run.args:
+            run.argument(key, value)
+    return True
 
 
 def _complete(run: _Run, state: Optional[StateRecord]) -> bool:
