@@ -55,6 +55,9 @@ FORMATS: dict[str, LogFormat] = {
 }
 
 
+GENERIC = ("pytorch-examples", "epoch-acc")   # built-in declared formats: tried last
+
+
 def _source(path: Path) -> Optional[LogLines]:
     """The lines of a log file (read once, for detection and parsing); None for a folder."""
     if not path.exists():
@@ -67,6 +70,9 @@ def _detect(path: Path, lines: Optional[LogLines], option: str,
             formats: Optional[dict] = None) -> str:
     formats = formats or FORMATS
     scores = {name: fmt.sniff(path, lines) for name, fmt in formats.items()}
+    marked = {n: v for n, v in scores.items() if n not in GENERIC and v > 0}
+    if marked:   # a format's own markers (MLPerf events, a user's declaration) outrank
+        scores = marked   # generic "Epoch ... acc=" lines, which many logs also print
     best = max(scores, key=scores.get)
     if scores[best] <= 0:
         raise LogError(f"{path}: cannot tell its format (no Namespace/Epoch:/valid_accuracy "
