@@ -144,15 +144,15 @@ class _Reader:
             pattern = self.p.get(key)
             m = pattern.search(text) if pattern is not None else None
             if m:
-                hit = getattr(self, key)(m) is not False or hit
+                hit = getattr(self, f"on_{key}")(m) is not False or hit
                 if key == "test_correct_total":
                     return True    # the counts are the evaluation; a printed % beside them is not
         return hit
 
-    def arguments(self, m: re.Match) -> None:
+    def on_arguments(self, m: re.Match) -> None:
         read_namespace(m.string, self.args, self.cut, m.end())
 
-    def state(self, m: re.Match) -> bool:
+    def on_state(self, m: re.Match) -> bool:
         index = int(m.group(1)) if m.re.groups and (m.group(1) or "").isdigit() else len(self.states)
         if index not in self.states and len(self.states) >= MAX_STATES:
             return False
@@ -160,24 +160,24 @@ class _Reader:
         self.epoch = None
         return True
 
-    def epoch(self, m: re.Match) -> bool:
+    def on_epoch(self, m: re.Match) -> bool:
         value = _group(m, "epoch", 1)
         if value is None or not value.isdigit():
             return False
         self.epoch = int(value)
         return True
 
-    def step(self, m: re.Match) -> None:
+    def on_step(self, m: re.Match) -> None:
         pass   # counted as understood; the first-batch loss comes with the loss pattern
 
-    def loss(self, m: re.Match) -> bool:
+    def on_loss(self, m: re.Match) -> bool:
         try:
             self.loss = float(_group(m, "loss", 1))
         except (TypeError, ValueError):
             return False
         return True
 
-    def test_correct_total(self, m: re.Match) -> bool:
+    def on_test_correct_total(self, m: re.Match) -> bool:
         try:
             correct, total = int(_group(m, "correct", 1)), int(_group(m, "total", 2))
         except (TypeError, ValueError):
@@ -186,7 +186,7 @@ class _Reader:
             return False
         return self._add(100.0 * correct / total, correct, total)
 
-    def test_accuracy(self, m: re.Match) -> bool:
+    def on_test_accuracy(self, m: re.Match) -> bool:
         try:
             value = float(_group(m, "accuracy", 1))
         except (TypeError, ValueError):
