@@ -66,6 +66,10 @@ def _log_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log-format", choices=tuple(FORMATS), default=None,
                    help="default: detected; " + "; ".join(f"{n}: {f.description}" for n, f in FORMATS.items()))
     p.add_argument("--json", action="store_true", help="print the whole RunRecord as JSON")
+    p.add_argument("--pattern", action="append", default=[], metavar="NAME=REGEX",
+                   help="declare the log's format instead (repeatable): epoch, test_accuracy, "
+                        "test_correct_total, loss, step, state, arguments, epoch_base; e.g. "
+                        "--pattern 'epoch=^ep (\\d+)' --pattern 'test_accuracy=top1 ([\\d.]+)'")
 
 
 @command("log", "read a training log into a run record and print what it holds", _log_args)
@@ -74,8 +78,11 @@ def _log(args: argparse.Namespace) -> int:
     from harness.logs import LogError, parse_log
     from harness.logs.summary import record_lines
 
+    from harness.logs.declared import LogPatterns
+
     try:
-        record = parse_log(args.path, args.log_format)
+        patterns = LogPatterns.from_lines(args.pattern, "--pattern") if args.pattern else None
+        record = parse_log(args.path, args.log_format, patterns=patterns)
     except LogError as exc:   # it quotes the path: escaped like every line printed from a log
         raise CliError(terminal(exc)) from None
     if args.json:   # strict JSON (no NaN/Infinity); json escapes control characters itself

@@ -19,7 +19,10 @@ _PERCENT, _LOSS = "{:.2f}%", "{:.4g}"
 
 
 def epoch_zero(state: StateRecord) -> Optional[EpochRecord]:
-    """The state's epoch 0 with a test accuracy, or None (a resumed log may start later)."""
+    """The state's epoch 0 with a test accuracy, or None: a resumed log may start later, and a
+    log whose evaluations cannot be placed in epochs (``extra["epochs_unknown"]``) has none."""
+    if state.extra.get("epochs_unknown"):
+        return None
     first = state.epochs[0] if state.epochs else None
     if first is None or first.epoch != 0 or first.test_accuracy is None:
         return None

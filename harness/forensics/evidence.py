@@ -25,6 +25,7 @@ rms) are left out of the statistics and counted in the evidence.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from dataclasses import asdict, dataclass
@@ -40,6 +41,12 @@ TW_UNITS = 6.0              # Tracy-Widom units above the MP centre: P(TW1 > 6) 
 KURTOSIS_UNITS = 8.0        # standard errors above 3: sample kurtosis is right-skewed at small N
 OUTLIER_RMS = 10.0          # |x| > 10 rms: probability ~1e-23 for a normal draw
 OUTLIER_MAX_FRACTION = 1e-5  # isolated elements left out: at most max(2, this * numel)
+# Up to this smaller dimension the spectral and kurtosis tests have little power (a trained 10 x 84
+# head or 6 x 25 stem can keep the random look): such a matrix is "at init" only when its scale and
+# shape also fit a standard initialiser for its fan-in/fan-out; otherwise it carries no evidence.
+LOW_POWER_DIM = 32
+SCALE_TOLERANCE = 0.02       # relative, beyond the sampling error of the std
+SHAPE_UNITS = 4.0            # standard errors of the sample kurtosis a normal init may fall below 3
 
 KIND_MATRIX = "matrix"
 KIND_CONSTANT = "constant"
@@ -79,6 +86,8 @@ class TensorEvidence:
     note: Optional[str] = None              # why a tensor is skipped or not a weight matrix
     arch_trained: Optional[bool] = None     # set by the --arch comparison with fresh inits
     reference: Optional[dict] = None        # what that comparison measured
+    low_power: bool = False                 # a small matrix: the spectral test alone cannot tell
+    init_fit: Optional[str] = None          # the standard initialiser its scale and shape fit
 
     @property
     def spectrum_trained(self) -> bool:
@@ -94,8 +103,13 @@ class TensorEvidence:
 
     @property
     def judged(self) -> bool:
-        """Carries evidence either way: a weight matrix, or a tensor compared with fresh inits."""
-        return self.kind == KIND_MATRIX or self.arch_trained is not None
+        """Carries evidence either way: a weight matrix (a small one only when it shows learned
+        structure or fits a standard initialiser), or a tensor compared with fresh inits."""
+        if self.arch_trained is not None:
+            return True
+        if self.kind != KIND_MATRIX:
+            return False
+        return not self.low_power or self.spectrum_trained or self.init_fit is not None
 
     def to_dict(self) -> dict:
         data = {k: v for k, v in asdict(self).items() if v is not None}
@@ -223,7 +237,46 @@ def _values_evidence(name: str, tensor: torch.Tensor) -> TensorEvidence:
     matrix = as_matrix(flat.float().reshape(shape))
     if matrix.ndim < 2 or min(matrix.shape) < MIN_DIM:
         return TensorEvidence(name, KIND_OTHER, shape, numel)
-    return _matrix_evidence(name, shape, matrix, peak / scale, scale)
+    evidence = _matrix_evidence(name, shape, matrix, peak / scale, scale)
+    if min(matrix.shape) > LOW_POWER_DIM or evidence.spectrum_trained:
+        return evidence
+    fit = init_fit(shape, evidence.std, peak, evidence.kurtosis, evidence.numel)
+    return dataclasses.replace(evidence, low_power=True, init_fit=fit)
+
+
+def _fans(shape: tuple) -> tuple[int, int]:
+    """(fan_in, fan_out) of a weight as torch.nn.init computes them."""
+    receptive = math.prod(shape[2:]) if len(shape) > 2 else 1
+    fan_in = shape[1] * receptive if len(shape) > 1 else shape[0]
+    return max(1, fan_in), max(1, shape[0] * receptive)
+
+
+def standard_inits(shape: tuple) -> list:
+    """(name, std, uniform) of the standard initialisers for a weight of ``shape``."""
+    fan_in, fan_out = _fans(shape)
+    return [("torch default (kaiming_uniform, a=sqrt 5)", 1 / math.sqrt(3 * fan_in), True),
+            ("kaiming_uniform (relu)", math.sqrt(2 / fan_in), True),
+            ("xavier_uniform", math.sqrt(2 / (fan_in + fan_out)), True),
+            ("kaiming_normal (relu, fan_in)", math.sqrt(2 / fan_in), False),
+            ("kaiming_normal (relu, fan_out)", math.sqrt(2 / fan_out), False),
+            ("xavier_normal", math.sqrt(2 / (fan_in + fan_out)), False),
+            ("lecun_normal", math.sqrt(1 / fan_in), False),
+            ("normal(std=1)", 1.0, False), ("normal(std=0.02)", 0.02, False),
+            ("normal(std=0.01)", 0.01, False), ("normal(std=0.001)", 0.001, False)]
+
+
+def init_fit(shape: tuple, std: float, peak: float, kurtosis: float, n: int) -> Optional[str]:
+    """The standard initialiser a small matrix fits, or None: its std within sampling error (plus
+    SCALE_TOLERANCE) of the initialiser's; a uniform one also bounds every value by sqrt(3) std,
+    a normal one leaves the kurtosis no more than SHAPE_UNITS standard errors below 3."""
+    normal_ok = kurtosis >= 3.0 - SHAPE_UNITS * math.sqrt(24.0 / n)
+    for name, ref, uniform in standard_inits(shape):
+        spread = 4.0 * math.sqrt(max(kurtosis - 1.0, 0.5) / (4.0 * n)) + SCALE_TOLERANCE
+        if abs(std / ref - 1.0) > spread:
+            continue
+        if (uniform and peak <= math.sqrt(3.0) * ref * (1 + 1e-3)) or (not uniform and normal_ok):
+            return name
+    return None
 
 
 def _matrix_evidence(name: str, shape: tuple, matrix: torch.Tensor, peak: float, scale: float

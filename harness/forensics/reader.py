@@ -261,18 +261,41 @@ def _first_line(text: str) -> str:
     return (text.strip().splitlines() or [""])[0][:200]
 
 
+MAX_CONTAINER_DEPTH = 4   # ckpt["model"]["state_dict"]: containers nest a few levels at most
+
+
 def _find_state_dict(raw: object, path: Path) -> tuple[dict, str, bool]:
+    """The state dict: the top level when it holds tensors, else the first container key (in
+    CONTAINER_KEYS order, then any ``*state_dict*`` / ``*model*`` key) that does, searched up to
+    MAX_CONTAINER_DEPTH levels (``ckpt["model"]["state_dict"]``, ``ckpt["model_state"]``)."""
     if not isinstance(raw, dict):
         raise UnreadableCheckpoint(f"{path}: holds a {type(raw).__name__}, not a state dict")
     has_ema = any(isinstance(raw.get(k), dict) for k in EMA_KEYS)
-    if _is_state_dict(raw):
-        return raw, "top level", has_ema
-    for key in CONTAINER_KEYS:
-        value = raw.get(key)
-        if isinstance(value, dict) and _is_state_dict(value):
-            return value, key, has_ema
+    found = _nested_state_dict(raw, (), 0)
+    if found is not None:
+        state, where = found
+        return state, "top level" if not where else "/".join(where), has_ema
     raise UnreadableCheckpoint(f"{path}: no tensors found at the top level or under "
-                               f"{', '.join(CONTAINER_KEYS)} (keys: {', '.join(map(str, list(raw)[:8]))})")
+                               f"{', '.join(CONTAINER_KEYS)} or keys naming a state dict or "
+                               f"model, {MAX_CONTAINER_DEPTH} levels deep "
+                               f"(keys: {', '.join(map(str, list(raw)[:8]))})")
+
+
+def _nested_state_dict(d: dict, where: tuple, depth: int) -> Optional[tuple]:
+    if _is_state_dict(d):
+        return d, where
+    if depth >= MAX_CONTAINER_DEPTH:
+        return None
+    keys = [k for k in CONTAINER_KEYS if k in d] + [
+        k for k in d if isinstance(k, str) and k not in CONTAINER_KEYS
+        and ("state_dict" in k.lower() or "model" in k.lower()) and k not in EMA_KEYS]
+    for key in keys:
+        value = d.get(key)
+        if isinstance(value, dict):
+            found = _nested_state_dict(value, where + (str(key),), depth + 1)
+            if found is not None:
+                return found
+    return None
 
 
 def _is_state_dict(d: dict) -> bool:

@@ -6,8 +6,12 @@ A group is ``trained`` when at least half of its judged tensors (its weight matr
 ``--arch`` every tensor compared with fresh inits) show learned structure, at init otherwise
 (``random-init``, or ``untrained-constant`` when all its tensors are exact constants). The overall verdict: all judged groups trained -> ``trained``; none -> ``random-init``;
 only classifier heads at init -> ``finetune-init``; otherwise ``partially-trained`` naming the
-groups at init; ``unreadable`` when no tensor holds floating-point values to judge (integer,
-complex or empty tensors only). Nothing here reads a file name.
+groups at init; ``no-evidence`` when floating-point tensors exist but none carries evidence
+either way (calibration vectors only, small matrices whose scale fits no standard initialiser):
+not "random", and no pretrained claim passes it; ``unreadable`` when no tensor holds
+floating-point values to judge (integer, complex or empty tensors only). A classifier head is a
+group named as one (``head``, ``fc``, ``classifier.1``, ...) or the group of the state dict's
+structural head (:func:`harness.heads.state_dict_head`). Nothing here reads a file name.
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from typing import Iterable, Optional
 
 from harness.forensics.evidence import (KIND_CONSTANT, KIND_MATRIX, KIND_NON_FINITE,
                                         KIND_SKIPPED, TensorEvidence)
+from harness.heads import state_dict_head
 
 TRAINED = "trained"
 RANDOM_INIT = "random-init"
@@ -26,8 +31,9 @@ UNTRAINED_CONSTANT = "untrained-constant"
 NON_FINITE = "non-finite"
 UNREADABLE = "unreadable"
 UNSAFE = "unsafe"
+NO_EVIDENCE = "no-evidence"
 VERDICTS = (TRAINED, RANDOM_INIT, FINETUNE_INIT, PARTIALLY_TRAINED, UNTRAINED_CONSTANT,
-            NON_FINITE, UNREADABLE, UNSAFE)
+            NO_EVIDENCE, NON_FINITE, UNREADABLE, UNSAFE)
 AT_INIT = (RANDOM_INIT, UNTRAINED_CONSTANT)
 # What a file that claims to be pretrained may be: trained, or trained with a fresh head.
 PRETRAINED_OK = (TRAINED, FINETUNE_INIT)
@@ -43,6 +49,7 @@ class GroupVerdict:
     name: str
     verdict: str
     tensors: list = field(default_factory=list)     # list[TensorEvidence]
+    structural_head: bool = False                   # holds the state dict's structural head
 
     @property
     def matrices(self) -> list:
@@ -50,7 +57,8 @@ class GroupVerdict:
 
     @property
     def is_head(self) -> bool:
-        return self.name in HEAD_GROUPS
+        return (self.structural_head or self.name in HEAD_GROUPS
+                or self.name.split(".")[0] in HEAD_GROUPS)
 
     def words(self) -> str:
         return describe(self.verdict, self.tensors)
@@ -61,7 +69,8 @@ class GroupVerdict:
                     "trained_matrices": sum(t.looks_trained for t in mats),
                     "constant_tensors": [t.name for t in self.tensors if t.kind == KIND_CONSTANT],
                     "tensors": [t.to_dict() for t in self.tensors]}
-        return {"name": self.name, "verdict": self.verdict, "evidence": evidence}
+        return {"name": self.name, "verdict": self.verdict, "is_head": self.is_head,
+                "evidence": evidence}
 
 
 @dataclass
@@ -116,6 +125,9 @@ def judge(evidence: Iterable[TensorEvidence]) -> FileVerdict:
             unjudged += [t.name for t in items]
         else:
             groups.append(verdict)
+    head = state_dict_head({t.name: t.shape for t in evidence})
+    for group in groups:
+        group.structural_head = head is not None and group_name(f"{head}.weight") == group.name
     groups.sort(key=lambda g: _natural(g.name))
     verdict, summary = _overall(groups, evidence)
     return FileVerdict(verdict, summary, groups, unjudged)
@@ -141,8 +153,12 @@ def _overall(groups: list, evidence: list) -> tuple[str, str]:
         return UNTRAINED_CONSTANT, (f"all {len(floats)} float tensors are exact constants "
                                     f"({', '.join(f'{v:g}' for v in values[:4])})")
     if not groups:
-        return RANDOM_INIT, "no tensor carries evidence of training (no weight matrix " \
-                            "of at least 8 x 8, no changed norm parameter)"
+        small = [t for t in floats if t.low_power]
+        why = (f"; {len(small)} small matrix(es) whose scale and shape fit no standard "
+               f"initialiser ({', '.join(t.name for t in small[:4])})" if small else "")
+        return NO_EVIDENCE, ("no tensor carries evidence either way: no weight matrix of at "
+                             f"least 8 x 8 the tests can judge, no changed norm parameter{why}; "
+                             "neither trained nor random can be said")
     at_init = [g for g in groups if g.verdict in AT_INIT]
     trained = [g for g in groups if g.verdict == TRAINED]
     if not at_init:
@@ -164,9 +180,12 @@ def describe(verdict: str, tensors: Iterable[TensorEvidence]) -> str:
     bad = [t for t in tensors if t.kind == KIND_NON_FINITE]
     if verdict == NON_FINITE and bad:
         return "non-finite values in " + ", ".join(f"{t.name} ({t.non_finite})" for t in bad)
-    mats = [t for t in tensors if t.kind == KIND_MATRIX]
+    mats = [t for t in tensors if t.kind == KIND_MATRIX and t.judged]
+    silent = [t.name for t in tensors if t.kind == KIND_MATRIX and not t.judged]
     consts = [t for t in tensors if t.kind == KIND_CONSTANT]
-    arch_words = _arch_words(tensors)
+    arch_words = _arch_words(tensors) + (
+        f"; no evidence from {len(silent)} small matrix(es) whose scale fits no standard "
+        f"initialiser ({', '.join(silent[:4])})" if silent else "")
     if not mats:
         return f"{len(consts)} exact-constant tensor(s), no weight matrix to judge{arch_words}"
     const_words = (f"; {len(consts)} exact-constant tensor(s)" if consts else "") + arch_words
@@ -175,8 +194,10 @@ def describe(verdict: str, tensors: Iterable[TensorEvidence]) -> str:
         return (f"{len(chosen)}/{len(mats)} weight matrices show learned structure "
                 f"({_spread(chosen)}){const_words}")
     chosen = [t for t in mats if not t.looks_trained]
+    fits = sorted({t.init_fit for t in chosen if t.init_fit})
+    fit_words = f"; scale fits {', '.join(fits)}" if fits else ""
     return (f"{len(chosen)}/{len(mats)} weight matrices indistinguishable from init "
-            f"({_median(chosen)}){const_words}")
+            f"({_median(chosen)}{fit_words}){const_words}")
 
 
 def _arch_words(tensors: list) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
-from harness.logs import arguments, mllog, research, timm
+from harness.logs import arguments, declared, mllog, research, timm
 from harness.logs.source import LogError, LogLines, read_lines
 from harness.record import RunRecord
 
@@ -34,12 +34,28 @@ def _text_format(module) -> LogFormat:
                      lambda path, lines: module.sniff(lines) if lines is not None else 0)
 
 
+def _declared_format(patterns: declared.LogPatterns, description: str) -> LogFormat:
+    def read(path: Path, lines: Optional[LogLines]) -> tuple:
+        if lines is None:
+            raise LogError(f"{path} is a folder; the {patterns.name} format reads one log file")
+        return declared.parse(lines, patterns), lines
+    return LogFormat(patterns.name, description, read,
+                     lambda path, lines: declared.sniff(lines, patterns) if lines is not None else 0)
+
+
 FORMATS: dict[str, LogFormat] = {
     research.NAME: _text_format(research),
     mllog.NAME: _text_format(mllog),
     timm.NAME: LogFormat(timm.NAME, timm.DESCRIPTION,
                          lambda path, lines: timm.parse_folder(path), lambda path, lines: timm.sniff_path(path)),
+    "pytorch-examples": _declared_format(declared.builtin("pytorch-examples"),
+                                         "PyTorch examples' 'Test set: ... Accuracy: 9894/10000' lines"),
+    "epoch-acc": _declared_format(declared.builtin("epoch-acc"),
+                                  "'Epoch 3/100 ... acc=0.8595' lines, behind any logging prefix"),
 }
+
+
+GENERIC = ("pytorch-examples", "epoch-acc")   # built-in declared formats: tried last
 
 
 def _source(path: Path) -> Optional[LogLines]:
@@ -50,8 +66,13 @@ def _source(path: Path) -> Optional[LogLines]:
     return None if path.is_dir() or path.name == timm.SUMMARY else read_lines(path)
 
 
-def _detect(path: Path, lines: Optional[LogLines], option: str) -> str:
-    scores = {name: fmt.sniff(path, lines) for name, fmt in FORMATS.items()}
+def _detect(path: Path, lines: Optional[LogLines], option: str,
+            formats: Optional[dict] = None) -> str:
+    formats = formats or FORMATS
+    scores = {name: fmt.sniff(path, lines) for name, fmt in formats.items()}
+    marked = {n: v for n, v in scores.items() if n not in GENERIC and v > 0}
+    if marked:   # a format's own markers (MLPerf events, a user's declaration) outrank
+        scores = marked   # generic "Epoch ... acc=" lines, which many logs also print
     best = max(scores, key=scores.get)
     if scores[best] <= 0:
         raise LogError(f"{path}: cannot tell its format (no Namespace/Epoch:/valid_accuracy "
@@ -65,20 +86,27 @@ def detect(path: Path, option: str = "--log-format") -> str:
     return _detect(path, _source(path), option)
 
 
-def parse_log(path: Path, fmt: Optional[str] = None, option: str = "--log-format") -> RunRecord:
-    """``option`` is how the caller's user names the format override, for error messages."""
+def parse_log(path: Path, fmt: Optional[str] = None, option: str = "--log-format",
+              patterns: Optional[declared.LogPatterns] = None) -> RunRecord:
+    """``option`` is how the caller's user names the format override, for error messages.
+    ``patterns`` (a user-declared format, :mod:`harness.logs.declared`) is the format ``declared``,
+    and the one used when ``fmt`` is not given."""
     path = Path(path)
-    if fmt is not None and fmt not in FORMATS:
-        raise LogError(f"{option} {fmt!r} is unknown; use one of {', '.join(FORMATS)}")
+    formats = dict(FORMATS)
+    if patterns is not None:
+        formats[declared.NAME] = _declared_format(patterns, declared.DESCRIPTION)
+        fmt = fmt or declared.NAME
+    if fmt is not None and fmt not in formats:
+        raise LogError(f"{option} {fmt!r} is unknown; use one of {', '.join(formats)}")
     lines = _source(path)
-    name = fmt or _detect(path, lines, option)
-    facts, lines = FORMATS[name].read(path, lines)
+    name = fmt or _detect(path, lines, option, formats)
+    facts, lines = formats[name].read(path, lines)
     return to_record(name, lines, facts)
 
 
 def to_record(fmt: str, lines: LogLines, facts: dict) -> RunRecord:
     args = facts["args"]
-    dataset = arguments.dataset_of(args)
+    dataset = arguments.dataset_of(args) or facts.get("dataset")
     model = arguments.model_name(args)
     claims, init = arguments.pretrained_claim(args, model)
     digest = hashlib.sha256(f"{fmt}\n{sorted(map(str, args.items()))}".encode())
@@ -90,7 +118,8 @@ def to_record(fmt: str, lines: LogLines, facts: dict) -> RunRecord:
     notes["recipe_from_log"] = bool(arguments.recipe(args))
     return RunRecord(
         run_id=f"log-{digest.hexdigest()[:12]}", source=f"log:{fmt}", dataset=dataset or "",
-        num_classes=arguments.num_classes(dataset, args), model=model,
+        num_classes=arguments.num_classes(dataset, args) or facts.get("num_classes") or 0,
+        model=model,
         spec={"args": args, "recipe": arguments.recipe(args), "seed": args.get("seed")},
         init=init, claims_pretrained=claims, states=facts["states"],
         environment={"source": f"training log ({fmt})", "path": lines.path},

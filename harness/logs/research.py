@@ -43,11 +43,24 @@ _INFO = re.compile(r"^[\s*=#\-]+$|^#+ .* #+$|included for (prune and )?rewind:|"
                    r"^start (un)?structured pruning|^执行.*算法$")
 
 MARKERS = (_NAMESPACE, _STATE, _EPOCH, _VALID, _BEST)
+# What Python's logging (or a launcher) writes before a message: "[2024-01-02 10:11:12,345] name
+# INFO: ", "2024-01-02 10:11:12 - INFO - ", "0: ". Bounded pieces, each ending where its
+# characters end: linear in the line.
+_LOG_PREFIX = re.compile(
+    r"^(?:\d{1,4}:\s)?\[?\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d{1,9})?\]?"
+    r"(?:\s{1,4}-)?(?:\s{1,4}[\w.\[\]<>-]{1,100})?(?:\s{1,4}-)?"
+    r"(?:\s{1,4}(?:DEBUG|INFO|WARNING|ERROR|CRITICAL))?\s{0,4}[:\-|]?\s{0,4}")
+
+
+def strip_prefix(text: str) -> str:
+    """``text`` without a logging prefix (timestamp, logger name, level), when it has one."""
+    m = _LOG_PREFIX.match(text)
+    return text[m.end():] if m and m.end() else text
 
 
 def sniff(lines: LogLines) -> int:
     """How many lines look like this format (detection picks the format with most)."""
-    return sum(1 for _, text in lines if any(m.search(text) for m in MARKERS))
+    return sum(1 for _, text in lines if any(m.search(strip_prefix(text)) for m in MARKERS))
 
 
 @dataclass
@@ -85,6 +98,7 @@ class _Parser:
     def line(self, number: int, text: str) -> bool:
         """Whether the line was understood; ``problem`` says why a value in it was refused."""
         self.number, self.problem = number, None
+        text = strip_prefix(text)
         for pattern, handle in self.handlers:
             match = pattern.search(text)
             if match:

@@ -1,8 +1,8 @@
 """A parsed log in a few lines a person reads (``harness log PATH``)."""
 from __future__ import annotations
 
-from harness.record import RunRecord
-from harness.start import loss_vs_ln
+from harness.record import RunRecord, StateRecord
+from harness.start import epoch_zero, loss_vs_ln
 
 
 # notes that list what was refused or cut, and how ``harness log`` labels them
@@ -12,6 +12,21 @@ _SET_ASIDE = (("parse_problems", "refused"), ("refused_files", "refused file"),
 
 def _pct(value) -> str:
     return "-" if value is None else f"{value:.2f}%"
+
+
+def _first(state: StateRecord) -> str:
+    """The first evaluation, named by the epochs trained before it: "after epoch 0" only when it
+    followed the first epoch (a resumed run or one evaluated every 4 epochs starts later)."""
+    if not state.epochs:
+        return "no evaluation"
+    first = state.epochs[0]
+    unknown = state.extra.get("epochs_unknown")
+    if unknown:
+        return f"first evaluation {_pct(first.test_accuracy)} (epochs not known: {unknown})"
+    if epoch_zero(state) is not None:
+        return f"after epoch 0 {_pct(first.test_accuracy)}"
+    return (f"no evaluation after epoch 0: the first after {first.epoch + 1} epochs "
+            f"{_pct(first.test_accuracy)}")
 
 
 def record_lines(record: RunRecord) -> list[str]:
@@ -29,11 +44,12 @@ def record_lines(record: RunRecord) -> list[str]:
     for key, label in _SET_ASIDE:
         lines += [f"  {label}: {entry}" for entry in notes.get(key) or []]
     lines += [f"  {d}" for d in notes.get("epochs_without_test_accuracy", [])]
+    lines += [f"  {n}" for n in notes.get("mlperf_notes") or []]
     for s in record.states:
-        lines.append(f"state {s.index}: {len(s.epochs)} epochs, after epoch 0 "
-                     f"{_pct(s.first_epoch_accuracy)}, best {_pct(s.best_accuracy)}, final "
-                     f"{_pct(s.final_accuracy)}, sparsity {s.sparsity:.2f}%, "
-                     f"{loss_vs_ln(s.first_batch_loss, record.num_classes)}")
+        metric = f" ({s.extra['metric']})" if s.extra.get("metric") else ""
+        lines.append(f"state {s.index}: {len(s.epochs)} evaluated epochs{metric}, {_first(s)}, "
+                     f"best {_pct(s.best_accuracy)}, final {_pct(s.final_accuracy)}, sparsity "
+                     f"{s.sparsity:.2f}%, {loss_vs_ln(s.first_batch_loss, record.num_classes)}")
     if not record.states:
         lines.append("no state in the log")
     return lines

@@ -1,0 +1,72 @@
+"""Every file of tests/data/real (what other people's tools wrote: MLPerf result logs, a pruning
+repository's log, weights that pip packages ship) against the truth read by hand in truth.json."""
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from harness.forensics.inspection import inspect_checkpoint
+from harness.logs import LogError, parse_log
+from harness.start import epoch_zero
+
+REAL = Path(__file__).parent / "data" / "real"
+TRUTH = json.loads((REAL / "truth.json").read_text())
+LOGS = sorted(k for k, v in TRUTH.items() if v["kind"] == "log")
+WEIGHTS = sorted(k for k, v in TRUTH.items() if v["kind"] == "weights")
+
+
+def test_the_corpus_is_what_the_readme_promises():
+    files = {p.name for p in REAL.iterdir()} - {"truth.json", "README.md"}
+    assert files == set(TRUTH), "every committed file has a truth entry and every entry a file"
+    assert len(TRUTH) >= 20
+    assert len({v["source"] for v in TRUTH.values()}) >= 6
+    assert all(p.stat().st_size < 3 * 1024 * 1024 for p in REAL.iterdir())
+    readme = (REAL / "README.md").read_text()
+    assert all(name in readme for name in TRUTH)
+
+
+@pytest.mark.parametrize("name", LOGS)
+def test_real_log(name):
+    truth = TRUTH[name]
+    if truth.get("refused"):
+        with pytest.raises(LogError, match="cannot tell its format"):
+            parse_log(REAL / name)
+        return
+    record = parse_log(REAL / name)
+    state = record.state(0)
+    assert state.best_accuracy == pytest.approx(truth["best_accuracy"], abs=5e-3)
+    assert record.complete is truth["complete"]
+    assert state.extra["metric"].startswith(truth["metric"])
+    trained = truth["epochs_trained_at_evaluation"]
+    if trained is None:     # epoch_num counts samples or stays fixed: no epochs are claimed
+        assert state.extra["epochs_unknown"] and epoch_zero(state) is None
+    else:
+        assert state.extra["epochs_trained_at_evaluation"][-len(trained):] == trained
+        assert [e.epoch for e in state.epochs] == [t - 1 for t in trained]
+        assert (epoch_zero(state) is not None) is truth["evaluation_after_first_epoch"]
+    counted = [e.test_correct is not None for e in state.epochs]
+    assert all(counted) if truth["correct_counts"] else not any(counted)
+    if truth["correct_counts"]:
+        best = state.best_epoch
+        assert best.test_n == 50000 and best.test_correct == round(best.test_accuracy * 500)
+
+
+@pytest.mark.parametrize("name", WEIGHTS)
+def test_real_weights(name):
+    inspection = inspect_checkpoint(REAL / name)
+    assert inspection.verdict == TRUTH[name]["truth"], inspection.summary
+    assert inspection.problem is None or TRUTH[name]["truth"] != "trained"
+
+
+def test_a_pretrained_claim_does_not_pass_no_evidence():
+    inspection = inspect_checkpoint(REAL / "lpips01_alex.pth", claim="the --init of a run")
+    assert inspection.verdict == "no-evidence"
+    assert inspection.problem.startswith("claims pretrained (the --init of a run) but is no-evidence")
+
+
+def test_best_values_are_finite_numbers():
+    for name in LOGS:
+        if not TRUTH[name].get("refused"):
+            best = parse_log(REAL / name).state(0).best_accuracy
+            assert math.isfinite(best)
