@@ -60,6 +60,8 @@ class OptionSpec:
     metavar: Optional[str] = None
     ini: bool = False               # also readable from [tool.pytest.ini_options]
     short: bool = True              # offer --<name> when no other plugin owns it
+    cli: bool = True                # False: an ini setting only
+    lines: bool = False             # an ini list, one entry per line
 
     @property
     def flag(self) -> str:
@@ -115,9 +117,13 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("checkpoints", "a checkpoint file, or a folder searched recursively, that "
                "suites/checkpoints judges (repeat the option for several)", (), type=_path,
                action="append", metavar="PATH"),
-    OptionSpec("bars", "extra bars, one per line: 'ID OP VALUE [UNIT] [title]', e.g. "
-               "'imagenet/top1 >= 75.9 % ResNet-50 top-1' (ini only)", (), ini=True,
-               short=False),
+    OptionSpec("bars", "extra bars, one per line: 'ID OP VALUE [UNIT] [-- TITLE]', e.g. "
+               "'imagenet/top1 >= 75.9 % -- ResNet-50 top-1' (ini only)", (), ini=True,
+               short=False, cli=False, lines=True),
+    OptionSpec("log_patterns", "a lab's own log format, one 'name: regex' per line (names: "
+               "epoch, test_accuracy, test_correct_total, loss, step, state, arguments, "
+               "epoch_base); used by --harness-from-log and harness.read_log (ini only)", (),
+               ini=True, short=False, cli=False, lines=True),
 )
 BY_NAME = {o.name: o for o in OPTIONS}
 
@@ -142,6 +148,7 @@ class Options:
     no_compile: bool = False
     checkpoints: tuple = ()
     bars: tuple = ()
+    log_patterns: tuple = ()
     given: tuple = field(default=(), compare=False)   # the names the user set (CLI or ini)
 
     @property
@@ -161,7 +168,7 @@ def read_options(getoption: Callable[[str], Any], getini: Callable[[str], Any],
     values: dict = {}
     given = []
     for spec in OPTIONS:
-        value, base = (getoption(spec.dest) if spec.name != "bars" else None), invocation
+        value, base = (getoption(spec.dest) if spec.cli else None), invocation
         if _unset(value, spec) and spec.ini:
             value, base = _from_ini(spec, getini(spec.ini_key)), ini_base
         if _unset(value, spec):
@@ -178,7 +185,7 @@ def _unset(value: Any, spec: OptionSpec) -> bool:
 
 
 def _from_ini(spec: OptionSpec, raw: Any) -> Any:
-    if spec.action == "append" or spec.name == "bars":
+    if spec.action == "append" or spec.lines:
         return tuple(line.strip() for line in raw or () if line.strip())
     text = str(raw).strip() if raw is not None else ""
     if not text:
@@ -210,6 +217,7 @@ class Resolved:
     log_record: Any = None          # Optional[RunRecord]
     checkpoints: tuple = ()         # tuple[harness.suite.CheckpointFile]
     config_bars: tuple = ()         # tuple[harness.suite.Bar] from the ini file
+    log_patterns: Any = None        # harness.logs.declared.LogPatterns from the ini file
 
 
 def resolve(options: Options, cuda_available: Optional[bool] = None) -> Resolved:
@@ -235,7 +243,7 @@ def resolve(options: Options, cuda_available: Optional[bool] = None) -> Resolved
                           f"runner, or use --harness-profile smoke on this machine")
     _check_common(options)
     return Resolved(profile, device, _overrides(options), checkpoints=_checkpoints(options),
-                    config_bars=_config_bars(options))
+                    config_bars=_config_bars(options), log_patterns=_log_patterns(options))
 
 
 def _check_common(options: Options) -> None:
@@ -312,6 +320,18 @@ def _config_bars(options: Options) -> tuple:
         raise OptionError(f"harness_bars in the ini file: {exc}") from None
 
 
+def _log_patterns(options: Options):
+    if not options.log_patterns:
+        return None
+    from harness.logs import LogError
+    from harness.logs.declared import LogPatterns
+
+    try:
+        return LogPatterns.from_lines(options.log_patterns, "harness_log_patterns in the ini file")
+    except LogError as exc:
+        raise OptionError(str(exc)) from None
+
+
 def _checkpoints(options: Options) -> tuple:
     """``--harness-checkpoints`` files (folders searched recursively) plus the init file."""
     from harness.forensics.inspection import find_checkpoints
@@ -345,8 +365,10 @@ def _resolve_log(options: Options, profile: ProfileInfo) -> Resolved:
     if fmt is not None and fmt not in FORMATS:
         raise OptionError(f"--harness-from-log-format {fmt!r} is unknown; use one of "
                           f"{', '.join(FORMATS)}")
+    patterns = _log_patterns(options)
     try:
-        record = parse_log(options.from_log, fmt, option="--harness-from-log-format")
+        record = parse_log(options.from_log, fmt, option="--harness-from-log-format",
+                           patterns=patterns)
     except LogError as exc:
         raise OptionError(f"--harness-from-log {exc}") from None
     dataset = dataset_name(options.dataset) or record.dataset
@@ -355,7 +377,7 @@ def _resolve_log(options: Options, profile: ProfileInfo) -> Resolved:
                           f"pass --harness-dataset NAME")
     record = claimed(record, dataset, options)
     return Resolved(profile, torch.device("cpu"), _overrides(options), log_record=record,
-                    config_bars=_config_bars(options))
+                    config_bars=_config_bars(options), log_patterns=patterns)
 
 
 def claimed(record, dataset: str, options: Options):

@@ -28,11 +28,11 @@ HARNESS_FIXTURES = ("harness", "case", "checkpoint", "harness_session")
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("harness", "harness: executable expectations for training runs")
     for spec in OPTIONS:
-        if spec.name != "bars":
+        if spec.cli:
             group.addoption(spec.flag, **_option_kwargs(spec))
         if spec.ini:
             parser.addini(spec.ini_key, f"harness: {spec.help}",
-                          type="linelist" if spec.name == "bars" else "string")
+                          type="linelist" if spec.lines else "string")
 
 
 def _option_kwargs(spec, help_text: Optional[str] = None) -> dict:
@@ -59,7 +59,7 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
     group = parser.getgroup("harness")
     taken = _taken_names(parser)
     for spec in OPTIONS:
-        if not spec.short or spec.name == "bars" or spec.short_flag in taken:
+        if not spec.short or not spec.cli or spec.short_flag in taken:
             continue
         try:
             group.addoption(spec.short_flag, **_option_kwargs(spec, f"short for {spec.flag}"))

@@ -50,6 +50,7 @@ class HarnessSession:
         self.overrides = resolved.overrides
         self.log_record = resolved.log_record
         self.checkpoints = resolved.checkpoints
+        self.log_patterns = resolved.log_patterns
         self.root = Path(root) if root is not None else Path.cwd()
         self.book = BarBook(self.profile.name, resolved.overrides, resolved.config_bars)
         self.context = RunContext(device=self.device, reports_dir=Path(options.reports_dir),
@@ -116,13 +117,14 @@ class HarnessSession:
 
     def read_log(self, path: str | Path, fmt: Optional[str] = None) -> RunRecord:
         """A training log (or timm output folder) read into a record, relative paths from the
-        project root; listed among the session's runs."""
+        project root; listed among the session's runs. The ini file's declared format
+        (``harness_log_patterns``) reads it unless ``fmt`` names another."""
         from harness.logs import parse_log
 
         full = Path(path) if Path(path).is_absolute() else self.root / path
         key = f"log:{path}"
         if key not in self.records:
-            self.records[key] = parse_log(full, fmt, option="fmt")
+            self.records[key] = parse_log(full, fmt, option="fmt", patterns=self.log_patterns)
         return self.records[key]
 
     # --- verdicts -------------------------------------------------------------------------

@@ -52,3 +52,16 @@ def test_a_bad_ini_value_names_the_key(tmp_path):
     with pytest.raises(OptionError, match="harness_threads = 'two' in the ini file"):
         read_options(lambda d: None, lambda k: "two" if k == "harness_threads" else "", tmp_path,
                      tmp_path)
+
+
+def test_a_labs_log_format_is_declared_in_the_ini_file_and_read(tmp_path):
+    log = tmp_path / "lab.log"
+    log.write_text("args: dataset=cifar10, epochs=3\n"
+                   "[ep 0] loss 2.1 | top1 0.31\n[ep 1] loss 1.2 | top1 0.55\n[ep 2] loss 0.9 | top1 0.61\n")
+    lines = ("epoch: ^\\[ep (\\d+)\\]", "test_accuracy: top1 ([0-9.]+)", "loss: loss ([0-9.]+)",
+             "arguments: ^args: ")
+    resolved = resolve(Options(from_log=log, log_patterns=lines), cuda_available=False)
+    record = resolved.log_record
+    assert record.dataset == "cifar10" and [e.test_accuracy for e in record.state(0).epochs] == [31.0, 55.0, 61.0]
+    with pytest.raises(OptionError, match="harness_log_patterns in the ini file"):
+        resolve(Options(log_patterns=("epoch: (a+)+",)), cuda_available=False)
