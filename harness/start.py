@@ -10,7 +10,7 @@ import math
 from typing import Optional
 
 from harness.expect import Expectation
-from harness.logs.bounds import even_sample
+from harness.sampling import even_sample
 from harness.record import EpochRecord, RunRecord, StateRecord
 
 NOTE_POINTS = 12        # points of the epoch-0 curve the one-line note spells out

@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import save as safetensors_bytes, save_file
 
 from fixtures.checkpoints import RunsCode
-from harness.forensics.reader import (UnreadableCheckpoint, UnsafeCheckpoint, is_checkpoint_path,
+from harness.checkpoint.reader import (UnreadableCheckpoint, UnsafeCheckpoint, is_checkpoint_path,
                                       read_checkpoint)
 from tests.forensics_support import (decoy_pickle, globals_a_pickle_imports, measure, torch_zip,
                                      write_zip)
@@ -149,7 +149,7 @@ def test_a_refused_pickle_beside_1_gib_members_is_scanned_in_bounded_memory(tmp_
     path = tmp_path / "big_members.pth"
     data = pickle.dumps({"x": RunsCode(f"touch {tmp_path / 'ran'}")}, protocol=4)
     torch_zip(path, data, (("archive/extra.pkl", 1 << 30), ("archive/data/0", 1 << 30)))
-    run = measure(f"from harness.forensics.reader import UnsafeCheckpoint, read_checkpoint\n"
+    run = measure(f"from harness.checkpoint.reader import UnsafeCheckpoint, read_checkpoint\n"
                   f"try:\n    read_checkpoint({str(path)!r})\n"
                   f"except UnsafeCheckpoint as exc:\n    print('BLOCKED', exc.blocked)")
     assert f"BLOCKED {os.system.__module__}.system" in run["stdout"]
@@ -166,7 +166,7 @@ def test_a_huge_pickle_or_compressed_members_are_refused_before_loading(tmp_path
     with zipfile.ZipFile(deflated, "a", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("archive/data/99", bytes(100 << 20))   # 100 MiB of zeros, ~100 KB packed
     assert deflated.stat().st_size < 1 << 20
-    run = measure("from harness.forensics.reader import UnreadableCheckpoint, read_checkpoint\n"
+    run = measure("from harness.checkpoint.reader import UnreadableCheckpoint, read_checkpoint\n"
                   f"for path in ({str(big)!r}, {str(deflated)!r}):\n"
                   "    try:\n        read_checkpoint(path)\n"
                   "    except UnreadableCheckpoint as exc:\n        print('REFUSED', exc)")
@@ -180,7 +180,7 @@ def test_a_legacy_file_with_a_huge_pickle_is_refused_before_torch_reads_it(tmp_p
     cost it ~360 MB and 16 s."""
     path = tmp_path / "legacy.pth"
     path.write_bytes(b"\x80\x02" + b"N" * (40 << 20) + b".")
-    run = measure("from harness.forensics.reader import UnreadableCheckpoint, read_checkpoint\n"
+    run = measure("from harness.checkpoint.reader import UnreadableCheckpoint, read_checkpoint\n"
                   f"try:\n    read_checkpoint({str(path)!r})\n"
                   "except UnreadableCheckpoint as exc:\n    print('REFUSED', exc)")
     assert "its pickles run past 32 MiB, more than this reader accepts" in run["stdout"]
@@ -210,7 +210,7 @@ def test_views_are_checked_against_their_storage_before_any_copy(tmp_path):
 
 
 def test_zip_member_count_is_bounded(tmp_path, monkeypatch):
-    import harness.forensics.reader as reader
+    import harness.checkpoint.reader as reader
 
     torch.save({f"blocks.{i}.w": torch.randn(4) for i in range(8)}, tmp_path / "many.pth")
     monkeypatch.setattr(reader, "MAX_ZIP_MEMBERS", 5)

@@ -9,7 +9,7 @@ from harness.threads import cpu_threads
 from harness.forensics.verdict import (FINETUNE_INIT, NON_FINITE, PARTIALLY_TRAINED, RANDOM_INIT,
                                        TRAINED, UNREADABLE, UNTRAINED_CONSTANT, group_name,
                                        judge)
-from harness.forensics.reader import read_checkpoint
+from harness.checkpoint.reader import read_checkpoint
 from tests.forensics_support import minilm_file, trained_digits
 
 

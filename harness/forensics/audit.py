@@ -19,12 +19,14 @@ from typing import Optional
 
 import torch
 
+from harness.checkpoint.layout import describe_layout
+from harness.checkpoint.loading import LoadAudit, audit_keys, fit_problems
+from harness.checkpoint.reader import LoadedCheckpoint
+from harness.checkpoint.tensors import JUDGED_DTYPES
+from harness.forensics.evidence import (KIND_CONSTANT, KIND_MATRIX, KIND_OTHER, TensorEvidence,
+                                        tensor_evidence)
+from harness.models import create_model
 from harness.threads import cpu_threads
-from harness.forensics.evidence import (JUDGED_DTYPES, KIND_CONSTANT, KIND_MATRIX, KIND_OTHER,
-                                        TensorEvidence, tensor_evidence)
-from harness.forensics.layout import describe_layout
-from harness.forensics.reader import LoadedCheckpoint
-from harness.models import LoadAudit, audit_keys, create_model, fit_problems
 
 SEEDS = (0, 1, 2)
 STD_TOLERANCE = 0.10     # a changed scale: weight decay shrinks, learning grows; nudges do neither

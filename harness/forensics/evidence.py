@@ -33,6 +33,8 @@ from typing import Optional
 
 import torch
 
+from harness.checkpoint.tensors import JUDGED_DTYPES, dense_problem, storage_elements
+
 MIN_DIM = 8                 # smaller matrices carry too little spectrum to judge
 KURTOSIS_SAMPLE = 65536     # kurtosis from a fixed random subset this large (SE 0.019 at 3.0)
 LANCZOS_STEPS = 12          # top singular value within ~1% of exact on random matrices
@@ -53,11 +55,6 @@ KIND_CONSTANT = "constant"
 KIND_NON_FINITE = "non-finite"
 KIND_OTHER = "other"        # non-constant vectors and small matrices: no evidence either way
 KIND_SKIPPED = "skipped"    # integer buffers (step counters, position ids) and empty tensors
-# Values judged (quantized tensors are judged dequantized); integer, boolean, complex and
-# scale-only formats (float8_e8m0fnu, packed float4) carry no weight statistics.
-_FLOAT8 = ("float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz")
-JUDGED_DTYPES = frozenset([torch.float16, torch.bfloat16, torch.float32, torch.float64]
-                          + [getattr(torch, n) for n in _FLOAT8 if hasattr(torch, n)])
 # Peaks outside this range are scaled to 1 first: float32 sums of squares and fourth powers of
 # up to 2^31 elements stay finite and normal.
 SCALE_RANGE = (1e-6, 1e6)
@@ -176,21 +173,6 @@ def tensor_evidence(name: str, tensor: torch.Tensor) -> TensorEvidence:
     if numel > storage_elements(tensor):
         return _broadcast_evidence(name, tensor)
     return _values_evidence(name, tensor.detach())
-
-
-def dense_problem(tensor: torch.Tensor) -> Optional[str]:
-    """Why ``tensor`` holds no dense values to read (None when it does)."""
-    if tensor.layout != torch.strided:
-        return (f"has layout {str(tensor.layout).replace('torch.', '')}: the evidence reads "
-                f"dense tensors (save it with .to_dense())")
-    if tensor.is_meta:
-        return "is on the meta device: the file holds no values for it"
-    return None
-
-
-def storage_elements(tensor: torch.Tensor) -> int:
-    """Elements the tensor's storage holds: a view with more elements repeats some of them."""
-    return tensor.untyped_storage().nbytes() // max(1, tensor.element_size())
 
 
 def _dtype_name(dtype: torch.dtype) -> str:

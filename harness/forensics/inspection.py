@@ -16,7 +16,7 @@ from typing import Iterable, Optional
 from harness.expect import Expectation, Verdict
 from harness.threads import cpu_threads
 from harness.forensics.evidence import UnjudgeableTensor, tensor_evidence
-from harness.forensics.reader import (CheckpointError, LoadedCheckpoint, PathLike,
+from harness.checkpoint.reader import (CheckpointError, LoadedCheckpoint, PathLike,
                                       UnsafeCheckpoint, as_path, is_checkpoint_path,
                                       read_checkpoint)
 from harness.forensics.verdict import (NON_FINITE, PRETRAINED_OK, UNREADABLE, UNSAFE, FileVerdict,

@@ -107,14 +107,6 @@ class EvenCurve:
         return list(self.kept)
 
 
-def even_sample(points: list, cap: int) -> list:
-    """At most ``cap`` of ``points``, evenly spaced, the first and the last kept."""
-    if len(points) <= cap:
-        return list(points)
-    step = (len(points) - 1) / (cap - 1)
-    return [points[round(i * step)] for i in range(cap)]
-
-
 def curve_cut(where: str, curve: EvenCurve) -> str:
     return (f"{where}: {len(curve.points()):,} of the {curve.seen:,} points of the curve inside "
             f"epoch 0 kept, evenly spaced (the first and the last among them)")

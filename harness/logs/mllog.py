@@ -25,9 +25,10 @@ from typing import Any, Optional
 
 from harness.logs import mlperf
 from harness.logs.bounds import (MAX_CURVE_POINTS, MAX_EPOCHS, Listed, add_argument,
-                                 even_sample, percent_problem)
+                                 percent_problem)
 from harness.logs.namespace import read_namespace
 from harness.logs.source import LogLines, Tally
+from harness.sampling import even_sample
 from harness.record import EpochRecord, StateRecord
 
 NAME = "mllog"

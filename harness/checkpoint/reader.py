@@ -28,7 +28,7 @@ from typing import BinaryIO, Optional, Union
 
 import torch
 
-from harness.forensics.pickle_scan import (pickles_fit, refused_global, scan_globals,
+from harness.checkpoint.pickle_scan import (pickles_fit, refused_global, scan_globals,
                                            unsafe_globals)
 
 TORCH_SUFFIXES = (".pth", ".pth.tar", ".pt", ".bin", ".ckpt", ".tar")
