@@ -6,7 +6,7 @@ a model is :mod:`harness.checkpoint.loading` (``load_init``, re-exported here fo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional
 
 import timm
 from torch import nn
@@ -47,56 +47,83 @@ MODELS: dict[str, Variant] = {
         img_size=32, patch_size=4),
 }
 
-def native_image_size(name: str) -> Optional[int]:
-    """The input size a model expects (None: any, the dataset's own; an import-path model takes
-    the RunSpec's ``image_size`` or the dataset's)."""
-    if is_import_path(name):
+
+@dataclass(frozen=True)
+class Source:
+    """Where a model name leads: what builds it, its native input size and its definition (what
+    keys its runs in the store, so an edited definition never reuses a stale run)."""
+
+    build: Callable[..., nn.Module]        # (num_classes, in_chans, image_size) -> module
+    image_size: Optional[int]
+    definition: str
+
+
+def _factory(name: str) -> Optional[Source]:
+    if not is_import_path(name):
         return None
-    if name in MODELS:
-        return MODELS[name].image_size
-    cfg = timm.models.get_pretrained_cfg(name) if timm.is_model(name) else None
-    size = getattr(cfg, "input_size", None) if cfg is not None else None
-    return int(size[-1]) if size else None
+    try:
+        fn = load_callable(name, "model")
+    except ImportPathError as exc:
+        raise ModelError(str(exc)) from None
 
-
-def model_definition(name: str) -> str:
-    """What builds ``name``: the variant's arguments, or the timm version that defines it."""
-    if is_import_path(name):
-        return f"{name} source sha256 {source_digest(name)}"
-    variant = MODELS.get(name)
-    base = f"timm {timm.__version__}"
-    return f"{base}: {variant.timm_name} {variant.kwargs}" if variant else f"{base}: {name}"
-
-
-def check_model_name(name: str) -> None:
-    if is_import_path(name):
-        try:
-            load_callable(name, "model")
-        except ImportPathError as exc:
-            raise ModelError(str(exc)) from None
-        return
-    if name not in MODELS and not timm.is_model(name):
-        raise ModelError(f"unknown model {name!r}: use a harness model ({', '.join(MODELS)}), "
-                         f"a timm model name (timm.list_models()) or your own factory as "
-                         f"'package.module:function'")
-
-
-def create_model(name: str, num_classes: int, in_chans: int = 3,
-                 image_size: Optional[int] = None) -> nn.Module:
-    """The model ``name`` names: a harness variant, a timm model, or a user's factory
-    ``package.module:function`` called with ``num_classes``, ``image_size`` and ``in_chans``
-    (those its signature accepts)."""
-    check_model_name(name)
-    if is_import_path(name):
+    def build(num_classes, in_chans, image_size):
         given = {"num_classes": num_classes, "image_size": image_size, "in_chans": in_chans}
-        model = call_with(load_callable(name, "model"),
-                          **{k: v for k, v in given.items() if v is not None})
+        model = call_with(fn, **{k: v for k, v in given.items() if v is not None})
         if not isinstance(model, nn.Module):
             raise ModelError(f"model {name!r} returned a {type(model).__name__}, not a torch "
                              f"nn.Module")
         return model
-    if name in MODELS:
-        variant = MODELS[name]
-        return timm.create_model(variant.timm_name, pretrained=False, num_classes=num_classes,
-                                 in_chans=in_chans, **dict(variant.kwargs))
-    return timm.create_model(name, pretrained=False, num_classes=num_classes, in_chans=in_chans)
+    return Source(build, None, f"{name} source sha256 {source_digest(name)}")
+
+
+def _harness_variant(name: str) -> Optional[Source]:
+    variant = MODELS.get(name)
+    if variant is None:
+        return None
+    return Source(lambda num_classes, in_chans, image_size: timm.create_model(
+        variant.timm_name, pretrained=False, num_classes=num_classes, in_chans=in_chans,
+        **dict(variant.kwargs)), variant.image_size,
+        f"timm {timm.__version__}: {variant.timm_name} {variant.kwargs}")
+
+
+def _timm(name: str) -> Optional[Source]:
+    if not timm.is_model(name):
+        return None
+    size = getattr(timm.models.get_pretrained_cfg(name), "input_size", None)
+    return Source(lambda num_classes, in_chans, image_size: timm.create_model(
+        name, pretrained=False, num_classes=num_classes, in_chans=in_chans),
+        int(size[-1]) if size else None, f"timm {timm.__version__}: {name}")
+
+
+LOOKUPS: tuple[Callable[[str], Optional[Source]], ...] = (_factory, _harness_variant, _timm)
+
+
+def lookup(name: str) -> Source:
+    """The one model lookup: a user's factory by import path, a harness variant, a timm name."""
+    for find in LOOKUPS:
+        source = find(name)
+        if source is not None:
+            return source
+    raise ModelError(f"unknown model {name!r}: use a harness model ({', '.join(MODELS)}), a timm "
+                     f"model name (timm.list_models()) or your own factory as "
+                     f"'package.module:function'")
+
+
+def native_image_size(name: str) -> Optional[int]:
+    """The input size a model expects (None: any, the dataset's own)."""
+    return lookup(name).image_size
+
+
+def model_definition(name: str) -> str:
+    return lookup(name).definition
+
+
+def check_model_name(name: str) -> None:
+    lookup(name)
+
+
+def create_model(name: str, num_classes: int, in_chans: int = 3,
+                 image_size: Optional[int] = None) -> nn.Module:
+    """The model ``name`` names, built for ``num_classes`` and ``in_chans`` (and, for a user's
+    factory, ``image_size``: it is called with those its signature accepts)."""
+    return lookup(name).build(num_classes, in_chans, image_size)

@@ -14,9 +14,6 @@ from typing import Any, Optional
 
 from harness import __version__
 
-OPTIMIZERS = ("sgd", "adamw")
-SCHEDULES = ("cosine", "constant", "step")
-AUGMENTS = ("none", "crop_flip", "crop")
 
 
 class SpecError(ValueError):
@@ -26,6 +23,11 @@ class SpecError(ValueError):
 def _require(cond: bool, cls: str, name: str, expected: str, value: Any) -> None:
     if not cond:
         raise SpecError(f"{cls}.{name} must be {expected}, got {value!r}")
+
+
+def _one_of(value: Any, registry: dict, cls: str, name: str) -> None:
+    """``value`` must be a key of ``registry`` (the registry owns its vocabulary)."""
+    _require(value in registry, cls, name, f"one of {tuple(registry)}", value)
 
 
 @dataclass(frozen=True)
@@ -53,9 +55,12 @@ class Recipe:
         _require(isinstance(self.batch_size, int) and self.batch_size >= 1, c, "batch_size",
                  "an int >= 1", self.batch_size)
         _require(self.lr > 0, c, "lr", "> 0", self.lr)
-        _require(self.optimizer in OPTIMIZERS, c, "optimizer", f"one of {OPTIMIZERS}", self.optimizer)
-        _require(self.schedule in SCHEDULES, c, "schedule", f"one of {SCHEDULES}", self.schedule)
-        _require(self.augment in AUGMENTS, c, "augment", f"one of {AUGMENTS}", self.augment)
+        from harness.data.batches import AUGMENTS
+        from harness.train import LR_SCHEDULES, OPTIMIZERS
+
+        _one_of(self.optimizer, OPTIMIZERS, c, "optimizer")
+        _one_of(self.schedule, LR_SCHEDULES, c, "schedule")
+        _one_of(self.augment, AUGMENTS, c, "augment")
         _require(0 <= self.warmup_epochs < self.epochs, c, "warmup_epochs",
                  f"in [0, epochs={self.epochs})", self.warmup_epochs)
         _require(0 <= self.label_smoothing < 1, c, "label_smoothing", "in [0, 1)", self.label_smoothing)
@@ -65,9 +70,6 @@ class Recipe:
 
 
 REWINDS = ("init", "none")           # or "epoch:K": the weights after epoch K of State 0
-CHANNEL_CRITERIA = ("count", "l1", "l2")
-REG_SCHEDULES = ("x", "x^2", "x^3", "exp", "exp_custom_exponents")
-PRUNE_SCHEDULES = ("geometric", "per_state_rate")
 RATE_OF = ("remaining", "all")
 ADDED = {"hash": "omit_default"}     # a field added after runs were stored: hashed only when set
 
@@ -114,19 +116,20 @@ class PruneSpec:
     rate_of: str = field(default="remaining", metadata=ADDED)
 
     def __post_init__(self) -> None:
+        from harness.prune.magnitude import SCOPES
         from harness.prune.methods import METHODS
+        from harness.prune.penalty import CURVES
+        from harness.prune.refill import CRITERIA
 
         c = "PruneSpec"
-        _require(self.method in METHODS, c, "method", f"one of {tuple(METHODS)}", self.method)
+        _one_of(self.method, METHODS, c, "method")
         _require(isinstance(self.states, int) and self.states >= 1, c, "states", "an int >= 1", self.states)
         _require(0 < self.final_sparsity < 1, c, "final_sparsity", "in (0, 1)", self.final_sparsity)
-        _require(self.scope in ("global", "layer"), c, "scope", "'global' or 'layer'", self.scope)
+        _one_of(self.scope, SCOPES, c, "scope")
         _require(self.rewind in REWINDS or _rewind_epoch(self.rewind) is not None, c, "rewind",
                  "'init', 'none' or 'epoch:K' with K an int >= 0", self.rewind)
-        _require(self.channel_criterion in CHANNEL_CRITERIA, c, "channel_criterion",
-                 f"one of {CHANNEL_CRITERIA}", self.channel_criterion)
-        _require(self.reg_schedule in REG_SCHEDULES, c, "reg_schedule", f"one of {REG_SCHEDULES}",
-                 self.reg_schedule)
+        _one_of(self.channel_criterion, CRITERIA, c, "channel_criterion")
+        _one_of(self.reg_schedule, CURVES, c, "reg_schedule")
         _require(self.reg_exponents > 0, c, "reg_exponents", "> 0", self.reg_exponents)
         _require(self.reg_limit > 0, c, "reg_limit", "> 0", self.reg_limit)
         _require(0 < self.reg_granularity <= self.reg_limit, c, "reg_granularity",
@@ -134,8 +137,9 @@ class PruneSpec:
         self._validate_schedule(c, METHODS[self.method].structured)
 
     def _validate_schedule(self, c: str, structured: bool) -> None:
-        _require(self.schedule in PRUNE_SCHEDULES, c, "schedule", f"one of {PRUNE_SCHEDULES}",
-                 self.schedule)
+        from harness.prune.methods import CHANNEL_SCHEDULES
+
+        _one_of(self.schedule, CHANNEL_SCHEDULES, c, "schedule")
         _require(self.rate_of in RATE_OF, c, "rate_of", f"one of {RATE_OF}", self.rate_of)
         if self.schedule == "geometric":
             for name in ("rate", "mlp_rate"):

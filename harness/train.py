@@ -72,15 +72,28 @@ def uses_fused_attention(model: nn.Module) -> bool:
     return bool(flags) and all(flags)
 
 
+OPTIMIZERS: dict[str, Callable[[list, Recipe, dict], torch.optim.Optimizer]] = {
+    "sgd": lambda groups, r, fused: torch.optim.SGD(groups, lr=r.lr, momentum=r.momentum, **fused),
+    "adamw": lambda groups, r, fused: torch.optim.AdamW(groups, lr=r.lr, **fused),
+}
+
+
 def make_optimizer(model: nn.Module, recipe: Recipe, device: torch.device) -> torch.optim.Optimizer:
+    """The recipe's optimiser (:data:`OPTIMIZERS`): weight decay on matrices only, fused on CUDA."""
     decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
     no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
     groups = [{"params": decay, "weight_decay": recipe.weight_decay},
               {"params": no_decay, "weight_decay": 0.0}]
     fused = {"fused": True} if device.type == "cuda" else {}
-    if recipe.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=recipe.lr, momentum=recipe.momentum, **fused)
-    return torch.optim.AdamW(groups, lr=recipe.lr, **fused)
+    return OPTIMIZERS[recipe.optimizer](groups, recipe, fused)
+
+
+# After the warm-up, the lr multiplier at (recipe, epoch, progress through the rest in [0, 1)).
+LR_SCHEDULES: dict[str, Callable[[Recipe, int, float], float]] = {
+    "constant": lambda r, epoch, progress: 1.0,
+    "step": lambda r, epoch, progress: 0.1 ** sum(epoch >= m for m in r.milestones),
+    "cosine": lambda r, epoch, progress: 0.5 * (1 + math.cos(math.pi * progress)),
+}
 
 
 def lr_factor(recipe: Recipe, step: int, steps_per_epoch: int) -> float:
@@ -89,13 +102,8 @@ def lr_factor(recipe: Recipe, step: int, steps_per_epoch: int) -> float:
     warmup = int(recipe.warmup_epochs * steps_per_epoch)
     if step < warmup:
         return (step + 1) / warmup
-    if recipe.schedule == "constant":
-        return 1.0
-    if recipe.schedule == "step":
-        epoch = step // steps_per_epoch
-        return 0.1 ** sum(epoch >= m for m in recipe.milestones)
     progress = (step - warmup) / max(1, total - warmup)
-    return 0.5 * (1 + math.cos(math.pi * progress))
+    return LR_SCHEDULES[recipe.schedule](recipe, step // steps_per_epoch, progress)
 
 
 @torch.inference_mode()

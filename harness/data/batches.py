@@ -7,7 +7,7 @@ DataLoader, no worker process and no per-image Python.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 import torch
 import torch.nn.functional as F
@@ -25,11 +25,16 @@ class Augment:
         return self.crop_padding > 0 or self.flip
 
 
+# A Recipe's ``augment`` name -> the augmentation on a dataset (flips only where labels allow).
+AUGMENTS: dict[str, Callable[[int, Dataset], Augment]] = {
+    "none": lambda padding, dataset: Augment(),
+    "crop": lambda padding, dataset: Augment(crop_padding=padding),
+    "crop_flip": lambda padding, dataset: Augment(crop_padding=padding, flip=dataset.flip),
+}
+
+
 def augment_for(kind: str, padding: int, dataset: Dataset) -> Augment:
-    """Map a Recipe's ``augment`` name onto the dataset (flips only where labels allow)."""
-    if kind == "none":
-        return Augment()
-    return Augment(crop_padding=padding, flip=(kind == "crop_flip" and dataset.flip))
+    return AUGMENTS[kind](padding, dataset)
 
 
 def random_crop(x: torch.Tensor, padding: int, generator: torch.Generator) -> torch.Tensor:
