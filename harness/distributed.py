@@ -14,6 +14,7 @@ the other ranks read it (to resume from the same state) and write nothing.
 from __future__ import annotations
 
 import os
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from typing import Iterator, Optional
 
@@ -23,7 +24,7 @@ from torch import nn
 
 from harness.lock import exclusive
 from harness.record import RunRecord, StateRecord
-from harness.runs import Engine, RunContext, run_key
+from harness.runs import Engine, RunContext, run_key, stored_run
 from harness.store import ReadOnlyStore
 from harness.spec import RunSpec
 
@@ -124,16 +125,13 @@ def get_or_run_distributed(spec: RunSpec, context: RunContext, group: Distribute
     decides whether a stored run is reused; all ranks then return it, or train it together."""
     key = run_key(spec, context.device)
     store = context.store
-    lock = exclusive(store.lock_path(key), f"run {key}") if group.is_main else _nothing()
+    lock = exclusive(store.lock_path(key), f"run {key}") if group.is_main else nullcontext()
     with lock:
-        if group.is_main and context.rerun:
-            store.clear(key)
-        decision = [store.complete(key) is not None] if group.is_main else [None]
+        stored = stored_run(store, key, context.rerun) if group.is_main else None
+        decision = [stored is not None]
         dist.broadcast_object_list(decision, src=0)
         if decision[0]:
-            record = store.complete(key)
-            record.notes["reused"] = True
-            return record
+            return stored or stored_run(ReadOnlyStore(store.root), key, rerun=False)
         record = DistributedEngine(spec, replace(context, rerun=False), key, group).run()
         record.notes["world_size"] = group.world
         record.notes["train_metrics"] = "rank 0's slice of each global batch (test metrics: whole split)"
@@ -141,14 +139,6 @@ def get_or_run_distributed(spec: RunSpec, context: RunContext, group: Distribute
             store.save_record(key, record)
         dist.barrier()
         return record
-
-
-class _nothing:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
 
 
 def train_or_reuse(spec: RunSpec, device: torch.device, *, reports_dir, data_root=None,

@@ -70,15 +70,24 @@ def run_key(spec: RunSpec, device: torch.device) -> str:
                             model_definition=model_definition(spec.model))
 
 
+def stored_run(store: RunStore, key: str, rerun: bool) -> Optional[RunRecord]:
+    """The cached-run policy, in one place: ``rerun`` clears the key; a complete and intact
+    stored run is reused (marked ``reused``); otherwise None (train it, resuming after the last
+    intact state)."""
+    if rerun:
+        store.clear(key)
+    stored = store.complete(key)
+    if stored is not None:
+        stored.notes["reused"] = True
+    return stored
+
+
 def get_or_run(spec: RunSpec, context: RunContext) -> RunRecord:
     key = run_key(spec, context.device)
     store = context.store
     with exclusive(store.lock_path(key), f"run {key} ({spec.label or spec.model})"):
-        if context.rerun:
-            store.clear(key)
-        stored = store.complete(key)
+        stored = stored_run(store, key, context.rerun)
         if stored is not None:
-            stored.notes["reused"] = True
             return stored
         with cpu_threads(context.threads if context.device.type == "cpu" else None):
             return Engine(spec, context, key, store).run()
