@@ -125,75 +125,111 @@ def train_phase(model: nn.Module, train: Batches, test: Batches, recipe: Recipe,
     """Train ``model`` for ``recipe.epochs`` and evaluate on ``test`` (and on ``validation``, when
     given) after each epoch."""
     device = train.device
-    optimizer = make_optimizer(model, recipe, device)
-    steps = len(train)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(recipe, s, steps))
-    criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
-    forward = step_fn if step_fn is not None else model
+    phase = _Phase(model, train, recipe, hooks, progress, step_fn)
     result = PhaseResult()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     start = time.perf_counter()
-    train_time = 0.0
     model.train()
     for epoch in range(recipe.epochs):
         t0 = time.perf_counter()
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), dtype=torch.int64, device=device)
-        penalty_sum = torch.zeros((), device=device)
-        marks = _marks(steps) if epoch == 0 else set()
-        intra = []
-        for i, (x, y) in enumerate(train):
-            with autocast_for(device):
-                logits = forward(x)
-                loss = criterion(logits.float(), y)
-            total = loss
-            if hooks.penalty is not None:
-                pen = hooks.penalty((epoch * steps + i) / (recipe.epochs * steps))
-                penalty_sum += pen.detach()
-                total = loss + pen
-            optimizer.zero_grad(set_to_none=True)
-            total.backward()
-            if recipe.grad_clip:
-                nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
-            optimizer.step()
-            scheduler.step()
-            if hooks.after_step is not None:
-                hooks.after_step()
-            hit = (logits.detach().argmax(1) == y).sum()
-            loss_sum += loss.detach() * len(y)
-            correct += hit
-            if epoch == 0 and i == 0:
-                first = (loss.detach().clone(), hit.clone(), len(y))
-            if i in marks:
-                intra.append((i, steps, loss_sum.clone(), correct.clone(), (i + 1) * len(y)))
-            if progress is not None:
-                progress(len(y))
-        seen = steps * train.batch_size
+        tally = phase.run_epoch(epoch)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         result.epoch_train_seconds.append(time.perf_counter() - t0)
-        train_time += result.epoch_train_seconds[-1]
         test_correct, test_n = evaluate(model, test)
-        val_correct, val_n = evaluate(model, validation) if validation is not None else (None, None)
+        val = evaluate(model, validation) if validation is not None else (None, None)
         if epoch == 0:
-            result.first_batch_loss = float(first[0])
-            result.first_batch_accuracy = 100.0 * int(first[1]) / first[2]
-            result.intra_epoch = [(s, n, float(ls) / k, 100.0 * int(c) / k) for s, n, ls, c, k in intra]
-        result.epochs.append(EpochRecord(
-            epoch=epoch, train_loss=float(loss_sum) / seen, train_accuracy=100.0 * int(correct) / seen,
-            test_accuracy=100.0 * test_correct / test_n, test_correct=test_correct, test_n=test_n,
-            lr=optimizer.param_groups[0]["lr"], seconds=time.perf_counter() - t0,
-            penalty=float(penalty_sum) / steps if hooks.penalty is not None else None,
-            val_accuracy=100.0 * val_correct / val_n if val_n else None, val_correct=val_correct,
-            val_n=val_n))
+            tally.describe_first_epoch(result)
+        result.epochs.append(phase.epoch_record(epoch, tally, (test_correct, test_n), val,
+                                                time.perf_counter() - t0))
         result.test_n = test_n
     result.seconds = time.perf_counter() - start
-    result.train_seconds = train_time
-    result.images_per_s = recipe.epochs * steps * train.batch_size / max(train_time, 1e-9)
+    result.train_seconds = sum(result.epoch_train_seconds)
+    result.images_per_s = recipe.epochs * phase.steps * train.batch_size / max(result.train_seconds, 1e-9)
     if device.type == "cuda":
         result.peak_memory_mb = torch.cuda.max_memory_allocated(device) / 2**20
     return result
+
+
+@dataclass
+class _Tally:
+    """One epoch's running sums, kept on the device (read once, after the epoch)."""
+
+    loss: torch.Tensor
+    correct: torch.Tensor
+    penalty: torch.Tensor
+    intra: list = field(default_factory=list)    # (step, steps, loss sum, correct, seen)
+    first: Optional[tuple] = None                  # (loss, hits, batch size) of the first batch
+
+    def describe_first_epoch(self, result: PhaseResult) -> None:
+        loss, hits, size = self.first
+        result.first_batch_loss = float(loss)
+        result.first_batch_accuracy = 100.0 * int(hits) / size
+        result.intra_epoch = [(s, n, float(ls) / k, 100.0 * int(c) / k) for s, n, ls, c, k in self.intra]
+
+
+class _Phase:
+    """The optimiser, schedule and loss of one phase, and its training step."""
+
+    def __init__(self, model: nn.Module, train: Batches, recipe: Recipe, hooks: PhaseHooks,
+                 progress: Optional[Callable], step_fn: Optional[Callable]) -> None:
+        self.model, self.train, self.recipe, self.hooks, self.progress = model, train, recipe, hooks, progress
+        self.device = train.device
+        self.optimizer = make_optimizer(model, recipe, self.device)
+        self.steps = len(train)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: lr_factor(recipe, s, self.steps))
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
+        self.forward = step_fn if step_fn is not None else model
+
+    def run_epoch(self, epoch: int) -> _Tally:
+        device = self.device
+        tally = _Tally(torch.zeros((), device=device), torch.zeros((), dtype=torch.int64, device=device),
+                       torch.zeros((), device=device))
+        marks = _marks(self.steps) if epoch == 0 else set()
+        for i, (x, y) in enumerate(self.train):
+            loss, hit = self._step(x, y, (epoch * self.steps + i) / (self.recipe.epochs * self.steps), tally)
+            tally.loss += loss * len(y)
+            tally.correct += hit
+            if epoch == 0 and i == 0:
+                tally.first = (loss.clone(), hit.clone(), len(y))
+            if i in marks:
+                tally.intra.append((i, self.steps, tally.loss.clone(), tally.correct.clone(), (i + 1) * len(y)))
+            if self.progress is not None:
+                self.progress(len(y))
+        return tally
+
+    def _step(self, x: torch.Tensor, y: torch.Tensor, progress: float, tally: _Tally) -> tuple:
+        """One optimiser step; returns the batch's loss and hits (device tensors, detached)."""
+        with autocast_for(self.device):
+            logits = self.forward(x)
+            loss = self.criterion(logits.float(), y)
+        total = loss
+        if self.hooks.penalty is not None:
+            pen = self.hooks.penalty(progress)
+            tally.penalty += pen.detach()
+            total = loss + pen
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        if self.recipe.grad_clip:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.recipe.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        if self.hooks.after_step is not None:
+            self.hooks.after_step()
+        return loss.detach(), (logits.detach().argmax(1) == y).sum()
+
+    def epoch_record(self, epoch: int, tally: _Tally, test: tuple, val: tuple, seconds: float) -> EpochRecord:
+        seen = self.steps * self.train.batch_size
+        (test_correct, test_n), (val_correct, val_n) = test, val
+        return EpochRecord(
+            epoch=epoch, train_loss=float(tally.loss) / seen, train_accuracy=100.0 * int(tally.correct) / seen,
+            test_accuracy=100.0 * test_correct / test_n, test_correct=test_correct, test_n=test_n,
+            lr=self.optimizer.param_groups[0]["lr"], seconds=seconds,
+            penalty=float(tally.penalty) / self.steps if self.hooks.penalty is not None else None,
+            val_accuracy=100.0 * val_correct / val_n if val_n else None, val_correct=val_correct,
+            val_n=val_n)
 
 
 def _marks(steps: int) -> set:
