@@ -23,7 +23,7 @@ import torch.distributed as dist
 from torch import nn
 
 from harness.lock import exclusive
-from harness.record import RunRecord, StateRecord
+from harness.record import RunRecord
 from harness.runs import Engine, RunContext, run_key, stored_run
 from harness.store import ReadOnlyStore
 from harness.spec import RunSpec

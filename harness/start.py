@@ -70,8 +70,8 @@ def start_evidence(record: RunRecord, state: StateRecord, first: EpochRecord,
                 "first_batch_accuracy": _round(state.first_batch_accuracy, 3),
                 "ln_num_classes": _round(ln_c, 4),
                 "first_batch_loss_over_ln_c": _round(loss / ln_c if loss is not None and ln_c else None, 4),
-                "intra_epoch_curve": [[s, n, _round(l, 4), _round(a, 2)]
-                                      for s, n, l, a in even_sample(state.intra_epoch, EVIDENCE_POINTS)],
+                "intra_epoch_curve": [[s, n, _round(running, 4), _round(a, 2)]
+                                      for s, n, running, a in even_sample(state.intra_epoch, EVIDENCE_POINTS)],
                 "intra_epoch_points": len(state.intra_epoch),
                 "init": record.init, "init_audit": record.init_audit, "run_id": record.run_id,
                 "source": record.source}

@@ -24,8 +24,8 @@ def test_random_init_named_pretrained_fails_with_verdict_and_evidence(pytester, 
         str(ROOT / "suites" / "checkpoints"), "--reports-dir", str(tmp_path / "reports"),
         "-p", "no:cacheprovider", "--checkpoints", str(path))
     result.assert_outcomes(failed=1)
-    lines = [l for l in result.outlines if "claims" not in l and "random-init:" in l
-             and "backbone groups trained" in l]
+    lines = [line for line in result.outlines if "claims" not in line and "random-init:" in line
+             and "backbone groups trained" in line]
     assert lines, result.stdout.str()
     line = lines[0]
     assert "(named pretrained)" in line and "observed 0.00% vs expected >= 100.00%" in line
@@ -51,7 +51,7 @@ def test_one_path_per_option_so_a_suite_path_after_it_stays_a_suite(pytester, tm
         "--checkpoints", str(path), str(ROOT / "suites" / "checkpoints"), "-p", "no:cacheprovider",
         "--reports-dir", str(tmp_path / "r"), "--collect-only", "-q")
     assert result.ret == 0, result.stdout.str()
-    collected = [l for l in result.outlines if "::test_checkpoint[" in l]
+    collected = [line for line in result.outlines if "::test_checkpoint[" in line]
     assert collected == [f"{ROOT}/suites/checkpoints/test_checkpoints.py::test_checkpoint[{path}]"] \
         or [c.split("::", 1)[1] for c in collected] == [f"test_checkpoint[{path}]"]
 

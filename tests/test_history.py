@@ -73,7 +73,7 @@ def test_the_same_run_getting_worse_is_a_regression(tmp_path):
     assert "| last green | change since previous |" in md
     assert "**FAIL (regression)**" in md and "-14.44 pp (was 97.78%, passed; session 1" in md
     assert "## Regressions" in md and "fell from 97.78%" in md
-    assert regression_summary(second) == [f"REGRESSION  {ACC.id}: 97.78% in session 1 (" 
+    assert regression_summary(second) == [f"REGRESSION  {ACC.id}: 97.78% in session 1 ("
                                           f"{second['history']['verdicts'][ACC.id]['previous']['created']})"
                                           f" -> 83.33% now"]
     assert gate_problems(second)[0].startswith("REGRESSION State 0 accuracy")

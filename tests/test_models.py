@@ -157,7 +157,8 @@ def test_an_unexpected_weight_fails_load_and_inspect_alike(own_project, tmp_path
     state["extra_adapter.weight"] = torch.randn(16, 16)
     path = tmp_path / "with_adapter.pth"
     torch.save(state, path)
-    with pytest.raises(ModelError, match=r"1 unexpected key\(s\) \(the model has no place for them\): extra_adapter.weight"):
+    with pytest.raises(ModelError, match=r"1 unexpected key\(s\) \(the model has no place for them\): "
+                                         r"extra_adapter.weight"):
         load_init(create_model(own_project, num_classes=10, in_chans=3, image_size=32), str(path))
     report = inspect_checkpoint(path, arch=own_project, num_classes=10).load_audit
     assert not report["passed"] and "extra_adapter.weight" in report["problem"]

@@ -93,7 +93,8 @@ def test_every_expectation_in_a_test_is_reported_before_it_fails(pytester):
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([
         "*State 0 accuracy on digits: observed 10.00% vs expected >= 95.00% (gap -85.00 pp)*",
-        "*Pretrained start on digits (test accuracy after epoch 0): observed 20.00% vs expected >= 50.00% (gap -30.00 pp)*"])
+        "*Pretrained start on digits (test accuracy after epoch 0): observed 20.00% vs expected >= 50.00% "
+        "(gap -30.00 pp)*"])
     report = json.loads((pytester.path / "r" / "latest" / "report.json").read_text())
     assert report["counts"]["verdicts"] == 3 and report["counts"]["failed"] == 2
 

@@ -50,7 +50,8 @@ def test_run_is_stored_reused_and_rerun(tmp_path):
 
 
 def test_same_seed_same_numbers(tmp_path):
-    spec = RunSpec(model="vit_tiny_digits", dataset="digits", recipe=Recipe(epochs=1, augment="crop", crop_padding=1), seed=5)
+    spec = RunSpec(model="vit_tiny_digits", dataset="digits", seed=5,
+                   recipe=Recipe(epochs=1, augment="crop", crop_padding=1))
     a = get_or_run(spec, ctx(tmp_path / "a"))
     b = get_or_run(spec, ctx(tmp_path / "b"))
     assert a.state(0).epochs[0].test_correct == b.state(0).epochs[0].test_correct

@@ -77,7 +77,8 @@ def test_mistakes_name_the_field_and_the_value(kwargs, field):
 def test_rewind_epoch_must_be_an_epoch_of_state_zero():
     assert PruneSpec(rewind="epoch:3").rewind_epoch == 3
     assert PruneSpec(rewind="init").rewind_epoch == 0 and PruneSpec(rewind="none").rewind_epoch is None
-    with pytest.raises(SpecError, match=r"PruneSpec.rewind must be an epoch of State 0 \(< recipe.epochs=2\), got 'epoch:2'"):
+    with pytest.raises(SpecError, match=r"PruneSpec.rewind must be an epoch of State 0 \(< recipe.epochs=2\), "
+                                        r"got 'epoch:2'"):
         RunSpec(model="vit_tiny_digits", dataset="digits", recipe=Recipe(epochs=2),
                 prune=PruneSpec(rewind="epoch:2"))
 
@@ -103,7 +104,8 @@ def test_a_pruning_spec_round_trips_and_hashes_by_method():
      "PruneSpec.mlp_rate must be None (the same as rate) or a number in (0, 1), got 0"),
     (dict(method="refill", rate=0.7), "PruneSpec.rate must be None with schedule='geometric'"),
     (dict(method="refill", mlp_rate=0.7), "PruneSpec.mlp_rate must be None with schedule='geometric'"),
-    (dict(method="refill", schedule="linear"), "PruneSpec.schedule must be one of ('geometric', 'per_state_rate'), got 'linear'"),
+    (dict(method="refill", schedule="linear"),
+     "PruneSpec.schedule must be one of ('geometric', 'per_state_rate'), got 'linear'"),
     (dict(method="refill", rate_of="left"), "PruneSpec.rate_of must be one of ('remaining', 'all'), got 'left'"),
 ])
 def test_per_state_rate_mistakes_name_the_field_and_the_value(kwargs, message):

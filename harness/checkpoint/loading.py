@@ -82,6 +82,8 @@ def input_statistics(incoming: dict, own: dict) -> dict:
 
 def _read_source(source: str) -> tuple[dict, LoadAudit]:
     if source.startswith("timm:"):
+        import timm
+
         name = source[5:]
         try:
             hub = timm.create_model(name, pretrained=True)

@@ -4,7 +4,8 @@ Tensors are grouped by module: the key up to its first numeric part (``blocks.3`
 ``encoder.layer.5``, ``layer1.0``), else its first part (``patch_embed``, ``head``, ``norm``).
 A group is ``trained`` when at least half of its judged tensors (its weight matrices; with
 ``--arch`` every tensor compared with fresh inits) show learned structure, at init otherwise
-(``random-init``, or ``untrained-constant`` when all its tensors are exact constants). The overall verdict: all judged groups trained -> ``trained``; none -> ``random-init``;
+(``random-init``, or ``untrained-constant`` when all its tensors are exact constants). The overall
+verdict: all judged groups trained -> ``trained``; none -> ``random-init``;
 only classifier heads at init -> ``finetune-init``; otherwise ``partially-trained`` naming the
 groups at init; ``no-evidence`` when floating-point tensors exist but none carries evidence
 either way (calibration vectors only, small matrices whose scale fits no standard initialiser):

@@ -219,7 +219,8 @@ class _Reader:
                                             train_accuracy=float("nan"), test_accuracy=acc,
                                             test_correct=correct, test_n=total))
         for state in self.states.values():
-            if state.epochs and state.epochs[0].test_n and all(e.test_n == state.epochs[0].test_n for e in state.epochs):
+            first_n = state.epochs[0].test_n if state.epochs else None
+            if first_n and all(e.test_n == first_n for e in state.epochs):
                 state.test_n = state.epochs[0].test_n
         return list(self.states.values())
 

@@ -110,12 +110,12 @@ def attention_heads(name: str, module: nn.Module, index: dict) -> list:
                     Member(index[key], 3, head_dim * lin.in_features),
                     Member(index[proj[0]], proj[1].out_features, head_dim)))]
         same = linears[i:i + 3]
-        if len(same) == 3 and len({(l.out_features, l.in_features) for _, l in same}) == 1 \
+        if len(same) == 3 and len({(m.out_features, m.in_features) for _, m in same}) == 1 \
                 and lin.out_features % heads == 0:
             proj = next(((k, p) for k, p in linears[i + 3:] if p.in_features == lin.out_features), None)
             if proj is not None:
                 head_dim = lin.out_features // heads
-                members = tuple(Member(index[k], 1, head_dim * l.in_features) for k, l in same)
+                members = tuple(Member(index[k], 1, head_dim * m.in_features) for k, m in same)
                 return [Family(name, "head", heads, members + (
                     Member(index[proj[0]], proj[1].out_features, head_dim),))]
     return []

@@ -2,7 +2,8 @@
 --init of a run) must be `trained` or `finetune-init`, judged from its weights alone.
 
 `pytest suites/checkpoints --harness-checkpoints PATH` (repeat the option for more files or
-folders) judges your files, one test per file. Without it, it judges the demonstration set of fixtures/checkpoints.py: the mislabeled files
+folders) judges your files, one test per file. Without it, it judges the demonstration set of
+fixtures/checkpoints.py: the mislabeled files
 there are expected failures (xfail, the verdict in the reason), showing what a catch looks like.
 """
 import pytest
