@@ -13,7 +13,7 @@ import torch.nn.utils.prune as prune
 from fixtures.rsst_model import GroupLayoutViT
 from harness.cli import main
 from harness.options import OptionError, Options, resolve
-from harness.runfolder import Finding, NotJudged, RunFolderError, open_folder
+from harness.runfolder import NotJudged, RunFolderError, open_folder
 from harness.runfolder.channels import key_families, removable_ratio
 from harness.runfolder.claims import Pools, research_claims
 from harness.runfolder.layout import find_layout, init_candidates, run_cwd
@@ -267,3 +267,13 @@ def test_the_penalty_bar_separates_a_penalised_state_from_an_unpenalised_one():
     penalised[names[0]][order] *= shrink
     penalised[names[1]][:, order] *= shrink
     assert plain > 0.8 and removable_ratio(fams, names, penalised, {"neuron": 0.7})["ratio"] < 0.5
+
+
+def test_names_from_a_file_reach_the_verdict_line_with_controls_visible():
+    from harness.expect import Expectation
+    from harness.runfolder import Finding
+
+    bar = Expectation("pruning/rsst/state1/sparsity", "rsst State 1 sparsity", "within", 70.0, "%", 0.1)
+    finding = Finding("sparsity", 1, bar, 0.0, {"note": "blocks.0.attn.q\x1b[2Jkv.weight 0.00% zero"})
+    line = finding.verdict().line()
+    assert "\x1b" not in line and "q\\x1b[2Jkv.weight" in line

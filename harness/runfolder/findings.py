@@ -29,6 +29,7 @@ from typing import Callable, Optional, Union
 
 import torch
 
+from harness.escape import terminal
 from harness.expect import Expectation
 from harness.runfolder.channels import channel_summary, removable_ratio
 
@@ -47,7 +48,11 @@ class Finding:
     evidence: dict
 
     def verdict(self):
-        return self.expectation.evaluate(self.observed, self.evidence)
+        """The verdict; its note (names read from untrusted files) with controls made visible."""
+        evidence = dict(self.evidence)
+        if "note" in evidence:
+            evidence["note"] = terminal(evidence["note"])
+        return self.expectation.evaluate(self.observed, evidence)
 
 
 @dataclass(frozen=True)

@@ -37,10 +37,16 @@ def open_folder(folder: Path, *, log: Optional[Path] = None, model: Optional[str
 
 def judgement_of(record: RunRecord, *, device: str = "cpu",
                  data_root: Optional[Path] = None) -> PrunedRun:
-    """The opened run of ``record``; an engine record is opened from its store files."""
-    if record.run_id not in _RUNS:
-        _RUNS[record.run_id] = store_run(record, Evaluator(None, None, data_root, device))
-    return _RUNS[record.run_id]
+    """The opened run of ``record``; an engine record is opened from its store files (again
+    when they changed: a run trained anew keeps its key)."""
+    known = _RUNS.get(record.run_id)
+    if known is None or _digests(known.record) != _digests(record):
+        known = _RUNS[record.run_id] = store_run(record, Evaluator(None, None, data_root, device))
+    return known
+
+
+def _digests(record: RunRecord) -> tuple:
+    return tuple((s.checkpoint, tuple(sorted(s.sha256.items()))) for s in record.states)
 
 
 def open_log(record: RunRecord) -> PrunedRun:

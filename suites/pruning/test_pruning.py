@@ -15,6 +15,7 @@ pruning log alone, judged on the sparsity each state reports), also gets the che
 """
 import pytest
 
+from harness.escape import terminal
 from harness.prune.audit import audit_run, stored_accuracy
 from harness.prune.methods import METHODS
 from harness.runfolder import Finding, RunFolderError, judgement_of
@@ -44,13 +45,13 @@ def _judge(harness, session, case, check: str) -> None:
         run = judgement_of(record, device=str(session.device), data_root=session.options.data_root)
         outcomes = run.outcomes(check)
     except RunFolderError as exc:
-        pytest.fail(f"{case.id}: {exc}", pytrace=False)
+        pytest.fail(terminal(f"{case.id}: {exc}"), pytrace=False)
     findings = [o for o in outcomes if isinstance(o, Finding)]
     for finding in findings:
         harness.record(finding.verdict())
     if not findings:
         reasons = sorted({o.reason for o in outcomes}) or [f"no state of {case.id} has a {check} check"]
-        pytest.skip(f"{check} of {case.id}: {'; '.join(reasons)}")
+        pytest.skip(terminal(f"{check} of {case.id}: {'; '.join(reasons)}"))
 
 
 def test_accuracy(harness, case):
