@@ -277,3 +277,16 @@ def test_names_from_a_file_reach_the_verdict_line_with_controls_visible():
     finding = Finding("sparsity", 1, bar, 0.0, {"note": "blocks.0.attn.q\x1b[2Jkv.weight 0.00% zero"})
     line = finding.verdict().line()
     assert "\x1b" not in line and "q\\x1b[2Jkv.weight" in line
+
+
+def test_a_store_run_takes_no_log_model_or_dataset(tmp_path):
+    folder = tmp_path / "runs" / "abc"
+    folder.mkdir(parents=True)
+    (folder / "record.json").write_text("{}")
+    with pytest.raises(RunFolderError, match="names its own model, data and records.*drop the log"):
+        open_folder(folder, log=tmp_path / "x.log")
+    from harness.store import StoreWarning
+
+    with pytest.warns(StoreWarning, match="not a run record"), \
+            pytest.raises(RunFolderError, match="without an intact record.json"):
+        open_folder(folder)

@@ -28,6 +28,11 @@ def open_folder(folder: Path, *, log: Optional[Path] = None, model: Optional[str
     folder = Path(folder)
     layout = find_layout(folder)
     if layout.kind == "store":
+        given = [name for name, value in (("the log", log), ("the model", model),
+                                          ("the dataset", dataset)) if value is not None]
+        if given:
+            raise RunFolderError(f"{folder}: a run of the harness's store names its own model, "
+                                 f"data and records (no stdout log); drop {', '.join(given)}")
         run = _store_folder(folder, Evaluator(None, None, data_root, device))
     else:
         run = _research(layout, (log, log_option), model, Evaluator(dataset, model, data_root, device))
