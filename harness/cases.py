@@ -16,16 +16,49 @@ def module_cases(module, hs) -> list[Case]:
     suite = getattr(module, "SUITE", None) or module.__name__
     declared = [replace(c, suite=suite) for c in cases_for(getattr(module, "HARNESS_CASES", None),
                                                             hs.profile.name)]
+    if hs.run_record is not None:
+        return run_cases(declared, hs.run_record, suite)
     if hs.log_record is not None:
         return log_cases(declared, hs.log_record, str(hs.options.from_log), suite)
     return [hs.prepare(c) for c in declared]
 
 
+def _pruning_log_case(declared: list, record, suite: str) -> list[Case]:
+    from harness.expect import ExpectationError
+    from harness.runfolder import RunFolderError
+    from harness.runfolder.opener import open_log
+
+    args = (record.spec or {}).get("args") or {}
+    if "struct" not in args or not record.states:
+        return []
+    try:
+        open_log(record)
+    except RunFolderError as exc:
+        raise ExpectationError(f"--harness-from-log: {exc}") from None
+    return run_cases(declared, record, suite)
+
+
+def run_cases(declared: list, record, suite: str) -> list[Case]:
+    """The one case a pruning run folder gives a module that judges pruning runs, named by the
+    run's method; a module of unpruned runs gets none."""
+    from harness.runfolder import judgement_of
+    from harness.spec import PruneSpec
+
+    if not any(isinstance(c.spec, RunSpec) and c.spec.prune is not None for c in declared):
+        return []
+    method = judgement_of(record).claims.method
+    states = max(1, len(record.states) - 1)
+    spec = RunSpec(model=record.model or "unknown", dataset=record.dataset or "unknown",
+                   prune=PruneSpec(method=method, states=states), label=f"run {record.run_id}")
+    return [Case(method, spec, suite=suite)]
+
+
 def log_cases(declared: list, record, source: str, suite: str) -> list[Case]:
     """The one case a log gives a module that judges unpruned runs: named by the log's dataset,
-    claiming what the log claims. A module of pruned runs only gets none from a log."""
+    claiming what the log claims. A module of pruned runs gets the log's pruning run (named by
+    its method) when the log is one, else none."""
     if not any(isinstance(c.spec, RunSpec) and c.spec.prune is None for c in declared):
-        return []
+        return _pruning_log_case(declared, record, suite)
     claim = record.init if record.claims_pretrained else None
     spec = RunSpec(model=record.model or "unknown", dataset=record.dataset, init=claim,
                    label=f"log {source}")
@@ -57,7 +90,10 @@ def session_problems(hs, used_fixtures: set) -> list[str]:
     if options.from_log is not None and "case" not in used_fixtures:
         problems.append("--harness-from-log: no collected test judges a run; add a suite, e.g. "
                         "pytest suites/baseline --harness-from-log PATH")
-    if hs.log_record is None:
+    if options.from_run is not None and "case" not in used_fixtures:
+        problems.append("--harness-from-run: no collected test judges a run; add the pruning "
+                        "suite, e.g. pytest suites/pruning --harness-from-run DIR")
+    if hs.log_record is None and hs.run_record is None:
         cases = [c for cs in hs.module_cases.values() for c in cs]
         problems += _case_problems(cases, options, hs.profile.name)
     return problems

@@ -62,7 +62,9 @@ def _read_report(path: Path) -> dict:
 def _log_args(p: argparse.ArgumentParser) -> None:
     from harness.logs import FORMATS
 
-    p.add_argument("path", type=Path, help="a research-format log, an MLLOG file or a timm output folder")
+    p.add_argument("path", type=Path, help="a research-format log, an MLLOG file, a timm output "
+                   "folder, or a pruning run folder ({k}checkpoint.pth.tar files and their log; "
+                   "a run of the harness's store)")
     p.add_argument("--log-format", choices=tuple(FORMATS), default=None,
                    help="default: detected; " + "; ".join(f"{n}: {f.description}" for n, f in FORMATS.items()))
     p.add_argument("--json", action="store_true", help="print the whole RunRecord as JSON")
@@ -70,6 +72,8 @@ def _log_args(p: argparse.ArgumentParser) -> None:
                    help="declare the log's format instead (repeatable): epoch, test_accuracy, "
                         "test_correct_total, loss, step, state, arguments, epoch_base; e.g. "
                         "--pattern 'epoch=^ep (\\d+)' --pattern 'test_accuracy=top1 ([\\d.]+)'")
+    p.add_argument("--run-log", type=Path, default=None, metavar="LOG",
+                   help="with a pruning run folder: its stdout log, when it is not in the folder")
 
 
 @command("log", "read a training log into a run record and print what it holds", _log_args)
@@ -77,19 +81,43 @@ def _log(args: argparse.Namespace) -> int:
     from harness.escape import dumps, terminal
     from harness.logs import LogError, parse_log
     from harness.logs.summary import record_lines
+    from harness.runfolder.summary import folder_lines
 
     from harness.logs.declared import LogPatterns
 
+    run = _run_folder(args.path, args.run_log)
     try:
         patterns = LogPatterns.from_lines(args.pattern, "--pattern") if args.pattern else None
-        record = parse_log(args.path, args.log_format, patterns=patterns)
+        record = run.record if run is not None else parse_log(args.path, args.log_format,
+                                                                patterns=patterns)
     except LogError as exc:   # it quotes the path: escaped like every line printed from a log
         raise CliError(terminal(exc)) from None
     if args.json:   # strict JSON (no NaN/Infinity); json escapes control characters itself
         sys.stdout.write(dumps(record.to_dict(), indent=2) + "\n")
-    else:
-        sys.stdout.write("".join(terminal(line) + "\n" for line in record_lines(record)))
+        return 0
+    lines = folder_lines(run) if run is not None else []
+    if run is None or run.log is not None:
+        lines += record_lines(run.log if run is not None else record)
+    sys.stdout.write("".join(terminal(line) + "\n" for line in lines))
     return 0
+
+
+def _run_folder(path: Path, log: Path | None):
+    """The pruning run saved in ``path`` (None: no run folder, e.g. a timm output folder)."""
+    from harness.escape import terminal
+    from harness.runfolder import RunFolderError, open_folder
+    from harness.runfolder.layout import find_layout
+
+    if not path.is_dir():
+        return None
+    try:
+        find_layout(path)
+    except RunFolderError:
+        return None
+    try:
+        return open_folder(path, log=log, log_option="--run-log")
+    except RunFolderError as exc:
+        raise CliError(terminal(exc)) from None
 
 
 def _write_html(report: dict, path: Path, output: Path | None) -> int:

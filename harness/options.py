@@ -111,7 +111,15 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("from_log_format", "the --harness-from-log format (default: detected)",
                metavar="FORMAT"),
     OptionSpec("dataset", "with --harness-from-log: the run's dataset when the log does not "
-               "print it", metavar="NAME"),
+               "print it; with --harness-from-run: the data to evaluate its stored states on (a "
+               "dataset name or package.module:factory)", metavar="NAME"),
+    OptionSpec("from_run", "judge a pruning run from its artifacts instead of training: its save "
+               "folder (the research group's {k}checkpoint.pth.tar files and stdout log; the log "
+               "may be given with --harness-from-log) or a run of the harness's store "
+               "(reports/runs/<key>)", type=_path, metavar="DIR"),
+    OptionSpec("from_run_model", "with --harness-from-run: the model the run trained, as "
+               "package.module:factory, to read its layout and evaluate its stored states",
+               metavar="IMPORT_PATH"),
     OptionSpec("no_compile", "train eagerly on CUDA instead of with torch.compile (the default "
                "there); stored runs are reused either way", False, action="store_true"),
     OptionSpec("checkpoints", "a checkpoint file, or a folder searched recursively, that "
@@ -145,6 +153,8 @@ class Options:
     from_log: Optional[Path] = None
     from_log_format: Optional[str] = None
     dataset: Optional[str] = None
+    from_run: Optional[Path] = None
+    from_run_model: Optional[str] = None
     no_compile: bool = False
     checkpoints: tuple = ()
     bars: tuple = ()
@@ -216,6 +226,7 @@ class Resolved:
     overrides: tuple = ()           # tuple[harness.expect.Override]
     log_record: Any = None          # Optional[RunRecord]
     checkpoints: tuple = ()         # tuple[harness.suite.CheckpointFile]
+    run_record: Any = None          # Optional[RunRecord]: the --harness-from-run run
     config_bars: tuple = ()         # tuple[harness.suite.Bar] from the ini file
     log_patterns: Any = None        # harness.logs.declared.LogPatterns from the ini file
 
@@ -233,6 +244,8 @@ def resolve(options: Options, cuda_available: Optional[bool] = None) -> Resolved
         raise OptionError(f"--harness-profile {options.profile!r} is unknown; use one of "
                           f"{', '.join(PROFILE_CHOICES)}")
     profile = PROFILES[name]
+    if options.from_run is not None:
+        return _resolve_run(options, profile, cuda)
     if options.from_log is not None:
         return _resolve_log(options, profile)
     device = _device(options.device, cuda)
@@ -392,3 +405,22 @@ def claimed(record, dataset: str, options: Options):
     return replace(record, dataset=dataset, notes=notes, num_classes=classes,
                    init=options.init or record.init,
                    claims_pretrained=bool(options.init) or record.claims_pretrained)
+
+
+def _resolve_run(options: Options, profile: ProfileInfo, cuda: bool) -> Resolved:
+    """--harness-from-run: the run folder is opened (files listed, log parsed, claims read) now;
+    a folder that is no run is one line. Its stored states are read when a test judges them."""
+    from harness.runfolder import RunFolderError, open_folder
+
+    if options.from_run_model is not None and not options.from_run_model.count(":") == 1:
+        raise OptionError(f"--harness-from-run-model {options.from_run_model!r}: expected "
+                          f"package.module:factory")
+    device = _device(options.device, cuda)
+    try:
+        run = open_folder(options.from_run, log=options.from_log, model=options.from_run_model,
+                          dataset=options.dataset, data_root=options.data_root,
+                          device=str(device))
+    except RunFolderError as exc:
+        raise OptionError(f"--harness-from-run {exc}") from None
+    return Resolved(profile, device, _overrides(options), run_record=run.record,
+                    config_bars=_config_bars(options))

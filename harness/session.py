@@ -49,6 +49,7 @@ class HarnessSession:
         self.device = resolved.device
         self.overrides = resolved.overrides
         self.log_record = resolved.log_record
+        self.run_record = resolved.run_record
         self.checkpoints = resolved.checkpoints
         self.log_patterns = resolved.log_patterns
         self.root = Path(root) if root is not None else Path.cwd()
@@ -87,6 +88,8 @@ class HarnessSession:
         return self.records[case.id]
 
     def _make(self, case: Case) -> RunRecord:
+        if self.run_record is not None:
+            return self.run_record            # --harness-from-run: judge the run's files
         if self.log_record is not None:
             return self.log_record            # --harness-from-log: judge the log, train nothing
         try:

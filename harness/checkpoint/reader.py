@@ -322,3 +322,12 @@ def strip_prefixes(state: dict, path: Optional[Path] = None) -> tuple[dict, list
                 stripped.append(prefix)
                 changed = True
     return tensors, stripped
+
+
+def read_container(path: PathLike) -> object:
+    """Everything a torch checkpoint file holds (its whole container: state dict, init weights,
+    results), read as :func:`read_checkpoint` reads it: sizes bounded, weights only, nothing
+    executed (a refused global raises :class:`UnsafeCheckpoint`)."""
+    path = as_path(path)
+    with _open(path) as handle:
+        return _read_torch(path, handle)

@@ -5,6 +5,15 @@ A ``Namespace(...)`` line of arguments; per state a ``pruning state N`` header a
 \\tAccuracy b (avg)`` lines, ``train_accuracy``, then ``valid_accuracy`` twice (validation, then
 test); per state ``* best SA=`` and ``State N completed! ... (S seconds)``. An epoch enters the
 record only once its test accuracy is printed; a state only once its header is.
+
+Pruning logs (the ViT code path) print a sparsity report ending in ``Remaining weights: X%`` at
+each state's start and after each pruning step: every such line is kept with its line number in
+the state's ``extra["remaining_weights"]`` (``after_summary``: printed after the state's ``* best
+SA=``, i.e. by the pruning step that makes the next state), and the first one of a state sets its
+sparsity. ``Layer: NAME`` followed by ``Keeping k/H heads`` gives each attention layer's head
+count (``notes["heads"]``); ``notes["best_sa_lines"]`` holds the line of each state's
+``* best SA=``. The validation pass printed just before ``* best SA=`` is the state's
+``final_validation``, not an epoch.
 """
 from __future__ import annotations
 
@@ -39,8 +48,18 @@ _BEST = re.compile(rf"^\s*\*\s*best SA\s*=\s*{_NUM}\s*$")
 _SAVED = re.compile(rf"State {_INT} checkpoint saved")
 _DONE = re.compile(rf"State {_INT} completed!")
 _SECONDS = re.compile(rf"\({_NUM} seconds\)")
+_REMAINING = re.compile(rf"^\s*Remaining weights:\s*{_NUM}\s*%")
+_LAYER = re.compile(r"^\s*Layer:\s*([\w.]{1,200})\s*$")
+_HEADS = re.compile(rf"^\s*Keeping\s+{_INT}/{_INT}\s+heads:")
 _INFO = re.compile(r"^[\s*=#\-]+$|^#+ .* #+$|included for (prune and )?rewind:|"
                    r"^start (un)?structured pruning|^执行.*算法$")
+# the ViT pruning code's reports: per-layer sparsity rows, test batches, pruning steps
+_VIT_INFO = re.compile(r"^\s*[\w.]{1,200}\s+\| Sparsity:|^\s*Test: \[\d{1,9}/\d{1,9}\]|"
+                       r"^\s*\[ViT[\w +-]{0,60}\]|^\s*- (Adding to prune|Removing prune from|"
+                       r"Applied mask to):|^\s*(Total zeros|Overall sparsity|Original sparsity|"
+                       r"New sparsity):|^\s*Keeping \d{1,9}/\d{1,9} neurons|^\s*Also updated|"
+                       r"^\s*pruning ViT layer with custom mask:|State \d{1,9} best checkpoint saved|"
+                       r"^\s*Keeping \d{1,9}/\d{1,9} (heads|neurons) globally")
 
 MARKERS = (_NAMESPACE, _STATE, _EPOCH, _VALID, _BEST)
 # What Python's logging (or a launcher) writes before a message: "[2024-01-02 10:11:12,345] name
@@ -93,7 +112,12 @@ class _Parser:
         self.handlers: list[tuple[re.Pattern, Callable]] = [
             (_NAMESPACE, self.namespace), (_STATE, self.new_state), (_REMAIN, self.remain),
             (_EPOCH, self.batch), (_TRAIN, self.train), (_VALID, self.valid), (_BEST, self.best),
-            (_SAVED, self.saved), (_DONE, self.done), (_LR, self.lr), (_INFO, lambda m: True)]
+            (_SAVED, self.saved), (_DONE, self.done), (_LR, self.lr),
+            (_REMAINING, self.remaining), (_LAYER, self.layer), (_HEADS, self.heads),
+            (_INFO, lambda m: True), (_VIT_INFO, lambda m: True)]
+        self.layer_name: Optional[str] = None
+        self.head_counts: dict = {}
+        self.best_lines: dict = {}   # state -> the line of its "* best SA="
 
     def line(self, number: int, text: str) -> bool:
         """Whether the line was understood; ``problem`` says why a value in it was refused."""
@@ -137,6 +161,35 @@ class _Parser:
             self._set_remain(value)
         else:
             self.pending_remain = value  # printed after pruning, before the next state's header
+        return True
+
+    def remaining(self, m: re.Match) -> bool:
+        """A sparsity report's ``Remaining weights: X%``, kept with its line number."""
+        value = float(m.group(1))
+        problem = percent_problem(value, "remaining weights")
+        if problem:
+            return self.refuse(problem)
+        if self.state is None:
+            return False
+        state = self.state
+        at_start = not state.epochs and not self.epoch.started and "best_sa_logged" not in state.extra
+        listed = state.extra.setdefault("remaining_weights", [])
+        if len(listed) < MAX_EPOCHS:
+            listed.append({"line": self.number, "remaining": value, "at_start": at_start,
+                           "after_summary": "best_sa_logged" in state.extra})
+        if at_start and not any(r["at_start"] for r in listed[:-1]):
+            self._set_remain(value)
+        return True
+
+    def layer(self, m: re.Match) -> bool:
+        self.layer_name = m.group(1)
+        return True
+
+    def heads(self, m: re.Match) -> bool:
+        if self.layer_name is None or len(self.head_counts) >= MAX_STATES * 64:
+            return False
+        self.head_counts[self.layer_name.removesuffix(".qkv")] = int(m.group(2))
+        self.layer_name = None
         return True
 
     def _set_remain(self, value: float) -> None:
@@ -232,12 +285,17 @@ class _Parser:
     def best(self, m: re.Match) -> bool:
         if self.state is None:
             return False
+        ep = self.epoch
+        if ep.index is None and len(ep.valid) == 1 and math.isnan(ep.train_accuracy) and not ep.refused:
+            self.state.extra["final_validation"] = ep.valid[0]   # the pass before the summary
+            self.epoch = _Epoch()
         self.close_partial("the state's summary")
         value = float(m.group(1))
         problem = percent_problem(value, "best SA")
         if problem:
             return self.refuse(problem)
         self.state.extra["best_sa_logged"] = value
+        self.best_lines[self.state.index] = self.number
         return True
 
     def saved(self, m: re.Match) -> bool:
@@ -280,7 +338,10 @@ def parse(lines: LogLines) -> dict:
             "complete": _complete(parser.args, states), "dropped": parser.dropped.as_list(),
             "notes": {"arguments_cut": parser.cut.as_list(),
                       "intra_epoch_curve_cut": [curve_cut(f"state {s.index}", parser.curves[s.index])
-                                                for s in states if parser.curves[s.index].cut]}}
+                                                for s in states if parser.curves[s.index].cut],
+                      **({"heads": dict(parser.head_counts)} if parser.head_counts else {}),
+                      **({"best_sa_lines": sorted(parser.best_lines.items())}
+                         if parser.best_lines else {})}}
 
 
 def _complete(args: dict, states: list) -> bool:

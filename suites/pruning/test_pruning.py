@@ -1,13 +1,24 @@
-"""Pruning suite: per state of each method (Refill, RSST), the stored model's accuracy, the
-achieved sparsity against the schedule, masks that only grow, whole heads/neurons removed; and at
-the last state, Refill no worse than RSST by more than 1 pp.
+"""Pruning suite: per state of each method (Refill, RSST), what the stored files hold against
+what the run claims; and at the last state, Refill no worse than RSST by more than 1 pp.
 
-Sparsity, nesting and structure are read from each state's stored checkpoint and masks
-(harness.prune.audit), not from the engine's own numbers."""
+The harness's own runs (``pytest suites/pruning``): the stored model's accuracy, the sparsity
+against the schedule, masks that only grow, whole heads/neurons removed, read from each state's
+checkpoint and masks (harness.prune.audit) against the profile's bars.
+
+Every run, including one judged from its artifacts (``--harness-from-run DIR``: the research
+group's save folder or a run of the harness's store; ``--harness-from-log LOG``: a research
+pruning log alone, judged on the sparsity each state reports), also gets the checks of
+:mod:`harness.runfolder`, each against the bar the run's own arguments set:
+``pruning/<method>/state<k>/<check>`` for ``trained``, ``rewind``, ``penalty``,
+``log_consistency``, ``reported_accuracy`` (and, from a folder, ``sparsity``, ``nesting``,
+``structure``). A check the files cannot answer is skipped with the reason (what to pass).
+"""
 import pytest
 
+from harness.escape import terminal
 from harness.prune.audit import audit_run, stored_accuracy
 from harness.prune.methods import METHODS
+from harness.runfolder import Finding, RunFolderError, judgement_of
 from suites.profiles import PRUNING_BARS, PRUNING_CASES
 
 SUITE = "pruning"
@@ -20,8 +31,35 @@ def _where(record, state) -> dict:
             "checkpoint": state.checkpoint, "reused_stored_run": bool(record.notes.get("reused"))}
 
 
+def _from_files(record) -> bool:
+    """A run judged from its artifacts (--harness-from-run, or a log with --harness-from-log):
+    its bars are its own claims."""
+    return record.source != "engine"
+
+
+def _judge(harness, session, case, check: str) -> None:
+    """Record every state's verdict of ``check``; skip, saying why, when no state could be
+    judged; a file that cannot be read fails the test with its one line."""
+    record = harness.run(case)
+    try:
+        run = judgement_of(record, device=str(session.device), data_root=session.options.data_root)
+        outcomes = run.outcomes(check)
+    except RunFolderError as exc:
+        pytest.fail(terminal(f"{case.id}: {exc}"), pytrace=False)
+    findings = [o for o in outcomes if isinstance(o, Finding)]
+    for finding in findings:
+        harness.record(finding.verdict())
+    if not findings:
+        reasons = sorted({o.reason for o in outcomes}) or [f"no state of {case.id} has a {check} check"]
+        pytest.skip(terminal(f"{check} of {case.id}: {'; '.join(reasons)}"))
+
+
 def test_accuracy(harness, case):
     record = harness.run(case)
+    if record.source not in ("engine", "run:store"):
+        pytest.skip(f"{record.source}: the profile's accuracy floors are the harness's own runs'; "
+                    f"this run's stored states are compared with what it reported by "
+                    f"test_reported_accuracy")
     for state in record.states:
         correct, n = stored_accuracy(state)
         best = state.best_epoch
@@ -32,8 +70,10 @@ def test_accuracy(harness, case):
              "epochs": len(state.epochs), "sparsity": round(state.sparsity, 4), **_where(record, state)})
 
 
-def test_sparsity(harness, case):
+def test_sparsity(harness, harness_session, case):
     record = harness.run(case)
+    if _from_files(record):
+        return _judge(harness, harness_session, case, "sparsity")
     for state, audit in zip(record.states, audit_run(record)):
         harness.check(
             f"pruning/{case.name}/state{state.index}/sparsity", audit.sparsity,
@@ -42,8 +82,10 @@ def test_sparsity(harness, case):
              "engine_reported": round(state.sparsity, 4), **_where(record, state)})
 
 
-def test_nesting(harness, case):
+def test_nesting(harness, harness_session, case):
     record = harness.run(case)
+    if _from_files(record):
+        return _judge(harness, harness_session, case, "nesting")
     for state, audit in list(zip(record.states, audit_run(record)))[1:]:
         harness.check(
             f"pruning/{case.name}/state{state.index}/nesting", audit.revived,
@@ -51,8 +93,10 @@ def test_nesting(harness, case):
                        f"non-zero at state {state.index}", **_where(record, state)})
 
 
-def test_structure(harness, case):
+def test_structure(harness, harness_session, case):
     record = harness.run(case)
+    if _from_files(record):
+        return _judge(harness, harness_session, case, "structure")
     if not METHODS[case.spec.prune.method].structured:
         return
     for state, audit in list(zip(record.states, audit_run(record)))[1:]:
@@ -63,6 +107,34 @@ def test_structure(harness, case):
              "heads_left": audit.left("head"), "neurons_left": audit.left("neuron"),
              "channels_removed": sum(f["removed"] for f in audit.structure.values()),
              **_where(record, state)})
+
+
+def test_trained(harness, harness_session, case):
+    """The stored prunable weights moved from the init file (not the checkpoint's own copy)."""
+    _judge(harness, harness_session, case, "trained")
+
+
+def test_rewind(harness, harness_session, case):
+    """Each state starts where the run claims: the saved init equals the init file; pruned
+    entries of ``weight_orig`` remember the start, not the previous state."""
+    _judge(harness, harness_session, case, "rewind")
+
+
+def test_log_consistency(harness, harness_session, case):
+    """What the log (or the run's record) says each state holds, against the stored files."""
+    _judge(harness, harness_session, case, "log_consistency")
+
+
+def test_penalty(harness, harness_session, case):
+    """RSST: the channels its penalty targets were driven down before the cut."""
+    if case.spec.prune.method != "rsst":
+        pytest.skip(f"{case.id} trains under no penalty")
+    _judge(harness, harness_session, case, "penalty")
+
+
+def test_reported_accuracy(harness, harness_session, case):
+    """The stored state, evaluated, scores what the run reported (within the Wilson interval)."""
+    _judge(harness, harness_session, case, "reported_accuracy")
 
 
 def test_refill_vs_rsst(harness):

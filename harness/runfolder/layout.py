@@ -1,0 +1,131 @@
+"""Which files of a run folder belong to which state, and which layout the folder has.
+
+Two layouts are read:
+
+- ``research``: the research group's ``main_imp_fillback.py`` save folder: ``{k}checkpoint.pth.tar``
+  (the last epoch of state k, or its best-validation epoch while the state runs) and
+  ``{k}model_SA_best.pth.tar`` (the best-validation epoch), at least one of them, plus a stdout
+  log (a ``.log``, ``.txt`` or ``.out`` file in the folder whose lines are the research format)
+  unless one is given; the init file is the one the log's arguments name;
+- ``store``: a run of the harness's own runs store (``reports/runs/<key>``): ``state<k>.json``,
+  ``state<k>.safetensors``, ``state<k>.masks.safetensors`` and ``record.json``.
+
+Only the folder's own entries are listed (no recursion); links are not followed (a link is
+listed as skipped), and the listing is bounded.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+MAX_ENTRIES = 100_000
+MAX_STATE = 10_000
+LOG_SUFFIXES = (".log", ".txt", ".out")
+_RESEARCH = re.compile(r"^(\d{1,5})(checkpoint|model_SA_best)\.pth\.tar$")
+_STORE = re.compile(r"^state(\d{1,5})\.json$")
+
+
+class RunFolderError(RuntimeError):
+    """A folder that is no run folder, or a file of it that cannot be read; one line."""
+
+
+@dataclass(frozen=True)
+class StateFiles:
+    index: int
+    checkpoint: Optional[Path] = None    # the state's last save ({k}checkpoint / state<k>.safetensors)
+    best: Optional[Path] = None          # {k}model_SA_best.pth.tar
+
+    @property
+    def final(self) -> Optional[Path]:
+        return self.checkpoint or self.best
+
+
+@dataclass
+class FolderLayout:
+    folder: Path
+    kind: str                               # "research" or "store"
+    states: dict = field(default_factory=dict)      # index -> StateFiles
+    logs: list = field(default_factory=list)        # candidate log files (research)
+    skipped: list = field(default_factory=list)     # entries not read, with why
+
+    def indices(self) -> list[int]:
+        return sorted(self.states)
+
+
+def _entries(folder: Path, skipped: list) -> list[Path]:
+    found = []
+    for count, entry in enumerate(folder.iterdir()):
+        if count >= MAX_ENTRIES:
+            skipped.append(f"more than {MAX_ENTRIES:,} entries: the rest not listed")
+            break
+        if entry.is_symlink():
+            skipped.append(f"{entry.name}: a link, not followed")
+            continue
+        if entry.is_file():
+            found.append(entry)
+    return found
+
+
+def find_layout(folder: Path) -> FolderLayout:
+    """The layout of ``folder`` (raises :class:`RunFolderError` when it is neither)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise RunFolderError(f"{folder}: not a folder; pass the folder a pruning run saved into "
+                             f"({{k}}checkpoint.pth.tar files) or a run of the harness's store "
+                             f"(reports/runs/<key>)")
+    skipped: list = []
+    entries = _entries(folder, skipped)
+    names = {e.name: e for e in entries}
+    if "record.json" in names or any(_STORE.match(n) for n in names):
+        return _store_layout(folder, names, skipped)
+    states: dict = {}
+    for name, path in names.items():
+        match = _RESEARCH.match(name)
+        if match and int(match.group(1)) <= MAX_STATE:
+            index = int(match.group(1))
+            files = states.get(index, StateFiles(index))
+            kind = "checkpoint" if match.group(2) == "checkpoint" else "best"
+            states[index] = StateFiles(index, **{**_fields(files), kind: path})
+    logs = sorted(p for n, p in names.items() if n.lower().endswith(LOG_SUFFIXES))
+    if not states:
+        raise RunFolderError(f"{folder}: no {{k}}checkpoint.pth.tar, {{k}}model_SA_best.pth.tar "
+                             f"or state<k>.json in it; pass the folder a pruning run saved into")
+    return FolderLayout(folder, "research", states, logs, skipped)
+
+
+def _fields(files: StateFiles) -> dict:
+    return {"checkpoint": files.checkpoint, "best": files.best}
+
+
+def _store_layout(folder: Path, names: dict, skipped: list) -> FolderLayout:
+    states = {}
+    for name, path in names.items():
+        match = _STORE.match(name)
+        if match and int(match.group(1)) <= MAX_STATE:
+            index = int(match.group(1))
+            weights = names.get(f"state{index}.safetensors")
+            states[index] = StateFiles(index, checkpoint=weights)
+    return FolderLayout(folder, "store", states, [], skipped)
+
+
+def run_cwd(folder: Path, save_dir: Optional[str]) -> Path:
+    """Where the run's program ran: ``folder`` minus its ``save_dir`` tail (the research script
+    joins ``save_dir`` and the init path to its working directory)."""
+    folder = Path(folder).resolve()
+    parts = [p for p in Path(save_dir or "").parts if p not in ("", ".")]
+    if parts and not Path(save_dir).is_absolute() and list(folder.parts[-len(parts):]) == parts:
+        return Path(*folder.parts[:-len(parts)])
+    return folder.parent
+
+
+def init_candidates(folder: Path, init: Optional[str], save_dir: Optional[str]) -> list[Path]:
+    """Where the init file a log names may be: as given when absolute, else under the run's
+    working directory, then under the folder itself."""
+    if not init:
+        return []
+    path = Path(init)
+    if path.is_absolute():
+        return [path]
+    return [run_cwd(folder, save_dir) / path, Path(folder) / path, Path(folder) / path.name]
