@@ -13,7 +13,7 @@ import timm
 import torch
 
 from harness.forensics.inspection import inspect_checkpoint
-from harness.forensics.verdict import RANDOM_INIT
+from harness.forensics.judgement import RANDOM_INIT
 
 MAX_SECONDS = 0.5
 MAX_SHARE_OF_WEIGHTWATCHER = 1 / 3

@@ -238,7 +238,7 @@ def _inspect_args(p: argparse.ArgumentParser) -> None:
          _inspect_args)
 def _inspect(args: argparse.Namespace) -> int:
     from harness.escape import dumps, terminal
-    from harness.forensics.audit import MAX_CLASSES
+    from harness.forensics.comparison import MAX_CLASSES
     from harness.forensics.inspection import find_checkpoints, inspect_checkpoint
     from harness.forensics.table import render_inspections
 

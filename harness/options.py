@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from harness.threads import DEFAULT_THREADS   # torch-free: the plugin reads options at startup
+
 
 class OptionError(ValueError):
     """An option the harness cannot honour; the message is one line saying what to change."""
@@ -37,10 +39,6 @@ PROFILES: dict[str, ProfileInfo] = {p.name: p for p in (
                 "beside their runs", True),
 )}
 PROFILE_CHOICES = ("auto", *PROFILES)
-# CPU intra-op threads for runs. The CPU models (smoke) are too small to gain from more, and
-# OpenMP threads collapse when the cores are shared: measured on the 2-core CI machine class
-# with other processes running, 3 smoke epochs took 5.5 s with 1 thread and 91.6 s with 2.
-DEFAULT_THREADS = 1
 
 
 def _path(text: str) -> Path:

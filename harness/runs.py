@@ -21,13 +21,12 @@ from harness.data.batches import Batches, augment_for
 from harness.data.holdout import hold_out
 from harness.environment import environment, git_commit
 from harness.lock import exclusive
-from harness.options import DEFAULT_THREADS
 from harness.models import create_model, load_init, model_definition, native_image_size
 from harness.progress import progress_bar
 from harness.prune.masks import MaskSet
 from harness.prune.methods import METHODS
 from harness.prune.structure import families, summary, unit_shares
-from harness.threads import cpu_threads
+from harness.threads import DEFAULT_THREADS, cpu_threads
 from harness.record import RunRecord, StateRecord
 from harness.spec import RunSpec
 from harness.store import RunStore

@@ -10,14 +10,16 @@ import contextlib
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import torch
 from torch import nn
 
 from harness.data.batches import Batches
 from harness.record import EpochRecord
-from harness.spec import Recipe
+
+if TYPE_CHECKING:   # the spec validates Recipe names against this module's registries
+    from harness.spec import Recipe
 
 INTRA_EPOCH_POINTS = 5  # samples of the running loss/accuracy inside epoch 0
 

@@ -49,7 +49,7 @@ def measure(code: str, timeout: float = 300.0) -> dict:
     the child)."""
     script = (
         "import json, os, resource, sys, time\n"
-        "import harness.forensics.inspection, harness.forensics.audit, harness.models\n"
+        "import harness.forensics.inspection, harness.forensics.comparison, harness.models\n"
         "def status(field):   # Linux: this process's own figures, never its parent's\n"
         "    for line in open('/proc/self/status'):\n"
         "        if line.startswith(field + ':'):\n"

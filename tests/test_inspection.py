@@ -13,7 +13,7 @@ from safetensors.torch import save_file
 
 from fixtures.checkpoints import fresh_state
 from harness.forensics.inspection import (claim_verdict, find_checkpoints, inspect_checkpoint)
-from harness.forensics.verdict import RANDOM_INIT, TRAINED, UNREADABLE
+from harness.forensics.judgement import RANDOM_INIT, TRAINED, UNREADABLE
 
 
 @pytest.fixture(scope="module")

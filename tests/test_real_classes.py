@@ -9,7 +9,7 @@ from harness.cli import main
 from harness.expect import Expectation
 from harness.forensics.evidence import tensor_evidence
 from harness.forensics.inspection import inspect_checkpoint
-from harness.forensics.verdict import judge
+from harness.forensics.judgement import judge
 from harness.heads import state_dict_head
 from harness.logs import LogError, parse_log
 from harness.logs.declared import LogPatterns

@@ -19,7 +19,7 @@ from harness.forensics.evidence import UnjudgeableTensor, tensor_evidence
 from harness.checkpoint.reader import (CheckpointError, LoadedCheckpoint, PathLike,
                                       UnsafeCheckpoint, as_path, is_checkpoint_path,
                                       read_checkpoint)
-from harness.forensics.verdict import (NON_FINITE, PRETRAINED_OK, UNREADABLE, UNSAFE, FileVerdict,
+from harness.forensics.judgement import (NON_FINITE, PRETRAINED_OK, UNREADABLE, UNSAFE, FileJudgement,
                                        judge)
 
 _PRETRAINED = re.compile(r"pre[-_ ]?train", re.IGNORECASE)
@@ -35,7 +35,7 @@ class Inspection:
     summary: str
     seconds: float
     claim: Optional[str] = None
-    groups: list = field(default_factory=list)          # list[GroupVerdict]
+    groups: list = field(default_factory=list)          # list[GroupJudgement]
     unjudged: list = field(default_factory=list)
     container: Optional[str] = None
     stripped_prefixes: list = field(default_factory=list)
@@ -77,7 +77,7 @@ def inspect_checkpoint(path: PathLike, *, claim: Optional[str] = None,
                        ) -> Inspection:
     """Load plus verdict, timed in-process. ``claim`` adds a claim (e.g. "the --init of a run")
     to the ones the file makes by name or metadata; ``arch`` adds the comparison with fresh
-    inits of that architecture and the load audit (see :mod:`harness.forensics.audit`).
+    inits of that architecture and the load audit (see :mod:`harness.forensics.comparison`).
     Never raises for a bad file: whatever stops the judgement is the file's verdict."""
     path = as_path(path)
     start = time.perf_counter()
@@ -108,7 +108,7 @@ def _judged(path: Path, claims: list, arch: Optional[str], num_classes: Optional
         evidence = [tensor_evidence(name, t) for name, t in ckpt.tensors.items()]
     audit = None
     if arch is not None:
-        from harness.forensics.audit import compare_with_arch
+        from harness.forensics.comparison import compare_with_arch
         evidence, audit = compare_with_arch(ckpt, evidence, arch, num_classes)
     judged = judge(evidence)
     return _inspection(path, ckpt, judged, time.perf_counter() - start, _join(claims), audit)
@@ -118,7 +118,7 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [""])[0][:200]
 
 
-def _inspection(path: Path, ckpt: LoadedCheckpoint, judged: FileVerdict, seconds: float,
+def _inspection(path: Path, ckpt: LoadedCheckpoint, judged: FileJudgement, seconds: float,
                 claim: Optional[str], audit: Optional[dict]) -> Inspection:
     return Inspection(str(path), judged.verdict, judged.summary, seconds, claim=claim,
                       groups=judged.groups, unjudged=judged.unjudged, container=ckpt.container,

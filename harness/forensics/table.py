@@ -6,7 +6,7 @@ lone surrogates of a name that is not UTF-8 show as ``\\udcff``."""
 from __future__ import annotations
 
 from harness.escape import terminal
-from harness.forensics.verdict import describe
+from harness.forensics.judgement import describe
 
 
 def render_inspections(results: list) -> str:

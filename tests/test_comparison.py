@@ -4,7 +4,7 @@ from safetensors.torch import save_file
 
 from fixtures.checkpoints import fresh_state
 from harness.forensics.inspection import inspect_checkpoint
-from harness.forensics.verdict import FINETUNE_INIT, RANDOM_INIT, TRAINED
+from harness.forensics.judgement import FINETUNE_INIT, RANDOM_INIT, TRAINED
 from tests.forensics_support import measure, trained_digits
 
 ARCH = "vit_tiny_digits"
@@ -94,7 +94,7 @@ def test_zero_size_tensors_never_decide_the_model_sizes(tmp_path):
 
 def test_sizes_over_the_caps_fail_the_audit_with_one_line(tmp_path, capsys):
     from harness.cli import main
-    from harness.forensics.audit import MAX_CLASSES
+    from harness.forensics.comparison import MAX_CLASSES
 
     state = fresh_state(0)
     state["head.weight"] = torch.randn(MAX_CLASSES + 1, 1)

@@ -18,12 +18,12 @@ from harness.prune.structure import families, summary
 from harness.record import RunRecord, StateRecord
 
 
-class AuditError(RuntimeError):
+class MeasurementError(RuntimeError):
     """A stored state lacks what the audit reads (a checkpoint or masks file)."""
 
 
 @dataclass
-class StateAudit:
+class StateMeasurement:
     index: int
     zeros: int
     total: int
@@ -47,7 +47,7 @@ def _load(path: Optional[str], what: str, index: int) -> dict:
     from safetensors.torch import load_file
 
     if not path:
-        raise AuditError(f"state {index} has no {what} file recorded; rerun it with --rerun")
+        raise MeasurementError(f"state {index} has no {what} file recorded; rerun it with --rerun")
     return load_file(path)
 
 
@@ -56,39 +56,39 @@ def _layout(record: RunRecord, stored: set) -> tuple[list, list]:
     on the meta device (no weights)."""
     in_chans = record.in_chans
     if in_chans is None:
-        raise AuditError(f"run {record.run_id} does not record its input channels; rerun it with --rerun")
+        raise MeasurementError(f"run {record.run_id} does not record its input channels; rerun it with --rerun")
     with torch.device("meta"):
         model = create_model(record.model, record.num_classes, in_chans, record.image_size)
     include_head = bool((record.spec.get("prune") or {}).get("include_head"))
     masks = MaskSet.dense(model, include_head)
     if set(masks.names) != stored:
-        raise AuditError(f"run {record.run_id}: stored masks cover {sorted(stored ^ set(masks.names))[:4]}"
+        raise MeasurementError(f"run {record.run_id}: stored masks cover {sorted(stored ^ set(masks.names))[:4]}"
                          f" differently from the prunable weights of {record.model}")
     return families(model, masks), masks.names
 
 
-def audit_state(state: StateRecord, stored_masks: dict, layout: tuple, previous: Optional[dict]
-                ) -> StateAudit:
+def measure_state(state: StateRecord, stored_masks: dict, layout: tuple, previous: Optional[dict]
+                ) -> StateMeasurement:
     """The audit of one state from its checkpoint and masks (and the previous state's masks);
     ``layout`` is (families, weight names in model order)."""
     fams, names = layout
     weights = _load(state.checkpoint, "checkpoint", state.index)
     missing = [n for n in names if n not in weights]
     if missing:
-        raise AuditError(f"state {state.index}: checkpoint {state.checkpoint} lacks masked weights {missing[:3]}")
+        raise MeasurementError(f"state {state.index}: checkpoint {state.checkpoint} lacks masked weights {missing[:3]}")
     w = [weights[n] for n in names]
     zeros = sum(int((t == 0).sum()) for t in w)
     revived = None
     if previous is not None:
         revived = sum(int((~previous[n] & (stored_masks[n] | (weights[n] != 0))).sum()) for n in names)
     structure = summary(fams, [stored_masks[n] for n in names], w)
-    return StateAudit(state.index, zeros, sum(t.numel() for t in w), revived, structure)
+    return StateMeasurement(state.index, zeros, sum(t.numel() for t in w), revived, structure)
 
 
 _CACHE: dict = {}
 
 
-def audit_run(record: RunRecord) -> list[StateAudit]:
+def measure_run(record: RunRecord) -> list[StateMeasurement]:
     """Every state of a pruning run, audited once per run (cached by run id and files)."""
     key = (record.run_id, tuple((s.checkpoint, s.masks) for s in record.states))
     if key not in _CACHE:
@@ -96,7 +96,7 @@ def audit_run(record: RunRecord) -> list[StateAudit]:
         for state in record.states:
             masks = _load(state.masks, "masks", state.index)
             layout = layout or _layout(record, set(masks))
-            audits.append(audit_state(state, masks, layout, previous))
+            audits.append(measure_state(state, masks, layout, previous))
             previous = masks
         _CACHE[key] = audits
     return _CACHE[key]
@@ -106,5 +106,5 @@ def stored_accuracy(state: StateRecord) -> tuple[int, int]:
     """(correct, n) of the model as stored at the end of the state (after RSST's cut)."""
     stored = state.extra.get("stored_model")
     if stored is None:
-        raise AuditError(f"state {state.index} records no accuracy of its stored model")
+        raise MeasurementError(f"state {state.index} records no accuracy of its stored model")
     return int(stored["test_correct"]), int(stored["test_n"])

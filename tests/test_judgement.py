@@ -6,7 +6,7 @@ import torch
 from fixtures.checkpoints import fresh_state
 from harness.forensics.evidence import tensor_evidence
 from harness.threads import cpu_threads
-from harness.forensics.verdict import (FINETUNE_INIT, NON_FINITE, PARTIALLY_TRAINED, RANDOM_INIT,
+from harness.forensics.judgement import (FINETUNE_INIT, NON_FINITE, PARTIALLY_TRAINED, RANDOM_INIT,
                                        TRAINED, UNREADABLE, UNTRAINED_CONSTANT, group_name,
                                        judge)
 from harness.checkpoint.reader import read_checkpoint

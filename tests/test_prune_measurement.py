@@ -5,7 +5,7 @@ import torch
 
 from harness import storage
 from harness.models import create_model
-from harness.prune.audit import AuditError, audit_run, stored_accuracy
+from harness.prune.measurement import MeasurementError, measure_run, stored_accuracy
 from harness.prune.masks import MaskSet
 from harness.record import RunRecord, StateRecord
 
@@ -40,7 +40,7 @@ def test_audit_of_clean_whole_channel_states(vit, tmp_path):
     s0 = _state(tmp_path, 0, vit, first)
     dense.with_masks(second).apply()
     s1 = _state(tmp_path, 1, vit, second)
-    a0, a1 = audit_run(_record([s0, s1]))
+    a0, a1 = measure_run(_record([s0, s1]))
     assert (a0.sparsity, a0.revived) == (0.0, None)
     assert a1.zeros == 128 and a1.total == dense.total and a1.revived == 0 and a1.bad_channels == 0
     assert a1.left("neuron")["blocks.0.mlp"] == 255 and a1.left("head")["blocks.0.attn"] == 4
@@ -63,7 +63,7 @@ def test_audit_finds_revived_weights_partial_and_non_zero_removed_channels(vit, 
         vit.blocks[0].mlp.fc2.weight[0, 9] = 0.5  # ... but one of its weights is not zero
         vit.blocks[0].mlp.fc1.weight[5, 3] = 0.25   # and a weight pruned before is alive again
     s1 = _state(tmp_path, 1, vit, second)
-    _, a1 = audit_run(_record([s0, s1]))
+    _, a1 = measure_run(_record([s0, s1]))
     assert a1.revived == 1 and a1.bad_channels == 3   # the partial head, neurons 9 and 5
     assert a1.structure["blocks.0.attn"]["partial"] == 1
     assert a1.structure["blocks.0.mlp"]["removed_not_zero"] == 2
@@ -72,5 +72,5 @@ def test_audit_finds_revived_weights_partial_and_non_zero_removed_channels(vit, 
 def test_audit_names_what_a_state_lacks(vit, tmp_path):
     state = _state(tmp_path, 0, vit, [torch.ones_like(m) for m in MaskSet.dense(vit).masks])
     state.masks = None
-    with pytest.raises(AuditError, match="state 0 has no masks file"):
-        audit_run(_record([state]))
+    with pytest.raises(MeasurementError, match="state 0 has no masks file"):
+        measure_run(_record([state]))

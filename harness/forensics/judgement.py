@@ -46,7 +46,7 @@ TRAINED_SHARE = 0.5         # a group is trained when this share of its matrices
 
 
 @dataclass
-class GroupVerdict:
+class GroupJudgement:
     name: str
     verdict: str
     tensors: list = field(default_factory=list)     # list[TensorEvidence]
@@ -75,10 +75,10 @@ class GroupVerdict:
 
 
 @dataclass
-class FileVerdict:
+class FileJudgement:
     verdict: str
     summary: str
-    groups: list = field(default_factory=list)      # list[GroupVerdict]
+    groups: list = field(default_factory=list)      # list[GroupJudgement]
     unjudged: list = field(default_factory=list)    # names of tensors carrying no evidence
 
     @property
@@ -98,23 +98,23 @@ def group_name(key: str) -> str:
     return parts[0] if len(parts) > 1 else key
 
 
-def group_verdict(name: str, tensors: list) -> Optional[GroupVerdict]:
+def group_verdict(name: str, tensors: list) -> Optional[GroupJudgement]:
     """None when the group carries no evidence (only non-constant vectors or tiny tensors)."""
     if any(t.kind == KIND_NON_FINITE for t in tensors):
-        return GroupVerdict(name, NON_FINITE, tensors)
+        return GroupJudgement(name, NON_FINITE, tensors)
     judged = [t for t in tensors if t.judged]
     if tensors and all(t.kind == KIND_CONSTANT and not t.looks_trained for t in tensors):
-        return GroupVerdict(name, UNTRAINED_CONSTANT, tensors)
+        return GroupJudgement(name, UNTRAINED_CONSTANT, tensors)
     if judged:
         trained = sum(t.looks_trained for t in judged)
         verdict = TRAINED if trained >= TRAINED_SHARE * len(judged) else RANDOM_INIT
-        return GroupVerdict(name, verdict, tensors)
+        return GroupJudgement(name, verdict, tensors)
     if any(t.kind == KIND_CONSTANT for t in tensors):
-        return GroupVerdict(name, RANDOM_INIT, tensors)
+        return GroupJudgement(name, RANDOM_INIT, tensors)
     return None
 
 
-def judge(evidence: Iterable[TensorEvidence]) -> FileVerdict:
+def judge(evidence: Iterable[TensorEvidence]) -> FileJudgement:
     evidence = list(evidence)
     grouped: dict[str, list] = {}
     for item in evidence:
@@ -131,7 +131,7 @@ def judge(evidence: Iterable[TensorEvidence]) -> FileVerdict:
         group.structural_head = head is not None and group_name(f"{head}.weight") == group.name
     groups.sort(key=lambda g: _natural(g.name))
     verdict, summary = _overall(groups, evidence)
-    return FileVerdict(verdict, summary, groups, unjudged)
+    return FileJudgement(verdict, summary, groups, unjudged)
 
 
 def _natural(name: str) -> list:
