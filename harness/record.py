@@ -42,10 +42,17 @@ class StateRecord:
     target_sparsity: Optional[float] = None             # the pruning schedule's sparsity, in %
     masks: Optional[str] = None                         # the state's masks (safetensors)
     sha256: dict = field(default_factory=dict)          # "checkpoint"/"masks" -> file digest
+    stored_correct: Optional[int] = None                # the stored model's test hits (after a cut)
+    stored_n: Optional[int] = None
     seconds: Optional[float] = None
     images_per_s: Optional[float] = None
     peak_memory_mb: Optional[float] = None
     extra: dict = field(default_factory=dict)
+
+    @property
+    def stored_accuracy(self) -> Optional[float]:
+        """Test accuracy of the model as stored at the end of the state (after RSST's cut)."""
+        return 100.0 * self.stored_correct / self.stored_n if self.stored_n else None
 
     @property
     def best_epoch(self) -> Optional[EpochRecord]:

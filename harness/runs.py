@@ -259,8 +259,8 @@ class Engine:
         state.target_sparsity = 100.0 * fraction
         state.sparsity, state.layer_sparsity = self.masks.sparsities()
         state.structure = summary(self.families, self.masks.masks)
-        state.extra.update({"method": self.spec.prune.method, "stored_model": {
-            "test_correct": correct, "test_n": n, "test_accuracy": 100.0 * correct / n}})
+        state.stored_correct, state.stored_n = correct, n
+        state.extra["method"] = self.spec.prune.method
 
     def _save(self, state: StateRecord, model) -> StateRecord:
         metadata = {"run_id": self.key, "state": str(state.index), "spec": self.spec.to_dict(),

@@ -16,7 +16,7 @@ def _state(folder, index: int, vit, masks: list) -> StateRecord:
     mpath = storage.save_tensors(folder / f"state{index}.masks.safetensors",
                                  {n: m.bool() for n, m in zip(names, masks)}, {})
     return StateRecord(index=index, checkpoint=str(ckpt), masks=str(mpath),
-                       extra={"stored_model": {"test_correct": 90, "test_n": 100}})
+                       stored_correct=90, stored_n=100)
 
 
 def _record(states: list) -> RunRecord:

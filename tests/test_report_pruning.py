@@ -17,8 +17,7 @@ def _state(index: int, accuracy: float, sparsity: float, penalty: bool) -> State
                                     "removed": 50 * index, "partial": 0}},
         penalty=[{"epoch": 0, "coefficient_start": 0.0, "coefficient_end": 0.095, "mean_penalty": 0.01}]
         if penalty and index else [],
-        extra={"method": "rsst" if penalty else "refill",
-               "stored_model": {"test_correct": 1, "test_n": 2, "test_accuracy": accuracy}})
+        extra={"method": "rsst" if penalty else "refill"}, stored_correct=round(accuracy * 10), stored_n=1000)
 
 
 def _report(records: dict) -> dict:

@@ -104,7 +104,6 @@ def measure_run(record: RunRecord) -> list[StateMeasurement]:
 
 def stored_accuracy(state: StateRecord) -> tuple[int, int]:
     """(correct, n) of the model as stored at the end of the state (after RSST's cut)."""
-    stored = state.extra.get("stored_model")
-    if stored is None:
+    if state.stored_n is None:
         raise MeasurementError(f"state {state.index} records no accuracy of its stored model")
-    return int(stored["test_correct"]), int(stored["test_n"])
+    return state.stored_correct, state.stored_n

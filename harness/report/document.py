@@ -47,9 +47,8 @@ def _pruning_summary(state) -> dict:
         unit = left.setdefault(family["unit"], [0, 0])
         unit[0] += family["left"]
         unit[1] += family["total"]
-    stored = state.extra.get("stored_model") or {}
     return {"method": state.extra.get("method"), "target_sparsity": state.target_sparsity,
-            "stored_accuracy": stored.get("test_accuracy"), "channels_left": left,
+            "stored_accuracy": state.stored_accuracy, "channels_left": left,
             "penalty_coefficient": state.penalty[-1]["coefficient_end"] if state.penalty else None}
 
 

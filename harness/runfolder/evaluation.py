@@ -128,12 +128,12 @@ def evaluate_state(run, index: int):
         return "no data or model to evaluate the stored state with"
     if run.layout.kind == "store":
         state = run.record.state(index)
-        stored = state.extra.get("stored_model") or {}
-        if "test_accuracy" not in stored:
+        if state.stored_accuracy is None:
             return f"state {index} records no accuracy of its stored model"
         correct, n = evaluator.engine(run.record, state)
-        return correct, n, float(stored["test_accuracy"]), {
-            "file": run.shown(state.checkpoint), "reported_from": f"state{index}.json stored_model"}
+        return correct, n, state.stored_accuracy, {
+            "file": run.shown(state.checkpoint),
+            "reported_from": f"state{index}.json stored_correct / stored_n"}
     missing = evaluator.missing()
     if missing:
         return missing
