@@ -116,8 +116,8 @@ OPTIONS: tuple[OptionSpec, ...] = (
                "needs the ray extra and a runs store every node sees)", "local",
                choices=EXECUTOR_CHOICES, ini=True),
     OptionSpec("ray_address", "with --harness-executor ray: the cluster to join (auto: the one "
-               "`ray start` runs on this machine, or HOST:PORT, ray://HOST:PORT); default: a "
-               "local Ray started for the session", metavar="ADDRESS", ini=True),
+               "`ray start` runs on this machine, or the head's HOST:PORT); default: a local Ray "
+               "started for the session", metavar="ADDRESS", ini=True),
     OptionSpec("bars", "extra bars, one per line: 'ID OP VALUE [UNIT] [title]', e.g. "
                "'imagenet/top1 >= 75.9 % ResNet-50 top-1' (ini only)", (), ini=True,
                short=False),

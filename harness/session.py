@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from harness.command import CommandFailed, CommandSpec
-from harness.executors import TaskFailed, make_executor, run_errors
+from harness.executors import ExecutorError, TaskFailed, make_executor, run_errors
 from harness.expect import Expectation, Verdict
 from harness.options import Options, Resolved, init_path
 from harness.properties import RUN_PROPERTY, VERDICT_PROPERTY
@@ -96,6 +96,8 @@ class HarnessSession:
         except TaskFailed as exc:
             hint = _hint(case, self.options) if exc.user_error else ""
             raise self._failed(case, f"{exc}{hint}", exc.status, exc.tail) from None
+        except ExecutorError as exc:      # a run submitted during a test (e.g. another seed)
+            raise self._failed(case, str(exc), 1, []) from None
         except run_errors() as exc:
             raise self._failed(case, f"{exc}{_hint(case, self.options)}", 1, []) from None
 

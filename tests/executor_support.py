@@ -80,15 +80,17 @@ def pytest_command(project: Path, reports: Path, *args: str) -> list:
             "--harness-reports-dir", str(reports), *args]
 
 
-def environment() -> dict:
+def environment(**extra: str) -> dict:
     """This process's environment with the project root importable (for ``tests.*``)."""
     paths = [str(ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
-    return dict(os.environ, PYTHONPATH=os.pathsep.join(paths))
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(paths), **extra)
 
 
-def run_pytest(project: Path, reports: Path, *args: str, cwd: Path = ROOT, timeout: int = 900):
-    return subprocess.run(pytest_command(project, reports, *args), cwd=cwd, env=environment(),
-                          capture_output=True, text=True, timeout=timeout)
+def run_pytest(project: Path, reports: Path, *args: str, cwd: Path = ROOT, timeout: int = 900,
+               env: dict | None = None):
+    return subprocess.run(pytest_command(project, reports, *args), cwd=cwd,
+                          env=env or environment(), capture_output=True, text=True,
+                          timeout=timeout)
 
 
 def report(reports: Path) -> dict:

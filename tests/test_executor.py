@@ -1,11 +1,11 @@
 """The executor seam without a cluster: options, the registry, the plan of jobs (a pruning run
 after the dense run whose State 0 it shares), the Ray task's own code run in this process, the
 store check a worker runs, and the progress lines read from a real runs store."""
+import socket
 import subprocess
 import sys
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 import torch
@@ -152,3 +152,20 @@ def test_one_line_per_change_of_a_running_task(tmp_path):
     note.write_text('{"pid": 999999, "host": "other", "since": %f}' % time.time())
     watch.poll([job])                                   # a retry on another worker
     assert "running in pid 999999 on other (attempt 2: pid " in lines[-1]
+
+
+def test_a_ray_address_nobody_answers_is_one_line_at_once():
+    from harness.executors import ExecutorError
+    from harness.executors.cluster import check_address
+
+    with socket.socket() as sock:               # a port that was free a moment ago
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    started = time.monotonic()
+    with pytest.raises(ExecutorError, match=rf"^--harness-ray-address 127\.0\.0\.1:{port}: nothing "
+                                            rf"answers there \(Connection refused\); start the head"):
+        check_address(f"127.0.0.1:{port}")
+    assert time.monotonic() - started < 30
+    with pytest.raises(ExecutorError, match=r"'nonsense': expected auto or the head's HOST:PORT"):
+        check_address("nonsense")
+    check_address("auto")                        # Ray itself finds (or refuses) the local cluster

@@ -1,10 +1,15 @@
 """The Ray executor end to end: real pytest sessions whose runs train as Ray tasks on a local Ray
 (2 CPUs here), compared with the local executor; a Ray worker killed mid-run; a run failing for
 its own reasons; a worker node that cannot write the runs store."""
+import contextlib
 import json
 import os
+import shutil
 import signal
+import socket
 import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -106,3 +111,85 @@ def test_a_run_failing_for_its_own_reasons_is_a_failing_verdict_not_retried(tmp_
     assert "factory: about to fail" in tail
     assert tail[-1] == "RuntimeError: deliberate failure of the model factory"
     assert (project / "attempts.txt").read_text().splitlines() == ["called"]   # one attempt
+
+
+def _read_only_view_works(folder: Path) -> str:
+    """'' when this machine lets a process see ``folder`` read-only in its own mount namespace,
+    else why not."""
+    command = f"mount --bind {folder} {folder} && mount -o remount,bind,ro {folder} {folder}"
+    try:
+        done = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", command],
+                              capture_output=True, text=True, timeout=30)
+    except OSError as exc:
+        return str(exc)
+    return "" if done.returncode == 0 else done.stderr.strip() or f"exit {done.returncode}"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _nodes_up(ray_cli: Path, address: str, env: dict) -> int:
+    status = subprocess.run([str(ray_cli), "status", "--address", address], env=env,
+                            capture_output=True, text=True, timeout=60)
+    return sum(1 for line in status.stdout.splitlines() if line.strip().startswith("1 node_"))
+
+
+@contextlib.contextmanager
+def _cluster(store: Path, env: dict):
+    """A head node (no CPUs) and a worker node (1 CPU) that sees ``store`` read-only: two Ray
+    nodes on this machine, each a process group of ours, killed at the end."""
+    ray_cli = Path(sys.executable).with_name("ray")
+    port, temp = _free_port(), Path(tempfile.mkdtemp(prefix="/tmp/hr"))   # short: socket paths
+    address = f"127.0.0.1:{port}"
+    common = ["--disable-usage-stats", "--block"]
+    worker_start = (f"mount --bind {store} {store} && mount -o remount,bind,ro {store} {store} && "
+                    f"exec {ray_cli} start --address={address} --num-cpus=1 {' '.join(common)}")
+    groups = []
+    try:
+        groups.append(subprocess.Popen(
+            [str(ray_cli), "start", "--head", "--num-cpus=0", f"--port={port}", f"--temp-dir={temp}",
+             "--include-dashboard=false", *common], env=env, start_new_session=True,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        deadline = time.monotonic() + 120
+        while _nodes_up(ray_cli, address, env) < 1:
+            assert time.monotonic() < deadline, "the Ray head did not start in 120 s"
+            time.sleep(1)
+        groups.append(subprocess.Popen(
+            ["unshare", "-m", "--propagation", "private", "sh", "-c", worker_start], env=env,
+            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        while _nodes_up(ray_cli, address, env) < 2:
+            assert time.monotonic() < deadline, "the Ray worker node did not join in 120 s"
+            time.sleep(1)
+        yield address
+    finally:
+        for group in groups:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group.pid, signal.SIGKILL)
+            group.wait(timeout=60)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def test_a_store_a_worker_node_cannot_write_refuses_the_session_in_one_line(tmp_path):
+    reports = tmp_path / "reports"
+    store = reports / "runs"
+    store.mkdir(parents=True)
+    why = _read_only_view_works(store)
+    if why:
+        pytest.skip(f"needs `unshare -m` and bind mounts (root or CAP_SYS_ADMIN) to give a Ray "
+                    f"node a read-only view of the store: {why}")
+    project = write_project(tmp_path / "project", {"test_small.py": SMALL_SUITE})
+    env = environment(RAY_AUTH_MODE="disabled")       # a private test cluster, no token to share
+    with _cluster(store, env) as address:
+        result = run_pytest(project, reports, *RAY, "--harness-ray-address", address,
+                            cwd=project, env=env, timeout=600)
+    assert result.returncode == 4, result.stdout[-4000:] + result.stderr[-4000:]
+    line = next(x for x in result.stderr.splitlines() if x.startswith("ERROR: "))
+    assert line.startswith(f"ERROR: --harness-executor ray: the runs store {store} cannot be "
+                           f"written there (Read-only file system) on Ray node ")
+    assert line.endswith("put --harness-reports-dir on a filesystem every node mounts at the "
+                         "same path, writable by the user Ray runs as")
+    assert "Traceback" not in result.stderr + result.stdout
+    assert list(store.iterdir()) == []                  # nothing was submitted, nothing trained

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import socket
 from dataclasses import replace
 from pathlib import Path
 from typing import Optional, Sequence
@@ -29,6 +30,7 @@ from harness.lock import exclusive
 MAX_RETRIES = 3          # retries of a task whose worker died; a run's own failure is not retried
 POLL_SECONDS = 1.0       # how often a waiting test looks at the running tasks
 PROBE_TIMEOUT_S = 180.0  # for every node to answer the store check (a worker starts first)
+CONNECT_TIMEOUT_S = 10.0 # for the head's port to answer
 
 
 class RayExecutor(Executor):
@@ -120,19 +122,20 @@ class RayExecutor(Executor):
 
         if not ray.is_initialized():
             self._connect(ray)
-        self.started = True
-        self.watch = Watch(context.store, context.echo)
         check_store(Path(context.reports_dir).resolve() / "runs")
+        self.watch = Watch(context.store, context.echo)
+        self.started = True
 
     def _connect(self, ray) -> None:
         kwargs = {"log_to_driver": False, "logging_level": logging.WARNING}
         if self.address is None:
             kwargs.update(address="local", include_dashboard=False)
         else:
+            check_address(self.address)
             kwargs["address"] = self.address
         try:
             ray.init(**kwargs)
-        except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
+        except (ConnectionError, RuntimeError, ValueError, TimeoutError, ray.exceptions.RayError) as exc:
             where = f"the Ray cluster at {self.address}" if self.address else "a local Ray"
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ExecutorError(f"--harness-executor ray: cannot start or join {where} ({first}); "
@@ -196,6 +199,22 @@ class RayExecutor(Executor):
             context.echo(text)
 
 
+def check_address(address: str) -> None:
+    """A HOST:PORT that nothing answers is one line now (Ray itself would retry for minutes)."""
+    if address == "auto" or "://" in address:
+        return
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ExecutorError(f"--harness-ray-address {address!r}: expected auto or the head's "
+                            f"HOST:PORT (e.g. 10.0.0.5:6379, the port `ray start --head` printed)")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        raise ExecutorError(f"--harness-ray-address {address}: nothing answers there "
+                            f"({exc.strerror or exc}); start the head with `ray start --head "
+                            f"--port {port}` on {host}, or pass the address it printed") from None
+
+
 def _job(key: str, spec, after: str = "") -> Job:
     from harness.spec import RunSpec
 
@@ -205,15 +224,20 @@ def _job(key: str, spec, after: str = "") -> Job:
     return Job(key, spec, label, 1 + (spec.prune.states if spec.prune is not None else 0), after)
 
 
+def _reason(exc) -> str:
+    """The informative line of a Ray error: its cause's last line (``ModuleNotFoundError: ...``)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return (lines[-1] if lines else type(exc).__name__)[:300]
+
+
 def _crash(job: Job, exc) -> str:
     import ray
 
-    text = str(exc).strip().splitlines()
-    first = next((line for line in text if line.strip()), type(exc).__name__)[:300]
+    first = f" (or that of run {job.after}, whose State 0 it starts from)" if job.after else ""
     if isinstance(exc, (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError)):
-        return (f"the Ray worker running run {job.key} died {MAX_RETRIES + 1} times (Ray retries "
-                f"a task at most {MAX_RETRIES} times): {first}")
-    return f"the Ray task of run {job.key} failed: {type(exc).__name__}: {first}"
+        return (f"the Ray worker running run {job.key}{first} died {MAX_RETRIES + 1} times (Ray "
+                f"retries a task at most {MAX_RETRIES} times): {_reason(exc)}")
+    return f"the Ray task of run {job.key}{first} failed: {type(exc).__name__}: {_reason(exc)}"
 
 
 def check_store(root: Path) -> None:
@@ -229,18 +253,39 @@ def check_store(root: Path) -> None:
     marker = root / f".ray-store-check-{token[:12]}"
     storage.write_text(marker, token)
     try:
-        nodes = [n for n in ray.nodes() if n.get("Alive")]
         probe = ray.remote(probe_store)
-        refs = {n["NodeManagerAddress"]: probe.options(num_cpus=0, scheduling_strategy=
-                NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(str(root), marker.name, token)
-                for n in nodes}
+        refs = {_node(n): probe.options(num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(
+                n["NodeID"], soft=False)).remote(str(root), marker.name, token)
+                for n in ray.nodes() if n.get("Alive")}
         ready, _ = ray.wait(list(refs.values()), num_returns=len(refs), timeout=PROBE_TIMEOUT_S)
-        for address, ref in refs.items():
-            problem = ray.get(ref) if ref in ready else f"was not checked: no answer in {PROBE_TIMEOUT_S:g} s"
-            if problem:
-                raise ExecutorError(f"--harness-executor ray: the runs store {root} {problem} on "
-                                    f"Ray node {address}; put --harness-reports-dir on a "
-                                    f"filesystem every node mounts at the same path, writable "
-                                    f"by the user Ray runs as")
+        answers = {node: _answer(ray, ref, ready) for node, ref in refs.items()}
     finally:
         marker.unlink(missing_ok=True)
+    for address, (problem, broken) in answers.items():
+        if broken:
+            raise ExecutorError(f"--harness-executor ray: the Ray worker on node {address} cannot "
+                                f"run the harness's tasks ({broken}); install this harness (and "
+                                f"the project's own modules) in the same environment on every node")
+        _refuse_store(root, address, problem)
+
+
+def _node(node: dict) -> str:
+    """A node in words: its address and the start of its id (one machine may run several)."""
+    return f"{node.get('NodeManagerAddress', '?')} (id {str(node.get('NodeID', ''))[:8]})"
+
+
+def _answer(ray, ref, ready: list) -> tuple:
+    """(what is wrong with the store there, why the task could not run there)."""
+    if ref not in ready:
+        return f"was not checked: no answer in {PROBE_TIMEOUT_S:g} s", None
+    try:
+        return ray.get(ref), None
+    except ray.exceptions.RayError as exc:
+        return None, _reason(exc)
+
+
+def _refuse_store(root: Path, address: str, problem: Optional[str]) -> None:
+    if problem:
+        raise ExecutorError(f"--harness-executor ray: the runs store {root} {problem} on Ray node "
+                            f"{address}; put --harness-reports-dir on a filesystem every node "
+                            f"mounts at the same path, writable by the user Ray runs as")
