@@ -113,7 +113,10 @@ class HarnessSession:
         seeded = [case if offset == 0 else replace(
             case, name=f"{case.name}@seed{case.spec.seed + offset}",
             spec=replace(case.spec, seed=case.spec.seed + offset)) for offset in range(seeds)]
-        self.submit(seeded)
+        try:
+            self.submit(seeded)           # the Ray executor starts them all before we wait
+        except ExecutorError as exc:
+            raise self._failed(seeded[0], str(exc), 1, []) from None
         return [self.run(c) for c in seeded]
 
     def read_log(self, path: str | Path, fmt: Optional[str] = None) -> RunRecord:

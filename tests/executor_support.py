@@ -52,12 +52,25 @@ def factory(num_classes):
     raise RuntimeError("deliberate failure of the model factory")
 '''
 
+DYING_MODEL = '''
+import os
+import signal
+from pathlib import Path
+
+
+def factory(num_classes):
+    with open(Path(__file__).with_name("attempts.txt"), "a") as fh:
+        fh.write(f"pid {os.getpid()}\\n")
+    print("factory: the process dies now")
+    os.kill(os.getpid(), signal.SIGKILL)
+'''
+
 FAILING_SUITE = '''
 from harness.suite import Bar, Case, RunSpec
 from tests.executor_support import SMALL_RECIPE
 
 SUITE = "failing"
-HARNESS_CASES = [Case("broken", RunSpec(model="failing_model:factory", dataset="digits",
+HARNESS_CASES = [Case("broken", RunSpec(model="MODULE:factory", dataset="digits",
                                          recipe=SMALL_RECIPE, label="broken run"))]
 HARNESS_BARS = [Bar("failing/broken/state0/accuracy", "accuracy", ">=", 0.0, "%")]
 

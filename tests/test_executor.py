@@ -169,3 +169,16 @@ def test_a_ray_address_nobody_answers_is_one_line_at_once():
     with pytest.raises(ExecutorError, match=r"'nonsense': expected auto or the head's HOST:PORT"):
         check_address("nonsense")
     check_address("auto")                        # Ray itself finds (or refuses) the local cluster
+
+
+@pytest.mark.slow
+def test_a_stored_dense_run_is_not_planned_again(tmp_path, one_thread):
+    from harness.runs import get_or_run
+    from tests.executor_support import SMALL_CASES, SMALL_DENSE
+
+    context = _context(tmp_path)
+    get_or_run(SMALL_DENSE, context)                  # a real short run, stored
+    refill = SMALL_CASES[0].spec
+    key, dense_key = run_key(refill, CPU), run_key(SMALL_DENSE, CPU)
+    plan = RayExecutor(None, ROOT).plan({key: refill}, context)
+    assert [(job.key, job.after) for job in plan] == [(key, dense_key)]

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.executor_support import (FAILING_MODEL, FAILING_SUITE, ROOT, SMALL_STATES, SMALL_SUITE,
-                                    environment, pytest_command, report, run_pytest,
+from harness.executors.cluster import MAX_RETRIES
+from tests.executor_support import (DYING_MODEL, FAILING_MODEL, FAILING_SUITE, ROOT, SMALL_STATES,
+                                    SMALL_SUITE, environment, pytest_command, report, run_pytest,
                                     verdict_values, write_project)
 
 pytest.importorskip("ray", reason="the Ray executor needs Ray: pip install -e '.[ray]'")
@@ -57,6 +58,9 @@ def test_suites_on_ray_give_the_local_verdicts_and_a_second_session_submits_noth
     assert verdict_values(ray_reports) == verdict_values(local)
     for run_id in runs:                # no task ran again
         assert len(_task_pids(ray_reports / "runs" / run_id / "task.log")) == 1
+    compare = run_pytest(ROOT / suites[1], ray_reports, "-k", "refill_vs_rsst", *RAY)
+    _ok(compare)                       # a test without the case fixture: its module's runs
+    assert "ray: submitted 0 of 2 runs as Ray tasks (2 already stored)" in compare.stdout
 
 
 def _wait_for(path: Path, proc, timeout: float = 600) -> None:
@@ -99,8 +103,9 @@ def test_killed_worker_is_retried_and_resumes_after_the_last_stored_state(tmp_pa
 
 
 def test_a_run_failing_for_its_own_reasons_is_a_failing_verdict_not_retried(tmp_path):
-    project = write_project(tmp_path / "project", {"test_failing.py": FAILING_SUITE,
-                                                   "failing_model.py": FAILING_MODEL})
+    project = write_project(tmp_path / "project", {
+        "test_failing.py": FAILING_SUITE.replace("MODULE", "failing_model"),
+        "failing_model.py": FAILING_MODEL})
     reports = tmp_path / "reports"
     result = run_pytest(project, reports, *RAY, cwd=project)
     assert result.returncode == 1, result.stdout[-4000:] + result.stderr[-4000:]
@@ -111,6 +116,24 @@ def test_a_run_failing_for_its_own_reasons_is_a_failing_verdict_not_retried(tmp_
     assert "factory: about to fail" in tail
     assert tail[-1] == "RuntimeError: deliberate failure of the model factory"
     assert (project / "attempts.txt").read_text().splitlines() == ["called"]   # one attempt
+
+
+def test_a_worker_that_dies_every_time_is_retried_a_bounded_number_of_times(tmp_path):
+    project = write_project(tmp_path / "project", {
+        "test_failing.py": FAILING_SUITE.replace("MODULE", "dying_model"),
+        "dying_model.py": DYING_MODEL})
+    reports = tmp_path / "reports"
+    result = run_pytest(project, reports, *RAY, cwd=project)
+    assert result.returncode == 1, result.stdout[-4000:] + result.stderr[-4000:]
+    attempts = (project / "attempts.txt").read_text().splitlines()
+    assert len(attempts) == MAX_RETRIES + 1 and len(set(attempts)) == MAX_RETRIES + 1
+    verdict = next(v for v in report(reports)["verdicts"] if v["id"] == "failing/broken/run")
+    assert not verdict["passed"]
+    assert f"died {MAX_RETRIES + 1} times (Ray retries a task at most {MAX_RETRIES} times)" \
+        in verdict["evidence"]["note"]
+    tail = verdict["evidence"]["last_output_lines"]
+    assert tail[-1] == "factory: the process dies now"        # the last attempt's own output
+    assert sum(line.startswith("--- harness ray task:") for line in tail) >= 1
 
 
 def _read_only_view_works(folder: Path) -> str:

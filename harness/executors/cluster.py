@@ -53,19 +53,18 @@ class RayExecutor(Executor):
         wanted = {key: case.spec for case, key in keyed if key not in self.jobs}
         if not wanted:
             return
-        plan = self.plan(wanted, context)
-        stored = [job for job in plan if not (context.rerun and job.key in wanted)
-                  and context.store.complete(job.key) is not None]
-        todo = [job for job in plan if job not in stored]
-        self.jobs.update((job.key, job) for job in plan)
+        stored = [key for key in wanted if not context.rerun and context.store.complete(key) is not None]
+        todo = self.plan({k: s for k, s in wanted.items() if k not in stored}, context, wanted)
+        self.jobs.update((key, _job(key, wanted[key])) for key in stored)
+        self.jobs.update((job.key, job) for job in todo)
         if todo:
             self._start(context)
             for job in todo:
                 if context.rerun and job.key in wanted:
                     self._clear(job.key, context)
                 self._launch(job, context)
-        self._say(context, f"ray: submitted {len(todo)} of {len(plan)} runs as Ray tasks "
-                           f"({len(stored)} already stored)")
+        self._say(context, f"ray: submitted {len(todo)} of {len(todo) + len(stored)} runs as Ray "
+                           f"tasks ({len(stored)} already stored)")
 
     def _key(self, spec, context) -> Optional[str]:
         """The store key of ``spec``; None when it cannot be made (the test then gets the same
@@ -80,18 +79,21 @@ class RayExecutor(Executor):
         except (OSError, ImportError, ValueError, *run_errors()):
             return None
 
-    def plan(self, wanted: dict, context) -> list[Job]:
-        """The jobs of ``wanted`` (key -> spec), each after the dense run it shares State 0 with
-        (itself a job when the session does not list it)."""
+    def plan(self, needed: dict, context, cases: Optional[dict] = None) -> list[Job]:
+        """Jobs for the runs of ``needed`` (key -> spec) that must train, each after the dense run
+        whose State 0 it shares; that run is a job too, first, unless it is stored, already
+        submitted, or a case of ``cases`` (the session's runs) found stored."""
         from harness.runs import shared_dense_spec
         from harness.spec import RunSpec
 
+        cases = needed if cases is None else cases
         plan: dict[str, Job] = {}
-        for key, spec in wanted.items():
+        for key, spec in needed.items():
             dense = shared_dense_spec(spec) if isinstance(spec, RunSpec) else None
             after = self._key(dense, context) if dense is not None else None
-            if after and after not in self.jobs:
-                plan.setdefault(after, _job(after, wanted.get(after, dense)))
+            if after and after not in self.jobs and (after in needed or (
+                    after not in cases and context.store.complete(after) is None)):
+                plan.setdefault(after, _job(after, needed.get(after, dense)))
             plan.setdefault(key, _job(key, spec, after or ""))
         return list(plan.values())
 
