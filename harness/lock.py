@@ -81,14 +81,25 @@ def _holder_path(path: Path) -> Path:
     return path.with_name(path.name + ".holder")
 
 
-def holder(path: Path) -> str:
-    """Who holds the lock at ``path``, in words (from its holder note)."""
+def holder_note(path: Path) -> Optional[dict]:
+    """The holder note of the lock at ``path`` (``pid``, ``host``, ``since``, ``what``), or None
+    when there is none or it cannot be read. A note outlives a killed holder: it says who held
+    the lock last, not that the lock is held."""
     try:
         info = json.loads(_holder_path(Path(path)).read_text(encoding="utf-8"))
-        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(info["since"])))
-        return f"held by pid {int(info['pid'])} on {info['host']} since {since}"
-    except (OSError, ValueError, KeyError, TypeError):
+        return {"pid": int(info["pid"]), "host": str(info["host"]), "since": float(info["since"]),
+                "what": str(info.get("what", ""))}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def holder(path: Path) -> str:
+    """Who holds the lock at ``path``, in words (from its holder note)."""
+    info = holder_note(path)
+    if info is None:
         return "held by another process (no holder note)"
+    since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(info["since"]))
+    return f"held by pid {info['pid']} on {info['host']} since {since}"
 
 
 def _write_holder(path: Path, what: str) -> None:

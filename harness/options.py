@@ -39,6 +39,7 @@ PROFILES: dict[str, ProfileInfo] = {p.name: p for p in (
                 "beside their runs", True),
 )}
 PROFILE_CHOICES = ("auto", *PROFILES)
+EXECUTOR_CHOICES = ("local", "ray")   # harness.executors.EXECUTORS
 
 
 def _path(text: str) -> Path:
@@ -123,6 +124,13 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("checkpoints", "a checkpoint file, or a folder searched recursively, that "
                "suites/checkpoints judges (repeat the option for several)", (), type=_path,
                action="append", metavar="PATH"),
+    OptionSpec("executor", "where runs train: local (in this process, one after another; the "
+               "default) or ray (every run the session needs submitted up front as a Ray task; "
+               "needs the ray extra and a runs store every node sees)", "local",
+               choices=EXECUTOR_CHOICES, ini=True),
+    OptionSpec("ray_address", "with --harness-executor ray: the cluster to join (auto: the one "
+               "`ray start` runs on this machine, or the head's HOST:PORT); default: a local Ray "
+               "started for the session", metavar="ADDRESS", ini=True),
     OptionSpec("bars", "extra bars, one per line: 'ID OP VALUE [UNIT] [-- TITLE]', e.g. "
                "'imagenet/top1 >= 75.9 % -- ResNet-50 top-1' (ini only)", (), ini=True,
                short=False, cli=False, lines=True),
@@ -155,6 +163,8 @@ class Options:
     from_run_model: Optional[str] = None
     no_compile: bool = False
     checkpoints: tuple = ()
+    executor: str = "local"
+    ray_address: Optional[str] = None
     bars: tuple = ()
     log_patterns: tuple = ()
     given: tuple = field(default=(), compare=False)   # the names the user set (CLI or ini)
@@ -264,6 +274,23 @@ def _check_common(options: Options) -> None:
     _check_init(options.init)
     if not isinstance(options.threads, int) or options.threads < 1:
         raise OptionError(f"--harness-threads must be a whole number >= 1, got {options.threads!r}")
+    _check_executor(options)
+
+
+def _check_executor(options: Options) -> None:
+    if options.executor not in EXECUTOR_CHOICES:   # an ini value; argparse checks the CLI
+        raise OptionError(f"harness_executor = {options.executor!r}: use one of "
+                          f"{', '.join(EXECUTOR_CHOICES)}")
+    if options.ray_address is not None and options.executor != "ray":
+        raise OptionError(f"--harness-ray-address {options.ray_address!r} is used only with "
+                          f"--harness-executor ray; add that option, or drop the address")
+    if options.executor == "ray":
+        try:
+            import ray  # noqa: F401
+        except ImportError as exc:
+            raise OptionError(f"--harness-executor ray needs Ray, which cannot be imported here "
+                              f"({exc}): pip install -e '.[ray]' (or pip install ray), or use "
+                              f"--harness-executor local") from None
 
 
 def _device(text: Optional[str], cuda: bool):

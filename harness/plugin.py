@@ -171,8 +171,17 @@ def pytest_configure(config: pytest.Config) -> None:
     _xdist_configure(config)
     if not state.is_worker:
         config.pluginmanager.register(_Reporter(state), "harness-reporter")
+    if state.options.executor == "ray" and getattr(config.option, "numprocesses", None):
+        raise pytest.UsageError("--harness-executor ray spreads the runs over Ray's workers "
+                                "itself; drop -n (pytest-xdist), or use --harness-executor local")
     if state.options.given:
         state.activate()   # an option the user set is checked now, before anything runs
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(STATE_KEY, None)
+    if state is not None and state.session is not None:
+        state.session.close()
 
 
 # --- cases, checkpoints and bars from the collected modules ---------------------------------
@@ -225,6 +234,26 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     problems = session_problems(hs, used)
     if problems:
         raise pytest.UsageError(problems[0])
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Hand the session every case the selected tests need, so an executor can start them all."""
+    hs = _state(session.config).session
+    if hs is None or session.config.option.collectonly:
+        return
+    from harness.executors import ExecutorError
+
+    needed = []
+    for item in session.items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and "case" in callspec.params:
+            needed.append(callspec.params["case"])
+        elif "harness" in getattr(item, "fixturenames", ()):    # may read harness.cases()
+            needed += hs.module_cases.get(getattr(getattr(item, "module", None), "__name__", ""), [])
+    try:
+        hs.submit(needed)
+    except ExecutorError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 @pytest.fixture

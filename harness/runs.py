@@ -81,6 +81,14 @@ def stored_run(store: RunStore, key: str, rerun: bool) -> Optional[RunRecord]:
     return stored
 
 
+def shared_dense_spec(spec: RunSpec) -> Optional[RunSpec]:
+    """The dense run whose State 0 the pruning run ``spec`` shares (it rewinds to the init, or
+    not at all), or None: that run is trained first, once, and reused (``Engine._dense_state``)."""
+    if spec.prune is None or spec.prune.rewind_epoch:
+        return None
+    return replace(spec, prune=None)
+
+
 def get_or_run(spec: RunSpec, context: RunContext) -> RunRecord:
     key = run_key(spec, context.device)
     store = context.store
@@ -184,7 +192,7 @@ class Engine:
         return self._pruned_state(index, model, train, test)
 
     def _dense_state(self, model, train: Batches, test: Batches) -> StateRecord:
-        if self.spec.prune and not self.spec.prune.rewind_epoch:
+        if shared_dense_spec(self.spec) is not None:
             return self._shared_dense_state(model)
         recipe = self.spec.recipe
         hooks = self._rewind_capture(model, len(train))
@@ -205,7 +213,7 @@ class Engine:
         baseline suite. Its checkpoint stays the dense run's file."""
         from safetensors.torch import load_file
 
-        dense = get_or_run(replace(self.spec, prune=None), replace(self.context, rerun=False))
+        dense = get_or_run(shared_dense_spec(self.spec), replace(self.context, rerun=False))
         state = StateRecord.from_dict(dense.state(0).to_dict())
         model.load_state_dict(load_file(state.checkpoint, device=str(self.device)))
         last = state.epochs[-1]

@@ -12,14 +12,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from harness.command import CommandFailed, CommandSpec, get_or_run_command
+from harness.command import CommandFailed, CommandSpec
+from harness.executors import ExecutorError, TaskFailed, make_executor, run_errors
 from harness.expect import Expectation, Verdict
 from harness.options import Options, Resolved, init_path
 from harness.properties import RUN_PROPERTY, VERDICT_PROPERTY
 from harness.record import EpochRecord, RunRecord
-from harness.runs import RunContext, get_or_run
+from harness.runs import RunContext
 from harness.suite import BarBook, Case
-
 
 
 class RunFailed(RuntimeError):
@@ -29,15 +29,6 @@ class RunFailed(RuntimeError):
     def __init__(self, message: str, verdict: Verdict) -> None:
         super().__init__(message)
         self.verdict = verdict
-
-
-def _run_errors() -> tuple:
-    from harness.data import DataError
-    from harness.imports import ImportPathError
-    from harness.models import ModelError
-    from harness.spec import SpecError
-
-    return (DataError, ImportPathError, ModelError, SpecError)
 
 
 class HarnessSession:
@@ -64,6 +55,7 @@ class HarnessSession:
         self.verdicts: dict[str, list[Verdict]] = {}
         self.tests: list[dict] = []
         self.module_cases: dict[str, list[Case]] = {}
+        self.executor = make_executor(options, self.root)
 
     def set_profile(self, name: str) -> None:
         """Judge with another profile's bars (``--harness-from-log`` with profile auto)."""
@@ -80,6 +72,15 @@ class HarnessSession:
             return case
         return replace(case, spec=replace(case.spec, init=init))
 
+    def submit(self, cases: list[Case]) -> None:
+        """Hand the executor, up front, the cases the collected tests need (the Ray executor
+        submits their runs now; the local one trains each when a test first reads it)."""
+        if self.log_record is None:
+            self.executor.submit(cases, self.context)
+
+    def close(self) -> None:
+        self.executor.close()
+
     def run(self, case: Case) -> RunRecord:
         if case.id in self.failures:
             raise self.failures[case.id]
@@ -93,12 +94,15 @@ class HarnessSession:
         if self.log_record is not None:
             return self.log_record            # --harness-from-log: judge the log, train nothing
         try:
-            if isinstance(case.spec, CommandSpec):
-                return get_or_run_command(case.spec, self.context, self.root)
-            return get_or_run(case.spec, self.context)
+            return self.executor.result(case, self.context)
         except CommandFailed as exc:
             raise self._failed(case, str(exc), exc.status, exc.tail) from None
-        except _run_errors() as exc:
+        except TaskFailed as exc:
+            hint = _hint(case, self.options) if exc.user_error else ""
+            raise self._failed(case, f"{exc}{hint}", exc.status, exc.tail) from None
+        except ExecutorError as exc:      # a run submitted during a test (e.g. another seed)
+            raise self._failed(case, str(exc), 1, []) from None
+        except run_errors() as exc:
             raise self._failed(case, f"{exc}{_hint(case, self.options)}", 1, []) from None
 
     def _failed(self, case: Case, message: str, status: int, tail: list) -> RunFailed:
@@ -110,13 +114,14 @@ class HarnessSession:
 
     def run_seeds(self, case: Case, seeds: int) -> list[RunRecord]:
         """One run per seed ``case.spec.seed + i`` (i < seeds), each stored and reused as any run."""
-        records = []
-        for offset in range(seeds):
-            seeded = case if offset == 0 else replace(
-                case, name=f"{case.name}@seed{case.spec.seed + offset}",
-                spec=replace(case.spec, seed=case.spec.seed + offset))
-            records.append(self.run(seeded))
-        return records
+        seeded = [case if offset == 0 else replace(
+            case, name=f"{case.name}@seed{case.spec.seed + offset}",
+            spec=replace(case.spec, seed=case.spec.seed + offset)) for offset in range(seeds)]
+        try:
+            self.submit(seeded)           # the Ray executor starts them all before we wait
+        except ExecutorError as exc:
+            raise self._failed(seeded[0], str(exc), 1, []) from None
+        return [self.run(c) for c in seeded]
 
     def read_log(self, path: str | Path, fmt: Optional[str] = None) -> RunRecord:
         """A training log (or timm output folder) read into a record, relative paths from the
