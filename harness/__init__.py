@@ -1,2 +1,2 @@
 """harness: executable expectations for deep-learning training and pruning runs."""
-__version__ = "0.1.0"
+__version__ = "0.2.0"

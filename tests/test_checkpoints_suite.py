@@ -8,6 +8,8 @@ from fixtures.checkpoints import fresh_state
 
 import pytest
 
+pytestmark = pytest.mark.slow   # pytest subprocesses, real training
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -1,4 +1,5 @@
 """`harness inspect`: --json fields, the table, exit codes 0/1/2, usage errors in one line."""
+import pytest
 import json
 import os
 
@@ -15,6 +16,7 @@ def _run(capsys, *argv):
     return code, out, err
 
 
+@pytest.mark.slow
 def test_json_verdicts_for_the_done_when_files(tmp_path, capsys):
     trained, init = trained_digits(), fresh_state(0)
     torch.save({"state_dict": trained}, tmp_path / "trained.pth")

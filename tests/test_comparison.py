@@ -1,4 +1,5 @@
 """--arch: comparison with fresh inits of the architecture, and the load audit."""
+import pytest
 import torch
 from safetensors.torch import save_file
 
@@ -21,6 +22,7 @@ def test_fresh_init_is_identified_as_the_seeded_init(tmp_path):
     assert audit["num_classes"] == 10
 
 
+@pytest.mark.slow
 def test_trained_and_finetune_files_with_arch(tmp_path):
     trained = trained_digits()
     torch.save(trained, tmp_path / "trained.pth")
@@ -78,6 +80,7 @@ def test_a_file_that_does_not_fit_gets_its_verdict_and_an_audit_saying_why(tmp_p
     assert f"{ARCH} needs 16 position tokens (0 prefix + 4x4 grid), width 64" in audit_line
 
 
+@pytest.mark.slow
 def test_zero_size_tensors_never_decide_the_model_sizes(tmp_path):
     """A 169-byte file whose empty head (1e9 x 0) and stem (64 x 1e9 x 0 x 0) used to ask
     --arch for a 1e9-class, 1e9-channel model."""

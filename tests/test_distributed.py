@@ -25,6 +25,7 @@ def _record(reports: Path) -> RunRecord:
     return RunRecord.from_dict(json.loads(path.read_text()))
 
 
+@pytest.mark.slow
 def test_two_gloo_processes_match_one_process_and_share_its_key(tmp_path, one_thread, capsys):
     spec = tmp_path / "spec.json"
     spec.write_text(json.dumps(TINY))

@@ -26,6 +26,7 @@ shapes = st.tuples(st.integers(16, 400), st.integers(16, 400))
 scales = st.floats(1e-4, 1e2)
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None)
 @given(shape=shapes, init=st.sampled_from(sorted(INITS)), scale=scales, seed=st.integers(0, 2**31))
 def test_random_inits_of_any_shape_and_scale_are_at_init(shape, init, scale, seed):
@@ -39,6 +40,7 @@ def test_random_inits_of_any_shape_and_scale_are_at_init(shape, init, scale, see
 @settings(max_examples=40, deadline=None)
 @given(shape=shapes, rank=st.integers(1, 4), strength=st.floats(2.0, 10.0),
        scale=scales, seed=st.integers(0, 2**31))
+@pytest.mark.slow
 def test_planted_low_rank_structure_above_the_edge_is_trained(shape, rank, strength, scale, seed):
     """Init noise plus rank-r structure of singular values `strength` x the noise's MP edge,
     kept where the result's top singular value is well above the MP edge of a random matrix of
@@ -97,6 +99,7 @@ def test_an_isolated_truncation_bound_value_does_not_make_an_init_trained():
     assert tensor_evidence("w", many).looks_trained
 
 
+@pytest.mark.slow
 def test_lanczos_top_singular_value_matches_svd():
     g = torch.Generator().manual_seed(1)
     for shape in [(384, 1152), (1536, 384), (197, 384)]:

@@ -102,6 +102,7 @@ def test_a_log_cut_before_its_first_test_accuracy_fails_saying_so(pytester):
         "state 0 epoch 0: no test accuracy printed before the log ended"]
 
 
+@pytest.mark.slow
 def test_the_command_a_user_types_exits_non_zero_on_the_seeds_log(tmp_path, logs):
     """One real subprocess: `pytest suites/baseline --from-log run.log` from the repository."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))

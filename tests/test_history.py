@@ -205,6 +205,7 @@ def _hold(store: Path, seconds: float) -> subprocess.Popen:
     return proc
 
 
+@pytest.mark.slow
 def test_a_session_waits_for_the_store_and_names_the_process_it_waits_for(tmp_path):
     record_session(_report([ACC.evaluate_accuracy(352, 360)], "aaa", 1000), tmp_path)
     proc = _hold(tmp_path / FILENAME, 3)
@@ -228,6 +229,7 @@ def record_session_with(reports: Path, notify) -> dict:
     return report["history"]
 
 
+@pytest.mark.slow
 def test_a_store_held_longer_than_the_wait_is_reported_as_in_use_not_as_broken(tmp_path):
     record_session(_report([ACC.evaluate_accuracy(352, 360)], "aaa", 1000), tmp_path)
     proc = _hold(tmp_path / FILENAME, 60)
@@ -275,6 +277,7 @@ def _kill_mid_training(args, cwd: Path, run_dir: Path) -> None:
         proc.wait()
 
 
+@pytest.mark.slow
 def test_smoke_sessions_killed_rerun_and_a_raised_bar_is_a_moved_bar(pytester, one_thread):
     """The real baseline suite: session 1 trains; a --rerun session is killed mid-training and
     leaves no history and no report; the next session trains what the kill left and gives the

@@ -35,6 +35,7 @@ def test_group_names_follow_modules():
     assert group_name("pos_embed") == "pos_embed"
 
 
+@pytest.mark.slow
 def test_trained_smoke_model_is_trained_and_its_init_is_random(trained, init):
     result = _judge(trained)
     assert result.verdict == TRAINED, result.summary
@@ -44,6 +45,7 @@ def test_trained_smoke_model_is_trained_and_its_init_is_random(trained, init):
     assert "indistinguishable from init" in fresh.summary and "MP edge" in fresh.summary
 
 
+@pytest.mark.slow
 def test_fresh_head_on_trained_backbone_is_finetune_init(trained, init):
     state = {k: init[k] if k.startswith("head.") else v for k, v in trained.items()}
     result = _judge(state)
@@ -51,6 +53,7 @@ def test_fresh_head_on_trained_backbone_is_finetune_init(trained, init):
     assert "head" in result.summary
 
 
+@pytest.mark.slow
 def test_half_trained_names_the_blocks_at_init(trained, init):
     late = ("blocks.2.", "blocks.3.")
     result = _judge({k: init[k] if k.startswith(late) else v for k, v in trained.items()})
@@ -96,6 +99,7 @@ def test_a_nudged_init_stays_random_with_arch(nudged, tmp_path):
     assert result.verdict == RANDOM_INIT, result.summary
 
 
+@pytest.mark.slow
 def test_nan_and_constants(trained):
     nan = {k: v.clone() for k, v in trained.items()}
     nan["blocks.1.mlp.fc1.weight"][0, 0] = float("nan")
@@ -130,6 +134,7 @@ def test_minilm_own_random_init():
     assert result.verdict == RANDOM_INIT, result.summary
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_half_precision_files_get_the_same_verdicts(trained, init, dtype):
     assert _judge({k: v.to(dtype) for k, v in trained.items()}).verdict == TRAINED

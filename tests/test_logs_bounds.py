@@ -45,6 +45,7 @@ def measure(body: str, timeout: float = 300) -> dict:
 
 
 # --- item 9: memory and time ----------------------------------------------------------------
+@pytest.mark.slow
 def test_a_50_mb_namespace_line_is_read_in_bounded_memory_and_says_what_was_cut(tmp_path):
     path = tmp_path / "long.log"
     path.write_bytes(long_namespace_log(16_500_000))
@@ -118,6 +119,7 @@ def test_a_log_of_too_many_lines_is_refused_and_a_fifo_is_not_waited_on(tmp_path
         parse_log(fifo, "research")
 
 
+@pytest.mark.slow
 def test_lines_are_decoded_one_at_a_time(tmp_path):
     """Millions of short lines cost the bytes of the log, not ~100 bytes of objects per line."""
     path = tmp_path / "short.log"

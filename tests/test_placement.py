@@ -63,6 +63,7 @@ def test_elsewhere_two():
 '''
 
 
+@pytest.mark.slow
 def test_xdist_pins_workers_groups_tests_by_case_and_trains_each_run_once(pytester, monkeypatch):
     shutil.copy(ROOT / "suites" / "baseline" / "test_baseline.py", pytester.path / "test_baseline.py")
     pytester.makeconftest(CONFTEST)

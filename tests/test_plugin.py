@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow   # pytest subprocesses, real training
+
 ROOT = Path(__file__).resolve().parent.parent
 ACC_ID = "baseline/digits/state0/accuracy"
 

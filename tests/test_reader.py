@@ -143,6 +143,7 @@ def test_a_file_name_that_is_not_utf8_gets_its_real_verdict(tmp_path, suffix):
     assert set(read_checkpoint(os.fsdecode(raw)).tensors) == set(STATE)
 
 
+@pytest.mark.slow
 def test_a_refused_pickle_beside_1_gib_members_is_scanned_in_bounded_memory(tmp_path):
     """A protocol-4 pickle (torch names no global) in a zip with two 1 GiB members, one named
     like a pickle: the scan used to read every .pkl member whole (+1 GiB)."""
@@ -157,6 +158,7 @@ def test_a_refused_pickle_beside_1_gib_members_is_scanned_in_bounded_memory(tmp_
     assert not (tmp_path / "ran").exists()
 
 
+@pytest.mark.slow
 def test_a_huge_pickle_or_compressed_members_are_refused_before_loading(tmp_path):
     big = tmp_path / "big_pickle.pth"
     torch_zip(big, b"", ())
@@ -175,6 +177,7 @@ def test_a_huge_pickle_or_compressed_members_are_refused_before_loading(tmp_path
     assert run["extra_mib"] < 200 and run["seconds"] < 60, run
 
 
+@pytest.mark.slow
 def test_a_legacy_file_with_a_huge_pickle_is_refused_before_torch_reads_it(tmp_path):
     """Outside a zip, torch's loader reads pickles as they come: 40 MiB of NONE opcodes would
     cost it ~360 MB and 16 s."""
@@ -190,6 +193,7 @@ def test_a_legacy_file_with_a_huge_pickle_is_refused_before_torch_reads_it(tmp_p
     assert set(read_checkpoint(tmp_path / "old.pth").tensors) == set(STATE)
 
 
+@pytest.mark.slow
 def test_views_are_checked_against_their_storage_before_any_copy(tmp_path):
     """A stride-0 view: an 18 KB file whose 30000 x 30000 tensor is 3.6 GB when flattened; and
     an overlapping as_strided view that is no broadcast."""

@@ -171,6 +171,7 @@ def _stored(folder: Path) -> dict:
     return {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in folder.glob("state*")}
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_after_its_last_stored_state(tmp_path):
     spec = _spec("refill", states=4, rewind="epoch:1")
     folder = tmp_path / "runs" / run_key(spec, CPU)

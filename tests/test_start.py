@@ -1,4 +1,5 @@
 """Pretrained-start evidence: the first epoch decides; the first-batch loss is quoted against ln C."""
+import pytest
 import math
 
 from harness.expect import Expectation
@@ -59,6 +60,7 @@ def test_a_long_curve_is_spelled_as_a_dozen_evenly_spaced_points():
     assert short == "running accuracy in epoch 0: 7.03% at step 0/352 -> 17.01% at step 200/352"
 
 
+@pytest.mark.slow
 def test_a_log_spelling_300k_batches_of_epoch_0_gives_bounded_evidence(tmp_path):
     """The 254 MB log of issue 10 put every epoch-0 batch line into the note (a 202 MB report.md,
     one 100 MB terminal line; a GitHub step summary holds 1 MiB). The record keeps at most 512

@@ -16,6 +16,7 @@ def restore_threads():
         yield
 
 
+@pytest.mark.slow
 def test_quick_run_on_cpu_measures_both_loops(tmp_path, restore_threads, capsys):
     out = tmp_path / "throughput.json"
     assert throughput.main(["--quick", "--threads", "1", "--device", "cpu", "--out", str(out)]) == 0
@@ -62,6 +63,7 @@ def test_schedule_counts_every_state_and_epoch():
     assert throughput._schedule_minutes(2.5, 60.0, 16) == pytest.approx((16 * 60 * 2.5 + 16 * 60) / 60)
 
 
+@pytest.mark.slow
 def test_quick_run_without_out_writes_no_file(tmp_path, monkeypatch, restore_threads, capsys):
     """Issue 10 item 8: `bench/throughput.py --quick` wrote bench/results/throughput.json into
     the repository (relative to the working folder); without --out it writes nothing."""
