@@ -356,14 +356,23 @@ class _Reporter:
         self.state = state
         self.paths: dict = {}
         self.report: dict = {}
+        self.used = False        # a test that used the harness ran (not only collected)
 
     @property
     def hs(self):
         return self.state.session
 
+    @property
+    def reporting(self) -> bool:
+        """Reports are written for a session that ran a harness test or set a harness option
+        (collected harness tests that were all deselected write nothing)."""
+        return self.hs is not None and (self.used or bool(self.state.options.given))
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        used = any(name == USED_PROPERTY for name, _ in report.user_properties)
+        self.used = self.used or used
         if self.hs is None:
-            if not any(name == USED_PROPERTY for name, _ in report.user_properties):
+            if not used:
                 return
             self.state.activate()          # xdist controller: a worker used the harness
         if report.when == "call" and report.nodeid not in self.hs.verdicts:
@@ -377,7 +386,7 @@ class _Reporter:
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         hs = self.hs
-        if hs is None:
+        if not self.reporting:
             return
         from harness.environment import environment
         from harness.report import build_report, publish_session
@@ -396,7 +405,7 @@ class _Reporter:
         self.paths = publish_session(report, options.reports_dir)
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
-        if self.hs is None:
+        if not self.reporting:
             return
         from harness.report.terminal import write_summary
 
