@@ -35,18 +35,11 @@ __all__ = ["Bar", "Case", "CheckpointFile", "CommandSpec", "PruneSpec", "Recipe"
 
 
 @dataclass(frozen=True)
-class Bar:
-    """A declared bar: ``observed <op> threshold``, with another threshold in some profiles
-    (``per_profile={"nightly": 95.0}``), or only in some (``profiles=("smoke",)``)."""
+class Bar(Expectation):
+    """A declared bar: an :class:`~harness.expect.Expectation` (``observed <op> threshold``) with
+    another threshold in some profiles (``per_profile={"nightly": 95.0}``), or applying only in
+    some (``profiles=("smoke",)``)."""
 
-    id: str
-    title: str
-    op: str
-    threshold: float
-    unit: str = ""
-    tolerance: float = 0.0
-    tolerance_se: float = 0.0
-    seeds: int = 1
     per_profile: Mapping[str, float] = field(default_factory=dict)
     profiles: tuple = ()
 
@@ -57,17 +50,14 @@ class Bar:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise ExpectationError(f"Bar {self.id!r}: threshold for {name!r} must be a finite "
                                        f"number, got {value!r}")
-        self.expectation(self.threshold)   # validates op, unit and the statistics fields
-
-    def expectation(self, threshold: float) -> Expectation:
-        return Expectation(self.id, self.title, self.op, threshold, self.unit, self.tolerance,
-                           self.tolerance_se, self.seeds)
+        super().__post_init__()            # op, unit and the statistics fields
 
     def for_profile(self, profile: str) -> Optional[Expectation]:
-        """The bar as it applies in ``profile``; None where it does not apply."""
+        """The bar as it applies in ``profile`` (a plain Expectation); None where it does not."""
         if self.profiles and profile not in self.profiles:
             return None
-        return self.expectation(self.per_profile.get(profile, self.threshold))
+        return Expectation(self.id, self.title, self.op, self.per_profile.get(profile, self.threshold),
+                           self.unit, self.tolerance, self.tolerance_se, self.seeds)
 
 
 @dataclass(frozen=True)
