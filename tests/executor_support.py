@@ -25,7 +25,7 @@ SMALL_BARS = [Bar(f"small/refill/state{k}/accuracy", f"refill State {k} accuracy
               for k in range(SMALL_STATES + 1)]
 
 SMALL_SUITE = '''
-from harness.prune.audit import stored_accuracy
+from harness.prune.measurement import stored_accuracy
 from tests.executor_support import SMALL_BARS, SMALL_CASES
 
 SUITE = "small"
