@@ -44,6 +44,7 @@ from bench.table import document, metric_lines, table
 from bench.workload import bench_dataset, full_sizes
 from harness import storage
 from harness.environment import device_name
+from harness.escape import json_safe
 from harness.expect import Verdict
 
 
@@ -155,7 +156,7 @@ def main(argv: Optional[list] = None) -> int:
         for line in metric_lines(results[-1]):
             print(line + f" wall_s={time.perf_counter() - t0:.1f}", flush=True)
         if args.out is not None:
-            storage.write_json(args.out, document(device, ceiling, args, results))
+            storage.write_json(args.out, json_safe(document(device, ceiling, args, results)))
     print(table(results))
     return _report(results, args)
 
