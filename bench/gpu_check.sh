@@ -31,6 +31,8 @@
 # Everything it keeps is written under $OUT (reports, logs, JSON, kernel tables; no checkpoint):
 #   steps.tsv, logs/, pretraining.json, session_random/ and session_trained/ (report.json, .md,
 #   .html, junit.xml), gpu_tests.xml, throughput_<case>.json, kernels/, outcomes.json and .md.
+# Knobs: GPU_CHECK_BUDGET_S (480), GPU_CHECK_BENCH_VARIANTS (default,max-autotune,batch-x2,
+# channels-last: those that fit the budget left run), GPU_CHECK_PRE_EPOCHS (12), PYTHON (python3).
 # The dry run (GPU_CHECK_DRY=1) runs every step on the CPU with tiny sizes: the nightly profile
 # refuses a CPU by design, so its sessions run the smoke profile with a smoke-sized model
 # (vit_tiny_digits pre-trained on digits), and the benchmark runs --quick on the smoke case.
@@ -63,7 +65,8 @@ else
   BARS=--throughput-bars MIN_PRE=30 LIMIT=420
   DATA_SIZES=(--per-class-train 500 --per-class-test 100 --cifar100-per-class-train 50 --cifar100-per-class-test 10)
   PRE_SIZES=(--per-class-train 1 --per-class-test 1 --cifar100-per-class-train 200 --cifar100-per-class-test 20)
-  PRE=(--model vit_small_patch16_224 --dataset cifar100 --image-size 224 --epochs 12 --batch-size 256 --lr 5e-4)
+  PRE=(--model vit_small_patch16_224 --dataset cifar100 --image-size 224 --epochs "${GPU_CHECK_PRE_EPOCHS:-12}"
+       --batch-size 256 --lr 5e-4)
   RANDOM_INIT=(--model vit_small_patch16_224 --num-classes 1000)
   MAIN_CASE=vit_small_patch4_32 BENCH_MAIN=(--cases vit_small_patch4_32 --check)
   BENCH_S16=(--cases vit_small_patch16_224 --variants default --check)

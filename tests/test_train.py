@@ -186,7 +186,7 @@ def test_cuda_evaluation_is_compiled_once_and_counts_like_eager():
     eager = evaluate(model, test)
     assert compiled[1] == eager[1] == phase.epochs[0].test_n == 360
     assert compiled[0] == phase.epochs[0].test_correct
-    assert abs(compiled[0] - eager[0]) <= 4
+    assert abs(compiled[0] - eager[0]) <= 7          # 2% of 360
 
 
 @pytest.mark.gpu
