@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Optional
@@ -56,16 +57,48 @@ def autocast_for(device: torch.device):
     return contextlib.nullcontext()
 
 
-def training_forward(model: nn.Module, device: torch.device, compile: bool = True) -> Callable:
+def training_forward(model: nn.Module, device: torch.device, compile: bool = True,
+                     mode: Optional[str] = None) -> Callable:
     """The forward the training step calls: ``torch.compile(model)`` on CUDA when ``compile`` is
-    on (the default), the eager model otherwise (CPU, or ``--no-compile``).
+    on (the default), the eager model otherwise (CPU, or ``--no-compile``). ``mode`` is
+    torch.compile's (None: its default; the benchmark tries others).
 
-    The compiled module shares the model's parameters; evaluation keeps the eager model. Shapes
-    are static (training batches are all full), so the step compiles once.
+    The compiled module shares the model's parameters. Shapes are static (training batches are
+    all full), so the step compiles once.
     """
-    if compile and device.type == "cuda":
-        return torch.compile(model, dynamic=False)
-    return model
+    return _compiled(model, device, compile, mode)
+
+
+def evaluation_forward(model: nn.Module, device: torch.device, compile: bool = True,
+                       mode: Optional[str] = None) -> Callable:
+    """The forward :func:`evaluate` calls, compiled (or not) as :func:`training_forward`. The
+    compiled graph is cached with the model's code, so one made per phase is compiled once per
+    run and reused by every epoch and state; :func:`evaluate` pads a short last batch to the
+    full batch size, so one static shape serves every batch."""
+    return _compiled(model, device, compile, mode)
+
+
+# Training and evaluation of each model shape are separate entries in the compile cache of the
+# models' shared forward code; a session that trains several models could pass torch's default
+# limit (8), past which torch runs the forward eagerly without failing. Raised to this bound.
+COMPILE_CACHE_ENTRIES = 64
+
+
+def _compiled(model: nn.Module, device: torch.device, compile: bool, mode: Optional[str]) -> Callable:
+    if not (compile and device.type == "cuda"):
+        return model
+    import torch._dynamo
+
+    config = torch._dynamo.config
+    config.cache_size_limit = max(config.cache_size_limit, COMPILE_CACHE_ENTRIES)
+    return torch.compile(model, dynamic=False, mode=mode)
+
+
+def is_compiled(forward: Callable) -> bool:
+    """Whether ``forward`` is a ``torch.compile``d module (not the eager model, not a DDP wrapper).
+    Only a process that compiled something has imported dynamo; the others never pay for it."""
+    dynamo = sys.modules.get("torch._dynamo")
+    return dynamo is not None and isinstance(forward, dynamo.eval_frame.OptimizedModule)
 
 
 def uses_fused_attention(model: nn.Module) -> bool:
@@ -109,25 +142,46 @@ def lr_factor(recipe: Recipe, step: int, steps_per_epoch: int) -> float:
 
 
 @torch.inference_mode()
-def evaluate(model: nn.Module, batches: Batches) -> tuple[int, int]:
-    """(correct, n) on every sample of ``batches``."""
+def evaluate(model: nn.Module, batches: Batches, forward: Optional[Callable] = None) -> tuple[int, int]:
+    """(correct, n) on every sample of ``batches``, through ``forward`` (default: the eager
+    model). A compiled ``forward`` (:func:`evaluation_forward`) sees every batch at one shape and
+    layout (:func:`_static`), so its graph is compiled once; the count stays exact."""
     was_training = model.training
     model.eval()
+    run = model if forward is None else forward
+    static = is_compiled(run)
     correct = torch.zeros((), dtype=torch.int64, device=batches.device)
     with autocast_for(batches.device):
         for x, y in batches:
-            correct += (model(x).argmax(1) == y).sum()
+            if static:
+                x, y = _static(x, y, batches.batch_size)
+            correct += (run(x).argmax(1) == y).sum()
     model.train(was_training)
     return int(correct.item()), len(batches.labels)
 
 
+def _static(x: torch.Tensor, y: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``x`` and ``y`` copied into ``size`` rows of contiguous memory: a short batch is padded
+    with zero images labelled -1, which no prediction matches. (torch.compile guards on the
+    strides too, and a batch's strides vary where a dimension has size 1.)"""
+    images = x.new_zeros((size, *x.shape[1:]))
+    images[:len(y)] = x
+    labels = y.new_full((size,), -1)
+    labels[:len(y)] = y
+    return images, labels
+
+
 def train_phase(model: nn.Module, train: Batches, test: Batches, recipe: Recipe, *,
                 hooks: PhaseHooks = PhaseHooks(), progress: Optional[Callable] = None,
-                step_fn: Optional[Callable] = None, validation: Optional[Batches] = None) -> PhaseResult:
+                step_fn: Optional[Callable] = None, validation: Optional[Batches] = None,
+                eval_fn: Optional[Callable] = None) -> PhaseResult:
     """Train ``model`` for ``recipe.epochs`` and evaluate on ``test`` (and on ``validation``, when
-    given) after each epoch."""
+    given) after each epoch, through ``eval_fn``: by default compiled where the training
+    ``step_fn`` is (:func:`evaluation_forward`), the eager model otherwise."""
     device = train.device
     phase = _Phase(model, train, recipe, hooks, progress, step_fn)
+    if eval_fn is None:
+        eval_fn = evaluation_forward(model, device, compile=is_compiled(step_fn))
     result = PhaseResult()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -139,8 +193,8 @@ def train_phase(model: nn.Module, train: Batches, test: Batches, recipe: Recipe,
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         result.epoch_train_seconds.append(time.perf_counter() - t0)
-        test_correct, test_n = evaluate(model, test)
-        val = evaluate(model, validation) if validation is not None else (None, None)
+        test_correct, test_n = evaluate(model, test, eval_fn)
+        val = evaluate(model, validation, eval_fn) if validation is not None else (None, None)
         if epoch == 0:
             tally.describe_first_epoch(result)
         result.epochs.append(phase.epoch_record(epoch, tally, (test_correct, test_n), val,

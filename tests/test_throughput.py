@@ -1,4 +1,5 @@
-"""bench/throughput.py on CPU, small sizes: both loops measured in one run, figures consistent."""
+"""bench/throughput.py on CPU, small sizes: both loops measured in one run, every variant asked
+for in one table, figures consistent, bars judged as harness Expectations, the kernel table."""
 import json
 import math
 
@@ -6,7 +7,13 @@ import pytest
 import torch
 
 from bench import throughput
+from bench.cases import CASES, VARIANTS, bar
+from bench.flops import training_flops_per_image
+from bench.schedule import EPOCHS, STATES, schedule_minutes
+from bench.workload import bench_dataset, reference_model
+from harness.expect import ExpectationError
 from harness.threads import cpu_threads
+from suites.profiles import FULL_RECIPE
 
 
 @pytest.fixture
@@ -17,33 +24,48 @@ def restore_threads():
 
 
 @pytest.mark.slow
-def test_quick_run_on_cpu_measures_both_loops(tmp_path, restore_threads, capsys):
-    out = tmp_path / "throughput.json"
-    assert throughput.main(["--quick", "--threads", "1", "--device", "cpu", "--out", str(out)]) == 0
+def test_quick_run_on_cpu_measures_both_loops_and_every_variant(tmp_path, restore_threads, capsys):
+    out, kernels = tmp_path / "throughput.json", tmp_path / "kernels"
+    assert throughput.main(["--quick", "--threads", "1", "--device", "cpu", "--out", str(out),
+                            "--variants", "default,batch-x2", "--profile-kernels", str(kernels)]) == 0
     doc = json.loads(out.read_text())
     case = doc["cases"]["smoke"]
-    for key in ("device", "engine_img_per_s", "reference_img_per_s", "ratio", "mfu", "epoch_seconds"):
-        assert doc[key] == case.get(key, doc[key])
-    assert case["engine_img_per_s"] > 0 and case["reference_img_per_s"] > 0
-    assert math.isclose(case["ratio"], case["engine_img_per_s"] / case["reference_img_per_s"])
-    assert math.isclose(case["mfu"], case["engine_img_per_s"] * case["train_flops_per_image"]
-                        / (doc["matmul_ceiling_tflops"] * 1e12))
-    assert math.isclose(case["epoch_seconds"], case["epoch_images"] / case["engine_img_per_s"])
-    assert case["schedule_minutes"] >= 16 * 60 * (case["epoch_seconds"] + case["eval_seconds"]) / 60
-    engine, reference = case["engine"], case["reference"]
-    assert engine["fused_attention"] and not engine["compiled"]
-    assert engine["epochs_timed"] == len(engine["epoch_train_seconds_each"]) >= 1
-    assert math.isfinite(engine["final_train_loss"]) and math.isfinite(reference["final_running_loss"])
+    for key in ("engine_img_per_s", "reference_img_per_s", "ratio", "mfu", "epoch_seconds"):
+        assert doc[key] == case[key] == (case["variants"]["default"].get(key, case[key]))
+    assert set(case["variants"]) == {"default", "batch-x2"} and set(doc["variants"]) == {"default", "batch-x2"}
+    batches = {name: v["engine"]["batch_size"] for name, v in case["variants"].items()}
+    assert batches["batch-x2"] == 2 * batches["default"]
+    for v in case["variants"].values():
+        assert v["engine_img_per_s"] > 0
+        assert math.isclose(v["ratio"], v["engine_img_per_s"] / case["reference_img_per_s"])
+        assert math.isclose(v["mfu"], v["engine_img_per_s"] * case["train_flops_per_image"]
+                            / (doc["matmul_ceiling_tflops"] * 1e12))
+        assert math.isclose(v["epoch_seconds"], case["epoch_images"] / v["engine_img_per_s"])
+        assert v["schedule_minutes"] >= STATES * EPOCHS * (v["epoch_seconds"] + v["eval_seconds"]) / 60
+        engine = v["engine"]
+        assert engine["fused_attention"] and not engine["compiled"] and not engine["eval_compiled"]
+        assert engine["epochs_timed"] == len(engine["epoch_train_seconds_each"]) >= 1
+        assert math.isfinite(engine["final_train_loss"])
+    reference = case["reference"]
+    assert math.isfinite(reference["final_running_loss"])
     assert reference["batch_size"] == 128 and case["reference_data"] == "loader"
+    [verdict] = case["bars"]              # the smoke bar applies on every device
+    assert verdict["id"] == "throughput/smoke/ratio" and verdict["observed"] == case["ratio"]
+    assert verdict["passed"] == (case["ratio"] >= 1.0)
     printed = capsys.readouterr().out
-    assert "throughput case=smoke" in printed and "16x60 min" in printed and "ratio >= 1" in printed
+    assert "throughput case=smoke variant=default" in printed and "variant=batch-x2" in printed
+    assert "engine batch-x2" in printed and "reference (loader)" in printed and f"{STATES}x{EPOCHS} min" in printed
+    assert "throughput/smoke/ratio: smoke engine over the reference loop: observed" in printed
+    for name in ("default", "batch-x2"):
+        table = (kernels / f"kernels_smoke_{name}.txt").read_text()
+        assert "self_cpu_time_total" in table and "aten::" in table and "Self CPU" in table
 
 
 def test_flops_count_the_attention_products():
-    case = throughput.CASES["smoke"]
-    dataset = throughput.bench_dataset(case, None)
-    flops = throughput.training_flops_per_image(case, dataset, torch.device("cpu"))
-    model = throughput.reference_model(case, dataset, torch.device("cpu"))
+    case = CASES["smoke"]
+    dataset = bench_dataset(case, None)
+    flops = training_flops_per_image(case, dataset, torch.device("cpu"))
+    model = reference_model(case, dataset, torch.device("cpu"))
     tokens, dim, depth = 16, 64, len(model.blocks)
     linear = sum(p.numel() for n, p in model.blocks.named_parameters() if n.endswith("weight") and p.ndim == 2)
     attention = depth * 2 * tokens * tokens * dim               # q @ k^T and attn @ v, MACs
@@ -51,16 +73,38 @@ def test_flops_count_the_attention_products():
     assert flops < 1.1 * 3 * 2 * (tokens * linear + attention + tokens * dim * 10)
 
 
-def test_unknown_case_is_a_usage_error(capsys):
-    with pytest.raises(SystemExit) as exc:
-        throughput.parse_args(["--cases", "nope"])
-    assert exc.value.code == 2
-    assert "--cases: unknown nope" in capsys.readouterr().err
+def test_unknown_case_or_variant_is_a_usage_error(capsys):
+    for option, value in (("--cases", "nope"), ("--variants", "default,fastest")):
+        with pytest.raises(SystemExit) as exc:
+            throughput.parse_args([option, value])
+        assert exc.value.code == 2
+        assert f"{option}: unknown {value.split(',')[-1]}" in capsys.readouterr().err
 
 
-def test_schedule_counts_every_state_and_epoch():
-    assert throughput._schedule_minutes(2.5, 60.0) == pytest.approx((16 * 60 * 2.5 + 60) / 60)
-    assert throughput._schedule_minutes(2.5, 60.0, 16) == pytest.approx((16 * 60 * 2.5 + 16 * 60) / 60)
+def test_schedule_counts_every_state_and_epoch_of_the_full_profile():
+    assert (STATES, EPOCHS) == (16, FULL_RECIPE.epochs) == (16, 60)
+    assert schedule_minutes(2.5, 60.0) == pytest.approx((16 * 60 * 2.5 + 60) / 60)
+    assert schedule_minutes(2.5, 60.0, 16) == pytest.approx((16 * 60 * 2.5 + 16 * 60) / 60)
+
+
+def test_bars_are_harness_bars_on_known_metrics():
+    s4 = {b.id: b for b in CASES["vit_small_patch4_32"].bars}
+    mfu = s4["throughput/vit_small_patch4_32/mfu"]
+    assert (mfu.op, mfu.threshold, mfu.unit) == (">=", 30.0, "%")
+    assert mfu.evaluate(24.07).gap == pytest.approx(-5.93)
+    assert [b.threshold for b in CASES["vit_small_patch16_224"].bars] == [9_000]
+    with pytest.raises(ValueError, match="bar metric must be one of"):
+        bar("x", "speed", ">=", 1.0, "", "x")
+    with pytest.raises(ExpectationError):
+        bar("x", "mfu", ">", 1.0, "%", "x")
+
+
+def test_variants_change_how_the_loop_runs_never_the_recipe():
+    recipe = CASES["vit_small_patch4_32"].recipe
+    assert VARIANTS["default"].recipe(recipe) == recipe
+    assert VARIANTS["batch-x2"].recipe(recipe).batch_size == 2 * recipe.batch_size
+    assert VARIANTS["max-autotune"].compile_mode == "max-autotune-no-cudagraphs"
+    assert CASES["vit_small_patch4_32"].recipe.batch_size == 512     # unchanged by the variant
 
 
 @pytest.mark.slow
