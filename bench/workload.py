@@ -11,7 +11,7 @@ from torch import nn
 
 from bench.cases import BenchCase
 from harness.data import Dataset, Split, load_dataset
-from harness.data.cifar import _STATS as CIFAR_STATISTICS
+from harness.data.cifar import STATISTICS as CIFAR_STATISTICS
 from harness.models import create_model
 from harness.runs import batches_for
 from harness.spec import RunSpec

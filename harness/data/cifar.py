@@ -10,7 +10,7 @@ import torch
 
 from harness.data.registry import DataError, Dataset, Split, register_dataset
 
-_STATS = {
+STATISTICS = {   # per-channel mean and std in [0, 1] of the training split
     "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
     "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
 }
@@ -38,7 +38,7 @@ def _load(name: str, data_root: Optional[Path], download: bool) -> Dataset:
                             f"or add --download") from None
         images = torch.from_numpy(np.ascontiguousarray(ds.data.transpose(0, 3, 1, 2)))
         splits[train] = Split(images, torch.as_tensor(ds.targets, dtype=torch.int64))
-    mean, std = _STATS[name]
+    mean, std = STATISTICS[name]
     official = ds.official_release()
     return Dataset(name=name, num_classes=10 if name == "cifar10" else 100, train=splits[True],
                    test=splits[False], mean=mean, std=std, flip=True,
