@@ -149,3 +149,21 @@ def test_compile_is_the_default(pytester):
     result = pytester.runpytest("--profile", "smoke", "-s", "-q")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*compile=True*"])
+
+
+def test_an_init_that_does_not_fit_the_profiles_model_is_one_line_and_still_judged(tmp_path):
+    """The seed's scenario on CPU: a timm ViT-S/16 file as --init of the smoke profile."""
+    import timm
+    import torch
+
+    path = tmp_path / "vit_small_cifar10_pretrained_init.pth.tar"
+    torch.manual_seed(0)
+    torch.save({"state_dict": timm.create_model("vit_small_patch16_224").state_dict()}, path)
+    result = _pytest("suites/baseline", "--reports-dir", str(tmp_path / "r"), "--init", str(path))
+    assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr
+    assert "does not fit the model: the file holds 197 position tokens" in result.stdout
+    assert "harness inspect" in result.stdout                      # what to run instead
+    verdicts = {v["id"]: v for v in _report(tmp_path / "r")["verdicts"]}
+    init = verdicts["baseline/digits/init/pretrained"]             # the init verdict is recorded
+    assert not init["passed"] and init["evidence"]["verdict"] == "random-init"
+    assert not verdicts["baseline/digits/run"]["passed"]
