@@ -1,5 +1,6 @@
 """Each failure class of issue 13, shown fixed on a real third-party file (tests/data/real)."""
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,10 @@ from harness.start import epoch_zero
 
 REAL = Path(__file__).parent / "data" / "real"
 LENET = REAL / "advertorch_lenet5_clntrained.pt"
+PRUNE_L1 = REAL / "torch_pruning_l1_resnet56.txt"            # prune, then fine-tune
+PRUNE_PHASES = REAL / "torch_pruning_group_sl_resnet56.txt"  # regularize, prune, fine-tune
+PHASE_PATTERNS = json.loads((REAL / "truth.json").read_text())[PRUNE_PHASES.name]["patterns"]
+TIMM_RESUMED = REAL / "timm_adan_deit_small_150"
 
 
 def _strict(text: str):
@@ -138,6 +143,58 @@ def test_harness_log_json_is_strict(name, capsys):
     assert main(["log", str(REAL / name), "--json"]) == 0
     data = _strict(capsys.readouterr().out)
     assert data["states"][0]["epochs"][0]["train_loss"] is None     # NaN became null
+
+
+def test_epoch_lines_behind_a_python_logging_prefix_are_read(capsys):
+    """Torch-Pruning's '[01/03 15:56:29] cifar10-global-l1-resnet56 INFO: Epoch 0/100, Acc=0.8595,
+    Val Loss=0.4302, lr=0.0100' lines are read without any declaration. The closing 'Best
+    Acc=0.9293' and the pruning step's 'Acc: 0.9353 => 0.2808' are no epoch's evaluation (the last
+    epoch keeps its own 92.74%), and 'Val Loss' is not taken for the training loss."""
+    record = parse_log(PRUNE_L1)
+    state = record.state(0)
+    assert record.source == "log:epoch-acc" and [e.epoch for e in state.epochs] == list(range(100))
+    assert state.epochs[0].test_accuracy == pytest.approx(85.95)
+    assert state.final_accuracy == pytest.approx(92.74) and state.best_accuracy == pytest.approx(92.93)
+    assert all(math.isnan(e.train_loss) for e in state.epochs)     # the log prints no training loss
+    assert main(["log", str(PRUNE_L1)]) == 0
+    assert "after epoch 0 85.95%, best 92.93%, final 92.74%" in capsys.readouterr().out
+
+
+def test_a_log_with_several_phases_is_read_phase_by_phase(capsys):
+    """Regularizing (100 epochs from the pretrained ResNet-56), Pruning ('Acc: 0.9324 => 0.8885'),
+    Finetuning (100 epochs, counted from 0 again): with the phase header declared as the state
+    pattern each training phase is a state of its own."""
+    assert main(["log", str(PRUNE_PHASES), "--json"] + [f"--pattern={p}" for p in PHASE_PATTERNS]) == 0
+    data = _strict(capsys.readouterr().out)
+    assert data["source"] == "log:declared"
+    assert [[e["epoch"] for e in s["epochs"]] for s in data["states"]] == [list(range(100))] * 2
+    record = parse_log(PRUNE_PHASES, patterns=LogPatterns.from_lines(PHASE_PATTERNS))
+    regularized, finetuned = record.states
+    assert (regularized.epochs[0].test_accuracy, regularized.best_accuracy) == (88.68, pytest.approx(93.24))
+    assert (finetuned.epochs[0].test_accuracy, finetuned.best_accuracy) == (82.52, pytest.approx(93.89))
+
+
+def test_phases_the_format_cannot_tell_apart_are_not_merged_silently(capsys):
+    """Read without the declaration, the fine-tuning epochs 0-99 replace the regularizing ones: the
+    harness says so, and what to declare."""
+    record = parse_log(PRUNE_PHASES)
+    assert len(record.states) == 1 and record.state(0).final_accuracy == pytest.approx(93.83)
+    assert main(["log", str(PRUNE_PHASES)]) == 0
+    out = capsys.readouterr().out
+    assert "state 0: 100 evaluation(s) replaced by a later one of the same epoch (epochs 0-99)" in out
+    assert "declare a state pattern" in out
+
+
+def test_a_timm_run_resumed_in_its_own_folder_reads_as_one_run(capsys):
+    """Adan's DeiT-S summary.csv (timm train.py): the resume wrote the header again before epoch
+    38; the 160 rows read as one run whose first row is the evaluation after epoch 0."""
+    record = parse_log(TIMM_RESUMED)
+    state = record.state(0)
+    assert record.source == "log:timm" and [e.epoch for e in state.epochs] == list(range(160))
+    assert record.notes["lines_not_understood"] == 0 and record.complete
+    assert epoch_zero(state).test_accuracy == pytest.approx(0.076)
+    assert main(["log", str(TIMM_RESUMED)]) == 0
+    assert "160 evaluated epochs, after epoch 0 0.08%, best 79.61%" in capsys.readouterr().out
 
 
 # --- weights --------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""Every file of tests/data/real (what other people's tools wrote: MLPerf result logs, a pruning
-repository's log, weights that pip packages ship) against the truth read by hand in truth.json."""
+"""Every file of tests/data/real (what other people's tools wrote: MLPerf result logs, pruning
+repositories' logs, a timm output folder, weights that pip packages ship) against the truth read by
+hand in truth.json."""
 import json
 import math
 from pathlib import Path
@@ -8,6 +9,7 @@ import pytest
 
 from harness.forensics.inspection import inspect_checkpoint
 from harness.logs import LogError, parse_log
+from harness.logs.declared import LogPatterns
 from harness.start import epoch_zero
 
 REAL = Path(__file__).parent / "data" / "real"
@@ -21,9 +23,35 @@ def test_the_corpus_is_what_the_readme_promises():
     assert files == set(TRUTH), "every committed file has a truth entry and every entry a file"
     assert len(TRUTH) >= 20
     assert len({v["source"] for v in TRUTH.values()}) >= 6
-    assert all(p.stat().st_size < 3 * 1024 * 1024 for p in REAL.iterdir())
+    stored = list(REAL.rglob("*"))       # a timm output folder holds its summary.csv and args.yaml
+    assert not any(p.is_symlink() for p in stored)
+    assert all(p.stat().st_size < 3 * 1024 * 1024 for p in stored if p.is_file())
     readme = (REAL / "README.md").read_text()
     assert all(name in readme for name in TRUTH)
+
+
+def _record(name: str):
+    """The record of a corpus log, read as a user would: detected, or with the declared format its
+    truth entry names (a log whose phases only a declared state pattern tells apart)."""
+    truth = TRUTH[name]
+    patterns = LogPatterns.from_lines(truth["patterns"]) if "patterns" in truth else None
+    return parse_log(REAL / name, patterns=patterns)
+
+
+def _check_state(state, truth: dict) -> None:
+    assert state.best_accuracy == pytest.approx(truth["best_accuracy"], abs=5e-3)
+    if "final_accuracy" in truth:
+        assert state.final_accuracy == pytest.approx(truth["final_accuracy"], abs=5e-3)
+    if "metric" in state.extra:           # MLPerf logs name their metric
+        assert state.extra["metric"].startswith(truth["metric"])
+    trained = truth["epochs_trained_at_evaluation"]
+    if trained is None:     # epoch_num counts samples or stays fixed: no epochs are claimed
+        assert state.extra["epochs_unknown"] and epoch_zero(state) is None
+        return
+    if "epochs_trained_at_evaluation" in state.extra:
+        assert state.extra["epochs_trained_at_evaluation"][-len(trained):] == trained
+    assert [e.epoch for e in state.epochs] == [t - 1 for t in trained]
+    assert (epoch_zero(state) is not None) is truth["evaluation_after_first_epoch"]
 
 
 @pytest.mark.parametrize("name", LOGS)
@@ -33,18 +61,15 @@ def test_real_log(name):
         with pytest.raises(LogError, match="cannot tell its format"):
             parse_log(REAL / name)
         return
-    record = parse_log(REAL / name)
+    record = _record(name)
+    assert record.source == f"log:{truth.get('format', 'mllog')}"
+    states = truth.get("states", [truth])
+    assert len(record.states) == len(states)
+    for state, state_truth in zip(record.states, states):
+        _check_state(state, state_truth)
+    # a format with no end-of-run line the harness reads does not claim the run complete
+    assert record.complete is (truth["complete"] and truth.get("completeness_read", True))
     state = record.state(0)
-    assert state.best_accuracy == pytest.approx(truth["best_accuracy"], abs=5e-3)
-    assert record.complete is truth["complete"]
-    assert state.extra["metric"].startswith(truth["metric"])
-    trained = truth["epochs_trained_at_evaluation"]
-    if trained is None:     # epoch_num counts samples or stays fixed: no epochs are claimed
-        assert state.extra["epochs_unknown"] and epoch_zero(state) is None
-    else:
-        assert state.extra["epochs_trained_at_evaluation"][-len(trained):] == trained
-        assert [e.epoch for e in state.epochs] == [t - 1 for t in trained]
-        assert (epoch_zero(state) is not None) is truth["evaluation_after_first_epoch"]
     counted = [e.test_correct is not None for e in state.epochs]
     assert all(counted) if truth["correct_counts"] else not any(counted)
     if truth["correct_counts"]:
@@ -68,5 +93,5 @@ def test_a_pretrained_claim_does_not_pass_no_evidence():
 def test_best_values_are_finite_numbers():
     for name in LOGS:
         if not TRUTH[name].get("refused"):
-            best = parse_log(REAL / name).state(0).best_accuracy
+            best = _record(name).state(0).best_accuracy
             assert math.isfinite(best)

@@ -205,6 +205,7 @@ class _Reader:
         fraction = bool(self.evals) and all(e[3] is None and e[2] <= 1.0 for e in self.evals)
         printed = [e[1] for e in self.evals if e[1] is not None]
         base = self.base if self.base is not None else (min(printed) if printed and min(printed) in (0, 1) else 0)
+        replaced: dict = {}    # state -> epochs whose earlier evaluation a later one replaced
         for state_index, epoch, acc, correct, total, loss in self.evals:
             acc = round(acc * 100.0, 9) if fraction and correct is None else acc
             state = self.states[state_index]
@@ -214,10 +215,16 @@ class _Reader:
                 self.dropped.add(f"state {state_index} epoch {epoch}: not entered "
                                  f"({problem or f'epoch {epoch} below epoch_base {base}'})")
                 continue
-            state.epochs = [e for e in state.epochs if e.epoch != index]   # a repeat replaces
+            if any(e.epoch == index for e in state.epochs):   # a repeat replaces, and is said
+                replaced.setdefault(state_index, []).append(index)
+            state.epochs = [e for e in state.epochs if e.epoch != index]
             state.epochs.append(EpochRecord(epoch=index, train_loss=loss if loss is not None else float("nan"),
                                             train_accuracy=float("nan"), test_accuracy=acc,
                                             test_correct=correct, test_n=total))
+        for state_index, epochs in replaced.items():
+            self.dropped.add(f"state {state_index}: {len(epochs)} evaluation(s) replaced by a later one "
+                             f"of the same epoch (epochs {min(epochs)}-{max(epochs)}): a resumed run, "
+                             f"or phases the format does not tell apart (declare a state pattern)")
         for state in self.states.values():
             first_n = state.epochs[0].test_n if state.epochs else None
             if first_n and all(e.test_n == first_n for e in state.epochs):
@@ -247,10 +254,14 @@ BUILTIN = {
         "test_correct_total": r"Test set: Average loss: [-+.\deE]{1,40}, Accuracy: (\d{1,12})/(\d{1,12})",
         "arguments": r"Namespace\(",
     },
+    # The accuracy is read on the epoch's own line, within 200 characters of "Epoch N/M" ("Best
+    # Acc=" and "Acc: 0.93 => 0.28" lines are no epoch's evaluation); a validation or test loss is
+    # not the training loss.
     "epoch-acc": {
         "epoch": r"\bEpoch[\s:\[]{0,4}(\d{1,9})\s{0,4}/\s{0,4}\d{1,9}",
-        "loss": r"\b(?:train_)?[Ll]oss\s{0,4}[=:]\s{0,4}(\d{1,20}(?:\.\d{1,20})?)",
-        "test_accuracy": r"\b(?:val_|test_)?[Aa]cc(?:uracy)?\s{0,4}[=:]\s{0,4}(\d{1,20}(?:\.\d{1,20})?)",
+        "loss": r"(?<![Vv]al )(?<![Tt]est )\b(?:train_)?[Ll]oss\s{0,4}[=:]\s{0,4}(\d{1,20}(?:\.\d{1,20})?)",
+        "test_accuracy": r"\bEpoch[\s:\[]{0,4}\d{1,9}\s{0,4}/\s{0,4}\d{1,9}\b[^\n]{0,200}?"
+                         r"\b(?:val_|test_)?[Aa]cc(?:uracy)?\s{0,4}[=:]\s{0,4}(\d{1,20}(?:\.\d{1,20})?)",
         "arguments": r"Namespace\(",
     },
 }
