@@ -24,6 +24,12 @@ class EpochRecord:
     val_n: Optional[int] = None
 
 
+def _best(epochs: list, field_name: str) -> Optional[EpochRecord]:
+    """The first epoch with the highest ``field_name`` (None when no epoch has one)."""
+    scored = [e for e in epochs if getattr(e, field_name) is not None]
+    return max(scored, key=lambda e: getattr(e, field_name)) if scored else None
+
+
 @dataclass
 class StateRecord:
     """One state of a run (State 0 = dense training; later states prune then retrain)."""
@@ -56,8 +62,7 @@ class StateRecord:
 
     @property
     def best_epoch(self) -> Optional[EpochRecord]:
-        scored = [e for e in self.epochs if e.test_accuracy is not None]
-        return max(scored, key=lambda e: e.test_accuracy) if scored else None
+        return _best(self.epochs, "test_accuracy")
 
     @property
     def best_accuracy(self) -> Optional[float]:
@@ -67,8 +72,7 @@ class StateRecord:
     @property
     def best_validation_epoch(self) -> Optional[EpochRecord]:
         """The first epoch with the highest validation accuracy (None without a validation split)."""
-        scored = [e for e in self.epochs if e.val_accuracy is not None]
-        return max(scored, key=lambda e: e.val_accuracy) if scored else None
+        return _best(self.epochs, "val_accuracy")
 
     @property
     def best_sa(self) -> Optional[float]:

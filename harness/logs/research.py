@@ -152,11 +152,19 @@ class _Parser:
             self.pending_remain = None
         return True
 
-    def remain(self, m: re.Match) -> bool:
+    def _percent(self, m: re.Match, what: str) -> Optional[float]:
+        """The matched percentage, or None when it is impossible (the line is refused)."""
         value = float(m.group(1))
-        problem = percent_problem(value, "remaining weight")
+        problem = percent_problem(value, what)
         if problem:
-            return self.refuse(problem)
+            self.refuse(problem)
+            return None
+        return value
+
+    def remain(self, m: re.Match) -> bool:
+        value = self._percent(m, "remaining weight")
+        if value is None:
+            return False            # refused: the line and why are listed
         if self.state is not None and not self.state.epochs and not self.epoch.started:
             self._set_remain(value)
         else:
@@ -165,10 +173,9 @@ class _Parser:
 
     def remaining(self, m: re.Match) -> bool:
         """A sparsity report's ``Remaining weights: X%``, kept with its line number."""
-        value = float(m.group(1))
-        problem = percent_problem(value, "remaining weights")
-        if problem:
-            return self.refuse(problem)
+        value = self._percent(m, "remaining weights")
+        if value is None:
+            return False
         if self.state is None:
             return False
         state = self.state
