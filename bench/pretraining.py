@@ -87,7 +87,9 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
         p.error("--dataset: name the pre-training task (or pass --random for an untrained file)")
     if args.epochs < 1:
         p.error(f"--epochs must be >= 1, got {args.epochs}")
-    args.device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    from bench.throughput import device_option
+
+    args.device = device_option(args.device, p)
     return args
 
 

@@ -128,16 +128,24 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
                    help="write the top-20 kernels of each variant's training step (torch.profiler) to DIR")
     p.add_argument("--check", action="store_true", help="exit 1 when a case misses a bar")
     args = p.parse_args(argv)
-    args.device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    args.device = device_option(args.device, p)
     args.reference_data = args.reference_data or ("device" if args.device.type == "cuda" else "loader")
     cases = _names(args.cases, CASES, "--cases", p) or list(DEFAULT_CASES[args.device.type])
     args.variant_list = [VARIANTS[n] for n in _names(args.variants, VARIANTS, "--variants", p)]
     if not args.variant_list:
         p.error(f"--variants: name at least one, from {', '.join(VARIANTS)}")
-    if args.device.type == "cuda" and not torch.cuda.is_available():
-        p.error("--device cuda: no CUDA GPU is visible; use --device cpu")
     args.case_list = [CASES[n].quick() if args.quick else CASES[n] for n in cases]
     return args
+
+
+def device_option(text, parser):
+    """The device the harness would pick (cuda when available), checked the way it checks it."""
+    from harness.options import OptionError, check_device
+
+    try:
+        return check_device(text)
+    except OptionError as exc:
+        parser.error(str(exc))
 
 
 def main(argv: Optional[list] = None) -> int:
