@@ -102,13 +102,18 @@ def test_killed_worker_is_retried_and_resumes_after_the_last_stored_state(tmp_pa
     assert verdict_values(ray_reports) == verdict_values(local)
 
 
-def test_a_run_failing_for_its_own_reasons_is_a_failing_verdict_not_retried(tmp_path):
+def _failing_session(tmp_path: Path, module: str, source: str):
+    """A session on Ray whose one run builds its model from ``source``; it must end failed (1)."""
     project = write_project(tmp_path / "project", {
-        "test_failing.py": FAILING_SUITE.replace("MODULE", "failing_model"),
-        "failing_model.py": FAILING_MODEL})
+        "test_failing.py": FAILING_SUITE.replace("MODULE", module), f"{module}.py": source})
     reports = tmp_path / "reports"
     result = run_pytest(project, reports, *RAY, cwd=project)
     assert result.returncode == 1, result.stdout[-4000:] + result.stderr[-4000:]
+    return project, reports, result
+
+
+def test_a_run_failing_for_its_own_reasons_is_a_failing_verdict_not_retried(tmp_path):
+    project, reports, result = _failing_session(tmp_path, "failing_model", FAILING_MODEL)
     assert "the run raised RuntimeError: deliberate failure of the model factory" in result.stdout
     verdict = next(v for v in report(reports)["verdicts"] if v["id"] == "failing/broken/run")
     assert not verdict["passed"] and verdict["observed"] == 1
@@ -119,12 +124,7 @@ def test_a_run_failing_for_its_own_reasons_is_a_failing_verdict_not_retried(tmp_
 
 
 def test_a_worker_that_dies_every_time_is_retried_a_bounded_number_of_times(tmp_path):
-    project = write_project(tmp_path / "project", {
-        "test_failing.py": FAILING_SUITE.replace("MODULE", "dying_model"),
-        "dying_model.py": DYING_MODEL})
-    reports = tmp_path / "reports"
-    result = run_pytest(project, reports, *RAY, cwd=project)
-    assert result.returncode == 1, result.stdout[-4000:] + result.stderr[-4000:]
+    project, reports, _ = _failing_session(tmp_path, "dying_model", DYING_MODEL)
     attempts = (project / "attempts.txt").read_text().splitlines()
     assert len(attempts) == MAX_RETRIES + 1 and len(set(attempts)) == MAX_RETRIES + 1
     verdict = next(v for v in report(reports)["verdicts"] if v["id"] == "failing/broken/run")
