@@ -95,3 +95,22 @@ def test_best_values_are_finite_numbers():
         if not TRUTH[name].get("refused"):
             best = _record(name).state(0).best_accuracy
             assert math.isfinite(best)
+
+
+def test_the_corpus_table_lists_every_entry_and_all_agree(tmp_path, capsys):
+    from bench.real_corpus import main
+    assert main(["--out", str(tmp_path / "corpus.json")]) == 0
+    rows = json.loads((tmp_path / "corpus.json").read_text())["rows"]
+    assert [r["file"] for r in rows] == list(TRUTH) and all(r["agree"] for r in rows)
+    out = capsys.readouterr().out
+    assert f"{len(TRUTH)} of {len(TRUTH)} entries agree" in out
+    assert "| mlperf05_google_resnet_tpu.txt | mlcommons/training_results_v0.5 @ c71f2e7 | best 75.058, " \
+           "first eval after 4 epochs; complete yes | best 75.058, first eval after 4 epochs; complete yes | yes |" in out
+
+
+@pytest.mark.parametrize("name, wrong", [("mlperf05_google_resnet_tpu.txt", {"best_accuracy": 76.058}),
+                                         ("timm_adan_deit_small_150", {"evaluation_after_first_epoch": False}),
+                                         ("lpips01_alex.pth", {"truth": "random-init"})])
+def test_the_corpus_table_says_no_where_the_truth_differs(name, wrong):
+    from bench.real_corpus import row
+    assert row(name, TRUTH[name])["agree"] and not row(name, {**TRUTH[name], **wrong})["agree"]
