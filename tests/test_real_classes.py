@@ -23,6 +23,7 @@ PRUNE_L1 = REAL / "torch_pruning_l1_resnet56.txt"            # prune, then fine-
 PRUNE_PHASES = REAL / "torch_pruning_group_sl_resnet56.txt"  # regularize, prune, fine-tune
 PHASE_PATTERNS = json.loads((REAL / "truth.json").read_text())[PRUNE_PHASES.name]["patterns"]
 TIMM_RESUMED = REAL / "timm_adan_deit_small_150"
+TIMM_NEW_FOLDER = REAL / "timm_neudeep_effb7_resumed_ep8"   # resumed into a new folder: starts at epoch 8
 
 
 def _strict(text: str):
@@ -196,6 +197,19 @@ def test_a_timm_run_resumed_in_its_own_folder_reads_as_one_run(capsys):
     assert main(["log", str(TIMM_RESUMED)]) == 0
     assert "160 evaluated epochs, after epoch 0 0.08%, best 79.61%" in capsys.readouterr().out
 
+
+
+@pytest.mark.parametrize("folder,first", [(TIMM_NEW_FOLDER, "the first after 9 epochs 61.37%"),
+                                          (REAL / "timm_neudeep_effb7_resumed_ep1", "the first after 2 epochs 55.57%")])
+def test_a_timm_record_resumed_into_a_new_folder_has_no_row_after_epoch_0(folder, first, capsys):
+    """timm train.py --resume into a new output folder: summary.csv starts at the resumed epoch
+    (8, and 1), so its first row is not the evaluation after epoch 0 and is never judged as one."""
+    state = parse_log(folder).state(0)
+    assert epoch_zero(state) is None and state.epochs[0].epoch > 0
+    assert main(["log", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "after epoch 0" not in out.replace("no evaluation after epoch 0", "")
+    assert f"no evaluation after epoch 0: {first}" in out
 
 # --- weights --------------------------------------------------------------------------------
 def test_nested_containers_are_read(tmp_path):
