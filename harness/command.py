@@ -6,7 +6,9 @@ terminal (escaped) and into the runs store (``<key>/output.log``), parses its lo
 harness's log readers, and stores the record under a key made of the command and the SHA-256 of
 every file it names (script, init, config), so an unchanged nightly reuses it. A command that
 fails or is killed raises :class:`CommandFailed` (exit status and last lines) and stores no
-record.
+record. Whatever the command prints, the harness holds only its last lines, each cut at
+:data:`SHOWN_CHARS` (a line without a line ending is read :data:`MAX_LINE_BYTES` at a time);
+``output.log`` keeps every byte. It runs with no shell: ``argv`` reaches it as given.
 """
 from __future__ import annotations
 
@@ -22,7 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
+from harness.escape import visible_controls
+
 TAIL_LINES = 20
+MAX_LINE_BYTES = 64 << 10       # read at a time: a line longer than this is stored whole, shown cut
+SHOWN_CHARS = 2000              # of one line, in the tail and on the terminal
 MAX_HASHED_BYTES = 2 << 30      # a named file larger than this is keyed by size and mtime
 
 
@@ -128,9 +134,10 @@ def _digest(path: Path) -> str:
 
 
 def execute(spec: CommandSpec, cwd: Path, output: Path,
-            echo: Optional[Callable[[str], None]] = None) -> None:
+            echo: Optional[Callable[[str], None]] = None) -> list:
     """Run the command, its standard output and error streamed line by line into ``output``
-    (and to ``echo``); raise CommandFailed on a non-zero status, a signal or the timeout."""
+    (and to ``echo``); raise CommandFailed on a non-zero status, a signal or the timeout. Returns
+    its last lines (each cut at SHOWN_CHARS: memory stays bounded whatever the command prints)."""
     env = dict(os.environ, **dict(spec.env))
     tail: collections.deque = collections.deque(maxlen=TAIL_LINES)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -150,6 +157,7 @@ def execute(spec: CommandSpec, cwd: Path, output: Path,
         how = (f"was killed by signal {signal.Signals(-status).name}" if status < 0
                else f"exited with status {status}")
         raise CommandFailed(f"{_shown(spec)} {how}", status, list(tail))
+    return list(tail)
 
 
 def _pump(proc, sink, tail, echo, timeout) -> bool:
@@ -164,13 +172,16 @@ def _pump(proc, sink, tail, echo, timeout) -> bool:
         timer.daemon = True
         timer.start()
     try:
-        for raw in iter(proc.stdout.readline, b""):
+        continued = False       # the previous piece read ended inside a long line
+        for raw in iter(lambda: proc.stdout.readline(MAX_LINE_BYTES), b""):
             sink.write(raw)
             sink.flush()
-            text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-            tail.append(text)
-            if echo is not None:
-                echo(text)
+            if not continued:
+                text = _line(raw)
+                tail.append(text)
+                if echo is not None:
+                    echo(text)
+            continued = not raw.endswith(b"\n")
         proc.wait()
     finally:
         if timer is not None:
@@ -178,9 +189,19 @@ def _pump(proc, sink, tail, echo, timeout) -> bool:
     return killed.is_set()
 
 
+def _line(raw: bytes) -> str:
+    """A line of output as shown: decoded, its line ending dropped, cut at SHOWN_CHARS."""
+    body = raw.rstrip(b"\r\n")
+    text = body[:SHOWN_CHARS * 4].decode("utf-8", errors="replace")
+    cut = (len(text) > SHOWN_CHARS or len(body) > SHOWN_CHARS * 4
+           or len(raw) >= MAX_LINE_BYTES and not raw.endswith(b"\n"))
+    return text[:SHOWN_CHARS] + " [line cut]" if cut else text
+
+
 def _shown(spec: CommandSpec) -> str:
+    """The command in one line of a message (a ``-c`` script's line breaks shown as ``\\x0a``)."""
     text = " ".join(spec.argv)
-    return f"command `{text[:200]}`"
+    return f"command `{visible_controls(text[:200])}`"
 
 
 def get_or_run_command(spec: CommandSpec, context, base: Path):
@@ -200,13 +221,14 @@ def get_or_run_command(spec: CommandSpec, context, base: Path):
         cwd = (base / spec.cwd).resolve()
         output = store.path(key) / "output.log"
         started = time.time()
-        execute(spec, cwd, output, context.echo)
-        record = _record(spec, key, cwd, output, digests, time.time() - started)
+        tail = execute(spec, cwd, output, context.echo)
+        record = _record(spec, key, cwd, output, digests, time.time() - started, tail)
         store.save_record(key, record)
         return record
 
 
-def _record(spec: CommandSpec, key: str, cwd: Path, output: Path, digests: dict, seconds: float):
+def _record(spec: CommandSpec, key: str, cwd: Path, output: Path, digests: dict, seconds: float,
+            tail: list):
     from dataclasses import replace
 
     from harness.environment import environment
@@ -216,8 +238,7 @@ def _record(spec: CommandSpec, key: str, cwd: Path, output: Path, digests: dict,
     try:
         record = parse_log(log, spec.log_format, option="CommandSpec.log_format")
     except LogError as exc:
-        raise CommandFailed(f"the command ran, but its log cannot be read: {exc}", 0,
-                            output.read_text(errors="replace").splitlines()[-TAIL_LINES:]) from None
+        raise CommandFailed(f"the command ran, but its log cannot be read: {exc}", 0, tail) from None
     files = sorted({p for pattern in spec.checkpoints for p in cwd.glob(pattern) if p.is_file()})
     notes = dict(record.notes, reused=False, command=spec.to_dict(), command_files=digests,
                  command_seconds=round(seconds, 3), output_log=str(output),

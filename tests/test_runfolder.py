@@ -2,6 +2,7 @@
 torch.save files, torch.nn.utils.prune reparametrisations, a log in their print format): layout,
 safe reading, claims, the checks' measures and their one-line failures, `harness log DIR`."""
 import argparse
+import json
 import math
 import os
 from pathlib import Path
@@ -290,3 +291,103 @@ def test_a_store_run_takes_no_log_model_or_dataset(tmp_path):
     with pytest.warns(StoreWarning, match="not a run record"), \
             pytest.raises(RunFolderError, match="without an intact record.json"):
         open_folder(folder)
+
+
+def _relog(folder: Path, **changes) -> None:
+    """The folder's log with its arguments line (the first) changed."""
+    lines = (folder / "train.log").read_text(encoding="utf-8").splitlines()
+    (folder / "train.log").write_text("\n".join([_args("refill", **changes)] + lines[1:]) + "\n",
+                                      encoding="utf-8")
+
+
+def test_an_init_or_rewind_file_that_is_a_link_or_out_of_the_folder_is_refused(tmp_path):
+    folder = write_folder(tmp_path)
+    outside = tmp_path / "outside.pth.tar"
+    outside.write_bytes((tmp_path / "init_model" / "tiny.pth.tar").read_bytes())
+    (folder / "epoch_3.pth.tar").symlink_to(outside)
+    (folder / "mine.pth.tar").symlink_to(outside)
+    _relog(folder, prune_type="rewind_lt", rewind_epoch=3, init="mine.pth.tar", save_dir="other")
+    run = open_folder(folder)
+    rewind, trained = _outcomes(run, "rewind")[1], _outcomes(run, "trained")[1]
+    link = f"{folder / 'epoch_3.pth.tar'}: a link (to {outside}), not followed"
+    assert isinstance(rewind, NotJudged) and rewind.reason.startswith(link)
+    assert isinstance(trained, NotJudged) and trained.reason.startswith(
+        f"{folder / 'mine.pth.tar'}: a link (to {outside}), not followed")
+    (folder / "epoch_").mkdir()               # the log's rewind_epoch climbs out of the folder
+    _relog(folder, prune_type="rewind_lt", rewind_epoch="/../../outside", save_dir="other")
+    rewind = _outcomes(open_folder(folder), "rewind")[1]
+    assert isinstance(rewind, NotJudged) and rewind.reason == (
+        f"{folder / 'epoch_/../../outside.pth.tar'}: outside the run folder {folder}; not read")
+
+
+def test_a_store_folder_whose_record_names_a_link_is_refused_in_one_line(tmp_path):
+    from harness.record import RunRecord, StateRecord
+    from harness.store import RunStore
+
+    store = RunStore(tmp_path / "runs")
+    store.path("abc").mkdir(parents=True)
+    state = StateRecord(index=0)
+    weights = {"blocks.0.mlp.fc1.weight": torch.ones(4, 4)}
+    store.save_masks("abc", state, {"blocks.0.mlp.fc1.weight": torch.ones(4, 4, dtype=torch.bool)}, {})
+    store.save_state("abc", state, weights, {})
+    store.save_record("abc", RunRecord("abc", "engine", "digits", 10, "fixtures.rsst_model:vit_mini",
+                                       states=[state]))
+    outside = tmp_path / "elsewhere.safetensors"
+    saved = store.path("abc") / "state0.safetensors"
+    saved.rename(outside)
+    saved.symlink_to(outside)                  # the same bytes: the record's checksum still holds
+    with pytest.raises(RunFolderError) as refused:
+        open_folder(store.path("abc"))
+    assert str(refused.value) == f"state 0 checkpoint: {saved}: a link (to {outside}), not followed: " \
+                                 f"the files of a run folder are read from the folder itself"
+    saved.unlink()                             # the record names a file out of the store
+    record = json.loads((store.path("abc") / "record.json").read_text())
+    record["states"][0]["checkpoint"] = "abc/../../elsewhere.safetensors"
+    (store.path("abc") / "record.json").write_text(json.dumps(record))
+    with pytest.raises(RunFolderError, match=r"^state 0 checkpoint: .*/runs/abc/\.\./\.\./elsewhere"
+                                             r"\.safetensors: outside the runs store .*/runs; not read$"):
+        open_folder(store.path("abc"))
+
+
+def test_states_of_another_shape_or_empty_tensors_are_one_line(tmp_path):
+    folder = write_folder(tmp_path)
+    state = torch.load(folder / "0checkpoint.pth.tar", weights_only=True)
+    wrong = {k: torch.zeros(3, 3) if v.ndim == 2 else v for k, v in state["state_dict"].items()}
+    torch.save({"state_dict": wrong}, folder / "1checkpoint.pth.tar")
+    with pytest.raises(RunFolderError, match=r"1checkpoint.pth.tar: blocks.0.attn.qkv.weight is "
+                                             r"\(3, 3\), but \(48, 16\) in the run's first stored"):
+        open_folder(folder).outcomes("sparsity")
+    torch.save(wrong, tmp_path / "init_model" / "tiny.pth.tar")        # another model's init
+    torch.save(state, folder / "1checkpoint.pth.tar")
+    trained = _outcomes(open_folder(folder), "trained")[0]
+    assert isinstance(trained, NotJudged) and "tiny.pth.tar: blocks.0.attn.qkv.weight is (3, 3)" \
+        in trained.reason
+    empty = {k: v[:0] if v.ndim == 2 else v for k, v in state["state_dict"].items()}
+    torch.save({"state_dict": empty}, folder / "1checkpoint.pth.tar")
+    with pytest.raises(RunFolderError, match=r"blocks.0.attn.qkv.weight is empty \(shape \(0, 16\)\)"):
+        open_folder(folder).outcomes("sparsity")
+
+
+def test_a_folder_named_in_bytes_that_are_not_utf8_opens_and_prints_escaped(tmp_path, capsys):
+    parent = tmp_path / os.fsdecode(b"ev\x1b[2J\xff")
+    parent.mkdir()
+    folder = write_folder(parent)
+    (folder / os.fsdecode(b"7checkpoint\x1b[31m\xfe.pth.tar")).symlink_to("/etc/hostname")
+    run = open_folder(folder)
+    assert run.record.run_id.startswith("run-")
+    assert main(["log", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "ev\\x1b[2J\\udcff" in out
+    assert "7checkpoint\\x1b[31m\\udcfe.pth.tar: a link, not followed" in out
+
+
+def test_a_folder_of_more_entries_than_the_bound_is_listed_up_to_it(tmp_path, monkeypatch):
+    import harness.runfolder.layout as layout
+
+    folder = write_folder(tmp_path)
+    for k in range(2, 42):
+        os.link(folder / "0checkpoint.pth.tar", folder / f"{k}checkpoint.pth.tar")
+    monkeypatch.setattr(layout, "MAX_ENTRIES", 10)
+    found = find_layout(folder)                       # 43 entries, listed in the folder's order
+    assert found.skipped == ["more than 10 entries: the rest not listed"]
+    assert len(found.indices()) + len(found.logs) == 10

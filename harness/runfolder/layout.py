@@ -11,14 +11,19 @@ Two layouts are read:
   ``state<k>.safetensors``, ``state<k>.masks.safetensors`` and ``record.json``.
 
 Only the folder's own entries are listed (no recursion); links are not followed (a link is
-listed as skipped), and the listing is bounded.
+listed as skipped), and the listing is bounded. A file the log or record names inside the folder
+(an init or rewind file; a store state, which may be another run's of the same store) is refused
+when a link leads to it or its path climbs out (:func:`file_problem`).
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
+
+from harness.logs.bounds import clip
 
 MAX_ENTRIES = 100_000
 MAX_STATE = 10_000
@@ -55,16 +60,17 @@ class FolderLayout:
 
 
 def _entries(folder: Path, skipped: list) -> list[Path]:
+    """The folder's regular files, read one entry at a time (no list of every name is made)."""
     found = []
-    for count, entry in enumerate(folder.iterdir()):
-        if count >= MAX_ENTRIES:
-            skipped.append(f"more than {MAX_ENTRIES:,} entries: the rest not listed")
-            break
-        if entry.is_symlink():
-            skipped.append(f"{entry.name}: a link, not followed")
-            continue
-        if entry.is_file():
-            found.append(entry)
+    with os.scandir(folder) as listing:
+        for count, entry in enumerate(listing):
+            if count >= MAX_ENTRIES:
+                skipped.append(f"more than {MAX_ENTRIES:,} entries: the rest not listed")
+                break
+            if entry.is_symlink():
+                skipped.append(f"{entry.name}: a link, not followed")
+            elif entry.is_file(follow_symlinks=False):
+                found.append(folder / entry.name)
     return found
 
 
@@ -129,3 +135,23 @@ def init_candidates(folder: Path, init: Optional[str], save_dir: Optional[str]) 
     if path.is_absolute():
         return [path]
     return [run_cwd(folder, save_dir) / path, Path(folder) / path, Path(folder) / path.name]
+
+
+def file_problem(folder: Path, path: Path, what: str = "the run folder") -> Optional[str]:
+    """Why ``path``, a file that a run's log or record names inside ``folder`` (``what``), is not
+    read: it lies outside the folder, or a link on the way to it would be followed; None: it may
+    be read."""
+    folder, path = Path(folder), Path(path)
+    try:
+        parts = path.relative_to(folder).parts
+    except ValueError:
+        parts = ("..",)
+    if ".." in parts:
+        return f"{path}: outside {what} {folder}; not read"
+    at = folder
+    for part in parts:
+        at = at / part
+        if at.is_symlink():
+            return (f"{at}: a link (to {clip(os.readlink(at))}), not followed: the files of a run "
+                    f"folder are read from the folder itself")
+    return None

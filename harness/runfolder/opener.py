@@ -12,8 +12,8 @@ from typing import Optional
 from harness.record import RunRecord, StateRecord
 from harness.runfolder.claims import research_claims, spec_claims
 from harness.runfolder.evaluation import Evaluator
-from harness.runfolder.layout import (FolderLayout, RunFolderError, StateFiles, find_layout,
-                                      init_candidates)
+from harness.runfolder.layout import (FolderLayout, RunFolderError, StateFiles, file_problem,
+                                      find_layout, init_candidates)
 from harness.runfolder.run import PrunedRun
 
 _RUNS: dict = {}
@@ -99,6 +99,12 @@ def _store_folder(folder: Path, evaluator: Evaluator) -> PrunedRun:
         raise RunFolderError(f"{folder}: a run of the harness's store without an intact "
                              f"record.json (still running, or damaged); judge it once its "
                              f"session has stored every state")
+    for state in record.states:         # state 0 may be the dense run's, stored beside it
+        for name in ("checkpoint", "masks"):
+            value = getattr(state, name)
+            refused = file_problem(folder.parent, Path(value), "the runs store") if value else None
+            if refused:
+                raise RunFolderError(f"state {state.index} {name}: {refused}")
     return store_run(replace(record, source="run:store"), evaluator)
 
 
@@ -109,7 +115,7 @@ def _research(layout: FolderLayout, log: tuple, model: Optional[str],
     args = log_record.spec.get("args") or {}
     claims = research_claims(args)
     init = next((p for p in init_candidates(layout.folder, args.get("init"), args.get("save_dir"))
-                 if p.is_file()), None)
+                 if p.is_file() or p.is_symlink()), None)      # a link: refused when read
     names, heads = (_model_layout(model, log_record, evaluator) if model
                     else (None, log_record.notes.get("heads")))
     record = _record(layout, log_record, log_path)
@@ -164,7 +170,8 @@ def _record(layout: FolderLayout, log_record: RunRecord, log_path: Path) -> RunR
         state = states.setdefault(index, StateRecord(index=index))
         state.checkpoint = str(files.final)
         state.extra["best_file"] = str(files.best) if files.best else None
-    digest = hashlib.sha256(f"{layout.folder.resolve()}\n{log_record.run_id}".encode()).hexdigest()
+    name = f"{layout.folder.resolve()}\n{log_record.run_id}"     # a folder's name need not be UTF-8
+    digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()
     notes = dict(log_record.notes, run_folder=str(layout.folder), log=str(log_path),
                  folder_entries_skipped=list(layout.skipped))
     return replace(log_record, run_id=f"run-{digest[:12]}", source="run:research",

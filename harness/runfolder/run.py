@@ -17,7 +17,7 @@ from harness.runfolder.channels import key_families, pools
 from harness.runfolder.claims import RunClaims
 from harness.runfolder.findings import (CHECKS, NotJudged, StateView, log_sparsity,
                                         weights_penalty)
-from harness.runfolder.layout import FolderLayout, RunFolderError
+from harness.runfolder.layout import FolderLayout, RunFolderError, file_problem
 from harness.runfolder.stored import (StoredState, read_research_state, read_store_state,
                                       read_weights)
 
@@ -57,13 +57,19 @@ class PrunedRun:
             stored = read_research_state(files.final, self.names)
         self.names = self.names or stored.names
         self._shapes = self._shapes or {n: tuple(stored.weights[n].shape) for n in stored.names}
-        return stored
+        return self._same_shapes(stored)
 
     def best_state(self, index: int) -> Optional[StoredState]:
         files = self.layout.states.get(index)
         if files is None or files.best is None or files.best == files.final:
             return None
-        return read_research_state(files.best, self.names)
+        return self._same_shapes(read_research_state(files.best, self.names))
+
+    def _same_shapes(self, stored: StoredState) -> StoredState:
+        problem = _shape_problem(stored.weights, self._shapes, stored.path)
+        if problem:
+            raise RunFolderError(problem)
+        return stored
 
     def outcomes(self, check: str) -> list:
         """Every state's outcome of ``check`` (Finding, NotJudged), in state order."""
@@ -137,10 +143,20 @@ class PrunedRun:
             return _engine_start(self.record, self.names)
         if self.init is None:
             return "the init file the log's arguments name was not found"
+        return self._read_file(self.init)
+
+    def _read_file(self, path: Path) -> Answer:
+        """The prunable tensors of an init or rewind file, or why they are not read (a link or a
+        path out of the run folder, an unreadable file, another model's shapes)."""
+        inside = Path(path).is_relative_to(self.layout.folder)
+        refused = file_problem(self.layout.folder, path) if inside else None
+        if refused:
+            return refused
         try:
-            return read_weights(self.init, self.names)
+            weights = read_weights(path, self.names)
         except RunFolderError as exc:
             return str(exc)
+        return _shape_problem(weights, self._shapes, path) or weights
 
     def init_source(self) -> str:
         if self.layout.kind == "store":
@@ -155,14 +171,14 @@ class PrunedRun:
         if rewind == "none":
             return "the run claims no rewind: each state goes on from the previous one"
         path = self._rewind_file()
-        if path is None or not path.is_file():
+        refused = file_problem(self.layout.folder, path)
+        if refused:
+            return refused
+        if not path.is_file():
             return f"the rewind point {rewind} is not stored in {self.layout.folder}"
-        try:
-            return read_weights(path, self.names)
-        except RunFolderError as exc:
-            return str(exc)
+        return self._read_file(path)
 
-    def _rewind_file(self) -> Optional[Path]:
+    def _rewind_file(self) -> Path:
         if self.layout.kind == "store":
             return self.layout.folder / "rewind.safetensors"
         epoch = self.claims.rewind.partition(":")[2]
@@ -180,6 +196,15 @@ class PrunedRun:
         from harness.runfolder.evaluation import evaluate_state
 
         return evaluate_state(self, index)
+
+
+def _shape_problem(tensors: dict, shapes: dict, path: Path) -> Optional[str]:
+    """Why ``tensors`` cannot be set against the run's stored states: one has another shape."""
+    for name, shape in shapes.items():
+        if name in tensors and tuple(tensors[name].shape) != shape:
+            return (f"{path}: {name} is {tuple(tensors[name].shape)}, but {shape} in the run's "
+                    f"first stored state; the files are not of one model")
+    return None
 
 
 def _log_claim(log, index: int, rule: str) -> Union[tuple, str]:

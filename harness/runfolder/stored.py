@@ -93,6 +93,9 @@ def _combine(state: dict, names: list, path: Path) -> tuple[dict, dict, dict, li
         else:
             raise RunFolderError(f"{path}: state_dict lacks {name} (neither {name} nor the pair "
                                  f"{name}_orig / {name}_mask)")
+        if not weights[name].numel():
+            raise RunFolderError(f"{path}: {name} is empty (shape {tuple(weights[name].shape)}); "
+                                 f"a stored state holds the weights it trained")
     return weights, masks, raw, reparam
 
 

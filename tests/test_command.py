@@ -1,0 +1,125 @@
+"""harness.command on real child processes: what a hostile or runaway command prints is stored
+whole but held in bounded memory, a command that never ends is killed at its timeout with one
+line, its log goes through the bounded log readers, and its output reaches the terminal and the
+report escaped."""
+import json
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.command import SHOWN_CHARS, CommandFailed, CommandSpec, execute
+
+MB = 1 << 20
+
+
+def _peak_in_child(body: str, tmp_path: Path) -> dict:
+    """Run ``body`` (which sets ``result``) in a fresh interpreter; its result and how much its
+    peak resident memory grew while ``body`` ran (ru_maxrss, this process only, not its child)."""
+    script = textwrap.dedent("""
+        import json, resource, sys
+        from pathlib import Path
+        import harness.command, harness.runs, harness.logs, harness.environment, torch
+        tmp = Path(sys.argv[1])
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        result = {}
+        """) + textwrap.dedent(body) + textwrap.dedent("""
+        grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+        print(json.dumps({"grown_mib": grown / 1024, **result}))
+        """)
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_a_100_mb_line_without_newline_is_stored_whole_in_bounded_memory(tmp_path):
+    """readline() without a size held the whole 100 MB line (and its decoded copy) in memory."""
+    found = _peak_in_child("""
+        from harness.command import CommandSpec, execute
+        child = ("import sys\\nfor _ in range(100): sys.stdout.write('x' * (1 << 20))\\n"
+                 "print()\\nfor i in range(50000): print('step', i)\\nprint('last')\\n")
+        tail = execute(CommandSpec(argv=(sys.executable, "-c", child)), tmp, tmp / "output.log")
+        result = {"tail": tail, "size": (tmp / "output.log").stat().st_size}
+        """, tmp_path)
+    assert found["grown_mib"] < 40, found["grown_mib"]
+    lines = "".join(f"step {i}\n" for i in range(50000))
+    assert found["size"] == 100 * MB + 1 + len(lines) + len("last\n")   # nothing lost
+    assert found["tail"][-1] == "last" and len(found["tail"]) == 20
+
+
+def test_each_line_kept_and_shown_is_cut_and_says_so(tmp_path):
+    shown = []
+    tail = execute(CommandSpec(argv=(sys.executable, "-c", "print('y' * 200000); print('ok')")),
+                   tmp_path, tmp_path / "output.log", shown.append)
+    assert shown == ["y" * SHOWN_CHARS + " [line cut]", "ok"] and tail == shown
+    assert (tmp_path / "output.log").read_bytes() == b"y" * 200000 + b"\nok\n"
+
+
+def test_an_unreadable_log_is_reported_without_reading_the_output_again(tmp_path):
+    """The log-cannot-be-read failure quoted the output's last lines by reading the whole output
+    file into memory (300 MB here: more than the 64 MiB log readers accept)."""
+    found = _peak_in_child("""
+        import torch
+        from harness.command import CommandFailed, CommandSpec, get_or_run_command
+        from harness.runs import RunContext
+        child = ("import sys\\nline = b'n' * 1023 + b'\\\\n'\\n"
+                 "for _ in range(300 * 1024): sys.stdout.buffer.write(line)\\nprint('end')\\n")
+        context = RunContext(device=torch.device("cpu"), reports_dir=tmp / "reports")
+        try:
+            get_or_run_command(CommandSpec(argv=(sys.executable, "-c", child)), context, tmp)
+        except CommandFailed as exc:
+            result = {"message": str(exc), "tail": exc.tail}
+        """, tmp_path)
+    assert found["message"].startswith("the command ran, but its log cannot be read: ")
+    assert "is over the 64 MiB a training log may have" in found["message"]
+    assert found["tail"][-1] == "end" and len(found["tail"]) == 20
+    assert found["grown_mib"] < 60, found["grown_mib"]
+
+
+def test_a_command_that_never_ends_is_killed_at_its_timeout_with_one_line(tmp_path):
+    """The child and the grandchild holding its output open are both killed (one process group)."""
+    child = ("import subprocess, sys, time\nprint('started', flush=True)\n"
+             "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
+             "time.sleep(600)\n")
+    started = time.monotonic()
+    with pytest.raises(CommandFailed) as failed:
+        execute(CommandSpec(argv=(sys.executable, "-c", child), timeout=2), tmp_path,
+                tmp_path / "output.log")
+    assert time.monotonic() - started < 60
+    message = str(failed.value)
+    assert "\n" not in message and message.endswith("ran past its timeout of 2 s and was killed")
+    assert failed.value.tail == ["started"] and failed.value.status == -9
+
+
+def test_arguments_and_environment_reach_the_command_verbatim_through_no_shell(tmp_path):
+    hostile = "$(touch pwned); `touch pwned2` | rm -rf x ; echo"
+    spec = CommandSpec(argv=(sys.executable, "-c", "import os, sys; print(sys.argv[1]); "
+                             "print(os.environ['HOSTILE'])", hostile), env={"HOSTILE": hostile})
+    execute(spec, tmp_path, tmp_path / "output.log")
+    assert (tmp_path / "output.log").read_text() == f"{hostile}\n{hostile}\n"
+    assert not list(tmp_path.glob("pwned*"))
+    with pytest.raises(ValueError, match="CommandSpec.argv must be a list of strings"):
+        CommandSpec(argv="python train.py; rm -rf /")
+
+
+@pytest.mark.slow
+def test_escape_sequences_a_command_prints_reach_no_terminal_or_report_raw(tmp_path):
+    (tmp_path / "pyproject.toml").write_text("[tool.pytest.ini_options]\naddopts = '-p no:cacheprovider'\n")
+    (tmp_path / "evil.py").write_text(
+        "print('\\x1b[2J\\x1b[32mPASS\\x1b[0m <script>x</script> | `a`')\nraise SystemExit(2)\n")
+    (tmp_path / "test_cmd.py").write_text(
+        "import sys\nfrom harness.suite import Case, CommandSpec\n"
+        "HARNESS_CASES = [Case('evil', CommandSpec(argv=(sys.executable, 'evil.py')))]\n"
+        "def test_run(harness, case):\n    harness.run(case)\n")
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 1 and "exited with status 2" in done.stdout
+    assert "  | \\x1b[2J\\x1b[32mPASS\\x1b[0m" in done.stdout and "\x1b[2J" not in done.stdout
+    latest = tmp_path / "reports" / "latest"
+    markdown, page = (latest / "report.md").read_text(), (latest / "report.html").read_text()
+    assert "\x1b" not in markdown + page and "<script>x" not in markdown + page
+    assert "\\\\x1b\\[2J" in markdown and "&lt;script&gt;" in page
