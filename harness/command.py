@@ -165,8 +165,13 @@ def _pump(proc, sink, tail, echo, timeout) -> bool:
     killed = threading.Event()
 
     def kill() -> None:
+        if proc.poll() is not None:      # it ended on its own just as the timer fired
+            return
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:       # the group was gone by the time of the kill
+            return
         killed.set()
-        os.killpg(proc.pid, signal.SIGKILL)
     timer = threading.Timer(timeout, kill) if timeout is not None else None
     if timer is not None:
         timer.daemon = True

@@ -2,6 +2,8 @@
 whole but held in bounded memory, a command that never ends is killed at its timeout with one
 line, its log goes through the bounded log readers, and its output reaches the terminal and the
 report escaped."""
+import collections
+import io
 import json
 import subprocess
 import sys
@@ -11,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.command import SHOWN_CHARS, CommandFailed, CommandSpec, execute
+from harness.command import SHOWN_CHARS, CommandFailed, CommandSpec, _pump, execute
 
 MB = 1 << 20
 
@@ -123,3 +125,16 @@ def test_escape_sequences_a_command_prints_reach_no_terminal_or_report_raw(tmp_p
     markdown, page = (latest / "report.md").read_text(), (latest / "report.html").read_text()
     assert "\x1b" not in markdown + page and "<script>x" not in markdown + page
     assert "\\\\x1b\\[2J" in markdown and "&lt;script&gt;" in page
+
+
+def test_a_command_that_ended_before_its_timer_fired_is_not_reported_as_timed_out(capfd):
+    """The timer fires after the command has ended on its own but before its output's end was
+    read (here: each read waits 10 ms): nothing is killed, no traceback, not a timeout."""
+    for _ in range(5):
+        proc = subprocess.Popen([sys.executable, "-c", "pass"], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc.wait()
+        read = proc.stdout.readline
+        proc.stdout.readline = lambda n, read=read: (time.sleep(0.01), read(n))[1]
+        assert _pump(proc, io.BytesIO(), collections.deque(maxlen=5), None, 0.001) is False
+    assert "Traceback" not in capfd.readouterr().err
