@@ -174,10 +174,14 @@ def _static(x: torch.Tensor, y: torch.Tensor, size: int) -> tuple[torch.Tensor, 
 def train_phase(model: nn.Module, train: Batches, test: Batches, recipe: Recipe, *,
                 hooks: PhaseHooks = PhaseHooks(), progress: Optional[Callable] = None,
                 step_fn: Optional[Callable] = None, validation: Optional[Batches] = None,
-                eval_fn: Optional[Callable] = None) -> PhaseResult:
+                eval_fn: Optional[Callable] = None, stop_after: Optional[int] = None) -> PhaseResult:
     """Train ``model`` for ``recipe.epochs`` and evaluate on ``test`` (and on ``validation``, when
     given) after each epoch, through ``eval_fn``: by default compiled where the training
-    ``step_fn`` is (:func:`evaluation_forward`), the eager model otherwise."""
+    ``step_fn`` is (:func:`evaluation_forward`), the eager model otherwise. ``stop_after=N``
+    trains only the first N epochs of that schedule (the lr still follows ``recipe.epochs``)."""
+    if stop_after is not None and not 1 <= stop_after <= recipe.epochs:
+        raise ValueError(f"stop_after must be in [1, recipe.epochs={recipe.epochs}], got {stop_after!r}")
+    epochs = recipe.epochs if stop_after is None else stop_after
     device = train.device
     phase = _Phase(model, train, recipe, hooks, progress, step_fn)
     if eval_fn is None:
@@ -187,7 +191,7 @@ def train_phase(model: nn.Module, train: Batches, test: Batches, recipe: Recipe,
         torch.cuda.reset_peak_memory_stats(device)
     start = time.perf_counter()
     model.train()
-    for epoch in range(recipe.epochs):
+    for epoch in range(epochs):
         t0 = time.perf_counter()
         tally = phase.run_epoch(epoch)
         if device.type == "cuda":
@@ -202,7 +206,7 @@ def train_phase(model: nn.Module, train: Batches, test: Batches, recipe: Recipe,
         result.test_n = test_n
     result.seconds = time.perf_counter() - start
     result.train_seconds = sum(result.epoch_train_seconds)
-    result.images_per_s = recipe.epochs * phase.steps * train.batch_size / max(result.train_seconds, 1e-9)
+    result.images_per_s = epochs * phase.steps * train.batch_size / max(result.train_seconds, 1e-9)
     if device.type == "cuda":
         result.peak_memory_mb = torch.cuda.max_memory_allocated(device) / 2**20
     return result

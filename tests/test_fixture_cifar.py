@@ -1,6 +1,8 @@
 """fixtures/cifar.py: the gratings style hides the class from the mean colour (so a model has to
 learn spatial features) and keeps it under the CIFAR recipes' horizontal flip; the default
 stripes style is unchanged for its callers."""
+import json
+
 import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
@@ -45,7 +47,7 @@ def test_a_class_is_an_unsigned_orientation_so_a_flip_keeps_it(tmp_path):
     build_cifar10(tmp_path, per_class_train=40, per_class_test=1, style="gratings")
     data = load_dataset("cifar10", tmp_path)
     angles = _wave_angles(data.train.images)
-    for k in range(5):      # the short-period classes: the frequency peak is sharp
+    for k in range(10):
         signed = angles[data.train.labels == k]
         expected = float(np.rad2deg(GRATING_ANGLES[GRATING_CIFAR10[k] % 10]))
         unsigned = torch.minimum(signed, 180 - signed)
@@ -60,3 +62,16 @@ def test_cifar100_gratings_contain_the_cifar10_patterns(tmp_path):
     assert data.num_classes == 100 and len(data.train) == 200
     assert sorted(set(GRATING_CIFAR10.tolist())) == sorted(GRATING_CIFAR10.tolist())
     assert np.all((GRATING_CIFAR10 >= 0) & (GRATING_CIFAR10 < 100))
+
+
+def test_fixture_epoch0_measures_a_random_init_through_the_nightly_recipe(tmp_path, capsys):
+    from bench.fixture_epoch0 import main
+    out = tmp_path / "epoch0.json"
+    assert main(["--per-class-train", "2", "--per-class-test", "1", "--batch-size", "8", "--device", "cpu",
+                 "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["patterns"] == GRATING_CIFAR10.tolist() and result["train_images"] == 20
+    assert result["steps"] == 2 and result["epoch0_test_n"] == 10
+    assert result["spec"]["model"] == "vit_small_patch16_224" and result["spec"]["recipe"]["epochs"] == 7
+    assert main(["--patterns", "1,2,3", "--per-class-train", "1"]) == 2
+    assert "patterns must be 10 CIFAR-100 classes in [0, 100), got [1, 2, 3]" in capsys.readouterr().err

@@ -198,3 +198,23 @@ def test_cuda_compiles_by_default_and_learns_like_eager():
     assert math.isclose(compiled.first_batch_loss, eager.first_batch_loss, rel_tol=0.02)
     assert compiled.epochs[-1].train_loss < compiled.first_batch_loss
     assert compiled.peak_memory_mb > 0
+
+
+def _first_epochs(stop_after):
+    dataset = load_dataset("digits")
+    recipe = replace(TINY.recipe, epochs=3, warmup_epochs=1)
+    torch.manual_seed(0)
+    model = create_model(TINY.model, dataset.num_classes, dataset.channels)
+    train, test = batches_for(TINY, dataset, torch.device("cpu"))
+    return train_phase(model, train, test, recipe, stop_after=stop_after)
+
+
+def test_stop_after_trains_the_first_epochs_of_the_whole_schedule(one_thread):
+    """stop_after=1 is epoch 0 of the 3-epoch schedule, not a 1-epoch schedule: the same lr, so
+    the same model after it (what a probe of an init's first epoch needs)."""
+    probe, full = _first_epochs(1), _first_epochs(None)
+    assert len(probe.epochs) == 1 and len(full.epochs) == 3
+    assert probe.epochs[0].test_correct == full.epochs[0].test_correct
+    assert probe.epochs[0].train_loss == pytest.approx(full.epochs[0].train_loss, rel=1e-6)
+    with pytest.raises(ValueError, match=r"stop_after must be in \[1, recipe.epochs=3\], got 4"):
+        _first_epochs(4)
