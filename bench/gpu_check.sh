@@ -26,8 +26,8 @@
 #                        then ViT-S/16 at 224; the top-20 kernels of each variant's step.
 #   outcomes      ~5 s   bench/outcomes.py judges every expected outcome; exit 1 names those
 #                        that do not hold.
-# In run 1 the whole check did not fit its 480 s budget; with the random-init session on the
-# baseline suite only it is expected near 520 s (not yet measured).
+# In run 1 the whole check did not fit its 480 s budget; its time with the random-init session
+# on the baseline suite only is not yet measured.
 # Everything it keeps is written under $OUT (reports, logs, JSON, kernel tables; no checkpoint):
 #   steps.tsv, logs/, pretraining.json, session_random/ and session_trained/ (report.json, .md,
 #   .html, junit.xml), gpu_tests.xml, throughput_<case>.json, kernels/, outcomes.json and .md.

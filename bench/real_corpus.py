@@ -13,11 +13,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Union
 
 from harness.forensics.inspection import inspect_checkpoint
 from harness.logs import LogError, parse_log
 from harness.logs.declared import LogPatterns
+from harness.record import RunRecord
 from harness.start import epoch_zero
 from harness.storage import write_json
 
@@ -40,37 +41,42 @@ def _log_truth(truth: dict) -> str:
     return "; ".join(parts) + f"; complete {'yes' if truth['complete'] else 'no'}"
 
 
-def _log_harness(path: Path, truth: dict) -> str:
+def _read(path: Path, truth: dict) -> Union[RunRecord, LogError]:
+    """The log read as ``harness log`` reads it (with the declared patterns its truth entry
+    names), or why it was refused."""
     patterns = LogPatterns.from_lines(truth["patterns"]) if "patterns" in truth else None
     try:
-        record = parse_log(path, patterns=patterns)
+        return parse_log(path, patterns=patterns)
     except LogError as exc:
-        return "refused: cannot tell its format" if "cannot tell its format" in str(exc) else f"refused: {exc}"
+        return exc
+
+
+def _log_harness(read: Union[RunRecord, LogError], truth: dict) -> str:
+    if isinstance(read, LogError):
+        return "refused: cannot tell its format" if "cannot tell its format" in str(read) else f"refused: {read}"
     parts = []
-    for state in record.states:
+    for state in read.states:
         trained = None if state.extra.get("epochs_unknown") else [e.epoch + 1 for e in state.epochs]
         parts.append(f"best {state.best_accuracy:g}, {_first_evaluation(trained)}")
-    complete = "yes" if record.complete else ("not claimed" if not truth.get("completeness_read", True)
-                                                else "no")
+    complete = "yes" if read.complete else ("not claimed" if not truth.get("completeness_read", True)
+                                              else "no")
     return "; ".join(parts) + f"; complete {complete}"
 
 
-def _log_agrees(path: Path, truth: dict) -> bool:
-    if truth.get("refused"):
-        return _log_harness(path, truth).startswith("refused: cannot tell")
-    patterns = LogPatterns.from_lines(truth["patterns"]) if "patterns" in truth else None
-    record = parse_log(path, patterns=patterns)
-    states = truth.get("states", [truth])
-    if len(states) != len(record.states):
+def _state_agrees(state, want: dict) -> bool:
+    trained = want["epochs_trained_at_evaluation"]
+    if abs(state.best_accuracy - want["best_accuracy"]) > 5e-3:
         return False
-    for state, want in zip(record.states, states):
-        trained = want["epochs_trained_at_evaluation"]
-        if abs(state.best_accuracy - want["best_accuracy"]) > 5e-3:
-            return False
-        if trained is not None and ([e.epoch for e in state.epochs] != [t - 1 for t in trained]
-                                    or (epoch_zero(state) is not None) is not want["evaluation_after_first_epoch"]):
-            return False
-    return record.complete is (truth["complete"] and truth.get("completeness_read", True))
+    return trained is None or ([e.epoch for e in state.epochs] == [t - 1 for t in trained]
+                               and (epoch_zero(state) is not None) is want["evaluation_after_first_epoch"])
+
+
+def _log_agrees(read: Union[RunRecord, LogError], truth: dict) -> bool:
+    if truth.get("refused") or isinstance(read, LogError):
+        return bool(truth.get("refused")) and isinstance(read, LogError) and "cannot tell its format" in str(read)
+    states = truth.get("states", [truth])
+    return (len(states) == len(read.states) and all(map(_state_agrees, read.states, states))
+            and read.complete is (truth["complete"] and truth.get("completeness_read", True)))
 
 
 def row(name: str, truth: dict) -> dict:
@@ -81,8 +87,9 @@ def row(name: str, truth: dict) -> dict:
         verdict = inspect_checkpoint(path).verdict
         return {"file": name, "source": source, "truth": truth["truth"], "harness": verdict,
                 "agree": verdict == truth["truth"]}
-    return {"file": name, "source": source, "truth": _log_truth(truth), "harness": _log_harness(path, truth),
-            "agree": _log_agrees(path, truth)}
+    read = _read(path, truth)
+    return {"file": name, "source": source, "truth": _log_truth(truth), "harness": _log_harness(read, truth),
+            "agree": _log_agrees(read, truth)}
 
 
 def table(rows: list[dict]) -> str:

@@ -143,15 +143,13 @@ class PrunedRun:
             return _engine_start(self.record, self.names)
         if self.init is None:
             return "the init file the log's arguments name was not found"
-        return self._read_file(self.init)
+        inside = Path(self.init).is_relative_to(self.layout.folder)
+        refused = file_problem(self.layout.folder, self.init) if inside else None
+        return refused or self._read_file(self.init)
 
     def _read_file(self, path: Path) -> Answer:
-        """The prunable tensors of an init or rewind file, or why they are not read (a link or a
-        path out of the run folder, an unreadable file, another model's shapes)."""
-        inside = Path(path).is_relative_to(self.layout.folder)
-        refused = file_problem(self.layout.folder, path) if inside else None
-        if refused:
-            return refused
+        """The prunable tensors of an init or rewind file whose path was checked
+        (:func:`file_problem`), or why they are not read (unreadable, another model's shapes)."""
         try:
             weights = read_weights(path, self.names)
         except RunFolderError as exc:
