@@ -86,3 +86,23 @@ def test_the_arch_comparison_agrees(resnet):
     fresh = inspect_checkpoint(resnet[0] / "fresh.pth", arch=arch)
     assert (trained.verdict, fresh.verdict) == (TRAINED, RANDOM_INIT), trained.summary
     assert trained.load_audit["passed"] and fresh.load_audit["passed"]
+
+
+def test_a_non_finite_batchnorm_layer_is_named_and_the_json_stays_strict(tmp_path, capsys):
+    from harness.cli import main
+
+    torch.manual_seed(0)
+    state = BNResNet().state_dict()
+    state["stem.bn.weight"][3] = float("nan")
+    state["layers.0.0.bn1.running_var"][0] = float("inf")
+    torch.save(state, tmp_path / "nan_bn.pth")
+    inspection = inspect_checkpoint(tmp_path / "nan_bn.pth")
+    assert inspection.verdict == "non-finite" and "stem.bn.weight (1 values)" in inspection.summary
+    main(["inspect", str(tmp_path / "nan_bn.pth"), "--json"])
+
+    def refuse(constant):
+        raise AssertionError(f"not strict JSON: {constant}")
+    data = json.loads(capsys.readouterr().out, parse_constant=refuse)[0]
+    layers = [t["norm"]["layer"] for g in data["groups"] for t in g["evidence"]["tensors"]
+              if "norm" in t]
+    assert "stem.bn" not in layers and "layers.0.0.bn1" not in layers and "layers.0.0.bn2" in layers

@@ -96,11 +96,15 @@ def _layer(prefix: str, tensors: dict) -> Optional[NormLayer]:
     mean, var = tensors.get(f"{prefix}.running_mean"), tensors.get(f"{prefix}.running_var")
     if not _channels(mean) or not _channels(var, mean.numel()):
         return None
+    weight, bias = tensors.get(f"{prefix}.weight"), tensors.get(f"{prefix}.bias")
+    weight = weight if _channels(weight, mean.numel()) else None
+    bias = bias if _channels(bias, mean.numel()) else None
+    if not all(bool(t.isfinite().all()) for t in (mean, var, weight, bias) if t is not None):
+        return None                 # the evidence names its non-finite values
     batches = _count(tensors.get(f"{prefix}.num_batches_tracked"))
     stats_moved = bool(mean.ne(0).any()) or bool(var.ne(1).any()) or bool(batches)
-    weight, bias = tensors.get(f"{prefix}.weight"), tensors.get(f"{prefix}.bias")
-    changes = ([min(_rms(weight, 1.0), _rms(weight, 0.0))] if _channels(weight, mean.numel())
-               else []) + ([_rms(bias, 0.0)] if _channels(bias, mean.numel()) else [])
+    changes = ([min(_rms(weight, 1.0), _rms(weight, 0.0))] if weight is not None else []) \
+        + ([_rms(bias, 0.0)] if bias is not None else [])
     affine = max(changes) if changes else None
     affine_moved = affine is not None and affine > CONSTANT_TOLERANCE
     trained = None if stats_moved != affine_moved else stats_moved
@@ -110,8 +114,10 @@ def _layer(prefix: str, tensors: dict) -> Optional[NormLayer]:
 
 
 def _rms(tensor: torch.Tensor, init: float) -> float:
-    value = float((tensor.double() - init).pow(2).mean().sqrt())
-    return value if math.isfinite(value) else math.inf
+    """Root mean square of ``tensor - init``, scaled by its peak so that no square overflows."""
+    change = tensor.double() - init
+    peak = float(change.abs().max())
+    return 0.0 if peak == 0 else peak * float((change / peak).pow(2).mean().sqrt())
 
 
 def _count(tensor) -> Optional[int]:
