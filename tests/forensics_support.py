@@ -156,3 +156,102 @@ def vit_small_file(folder):
     torch.manual_seed(0)
     torch.save(timm.create_model("vit_small_patch16_224", pretrained=False).state_dict(), path)
     return path
+
+
+# --- another lab's conv net: a CIFAR-style ResNet with BatchNorm, trained for real on digits
+
+class _Block(torch.nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        nn = torch.nn
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
+                                          nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        relu = torch.nn.functional.relu
+        return relu(self.bn2(self.conv2(relu(self.bn1(self.conv1(x))))) + self.shortcut(x))
+
+
+class _Stem(torch.nn.Module):
+    def __init__(self, in_chans: int, width: int) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(in_chans, width, 3, 1, 1, bias=False)
+        self.bn = torch.nn.BatchNorm2d(width)
+
+    def forward(self, x):
+        return torch.nn.functional.relu(self.bn(self.conv(x)))
+
+
+class BNResNet(torch.nn.Module):
+    """A CIFAR-style ResNet (16/32/64 channels, one basic block per stage) initialised as CIFAR
+    ResNets usually are (kaiming_normal, fan_out, on every conv), with a learned scalar (a PReLU
+    of one slope) before the pooling: keys ``stem.*``, ``layers.N.*``, ``act.weight``, ``fc.*``."""
+
+    def __init__(self, num_classes: int = 10, in_chans: int = 3, widths=(16, 32, 64)) -> None:
+        super().__init__()
+        self.stem = _Stem(in_chans, widths[0])
+        blocks, cin = [], widths[0]
+        for i, width in enumerate(widths):
+            blocks.append(torch.nn.Sequential(_Block(cin, width, 1 if i == 0 else 2)))
+            cin = width
+        self.layers = torch.nn.Sequential(*blocks)
+        self.act = torch.nn.PReLU()
+        self.fc = torch.nn.Linear(cin, num_classes)
+        for module in self.modules():
+            if isinstance(module, torch.nn.Conv2d):
+                torch.nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x):
+        x = self.act(self.layers(self.stem(x)))
+        return self.fc(torch.nn.functional.adaptive_avg_pool2d(x, 1).flatten(1))
+
+
+def bn_resnet(num_classes: int = 10, in_chans: int = 3) -> BNResNet:
+    """The factory ``--arch tests.forensics_support:bn_resnet`` names."""
+    return BNResNet(num_classes, in_chans)
+
+
+def digits16() -> tuple:
+    """scikit-learn's digits (the harness's split) as normalised 3x16x16 images:
+    (train x, train y, test x, test y)."""
+    from harness.data import load_dataset
+
+    data = load_dataset("digits")
+
+    def grow(images):
+        x = (images.float() / 255 - data.mean[0]) / data.std[0]
+        return x.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3).expand(-1, 3, -1, -1)
+    return grow(data.train.images), data.train.labels, grow(data.test.images), data.test.labels
+
+
+def trained_bn_resnet(seed: int = 0, epochs: int = 2) -> tuple:
+    """(fresh state dict, trained state dict, test accuracy): the BNResNet of ``seed`` before and
+    after ``epochs`` epochs of SGD (lr 0.1, momentum 0.9, weight decay 5e-4, batch 64) on digits,
+    on one CPU thread (a few seconds)."""
+    from harness.threads import cpu_threads
+
+    x, y, x_test, y_test = digits16()
+    torch.manual_seed(seed)
+    model = BNResNet()
+    fresh = {k: v.clone() for k, v in model.state_dict().items()}
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+    g = torch.Generator().manual_seed(seed)
+    with cpu_threads(1):
+        for _ in range(epochs):
+            order = torch.randperm(len(x), generator=g)
+            for start in range(0, len(x), 64):
+                idx = order[start:start + 64]
+                loss = torch.nn.functional.cross_entropy(model(x[idx]), y[idx])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        model.eval()
+        with torch.no_grad():
+            accuracy = float((model(x_test).argmax(1) == y_test).float().mean())
+    return fresh, model.state_dict(), accuracy

@@ -7,9 +7,11 @@ import torch
 from hypothesis import assume, given, settings, strategies as st
 from torch import nn
 
-from harness.forensics.evidence import (KIND_CONSTANT, KIND_MATRIX, KIND_NON_FINITE, KIND_OTHER,
-                                        KIND_SKIPPED, UnjudgeableTensor, as_matrix, sv_limit,
-                                        sv_min_limit, tensor_evidence, top_singular_value)
+from harness.forensics.evidence import (KIND_CONSTANT, KIND_MASK, KIND_MATRIX, KIND_NON_FINITE,
+                                        KIND_OTHER, KIND_SKIPPED, ONE_ELEMENT, UnjudgeableTensor,
+                                        as_matrix, sv_limit, sv_min_limit, tensor_evidence,
+                                        top_singular_value)
+from harness.forensics.judgement import NO_EVIDENCE, judge
 
 INITS = {
     "normal": lambda t, s: nn.init.normal_(t, std=s),
@@ -162,4 +164,31 @@ def test_quantized_weights_are_judged_and_odd_dtypes_skipped_by_name():
     for name, tensor in odd.items():
         ev = tensor_evidence("x", tensor)
         assert ev.kind == KIND_SKIPPED and ev.note == f"dtype {name}: not judged"
-    assert tensor_evidence("scalar", torch.tensor(0.5)).kind == KIND_CONSTANT
+    scalar = tensor_evidence("scalar", torch.tensor(0.5))    # finite: no evidence (see below)
+    assert (scalar.kind, scalar.note) == (KIND_OTHER, ONE_ELEMENT)
+
+
+@pytest.mark.parametrize("value", [torch.tensor(1.0), torch.zeros(1), torch.full((1, 1, 1), 2.66)])
+def test_a_one_element_tensor_is_never_evidence(value):
+    """A learned scalar (temperature, logit scale, PReLU slope) is constant by definition."""
+    ev = tensor_evidence("logit_scale", value)
+    assert (ev.kind, ev.note, ev.judged, ev.constant) == (KIND_OTHER, ONE_ELEMENT, False, None)
+    judged = judge([ev, tensor_evidence("t", torch.tensor([3.0]))])
+    assert judged.verdict == NO_EVIDENCE and not judged.groups
+    assert [g.verdict for g in judged.silent] == [NO_EVIDENCE, NO_EVIDENCE]
+    nan = tensor_evidence("logit_scale", torch.tensor(float("nan")))
+    assert nan.kind == KIND_NON_FINITE          # still named: a NaN scalar breaks the model
+
+
+def test_pruning_masks_are_named_and_never_weights():
+    torch.manual_seed(0)
+    mask = (torch.rand(64, 64) > 0.5).float()
+    for name in ("fc.weight_mask", "conv.bias_mask", "mask"):
+        ev = tensor_evidence(name, mask)
+        assert ev.kind == KIND_MASK and not ev.judged and not ev.looks_trained, name
+    ones = tensor_evidence("fc.weight_mask", torch.ones(64, 64))
+    assert ones.kind == KIND_MASK and ones.constant is None   # not an init constant either
+    wide = tensor_evidence("fc.weight_mask", torch.ones(1, 64).expand(64, 64))
+    assert (wide.kind, wide.shape) == (KIND_MASK, (64, 64))
+    assert tensor_evidence("fc.weight", mask).kind == KIND_MATRIX     # judged by name only
+    assert tensor_evidence("fc.weight_mask", torch.randn(64, 64)).kind == KIND_MATRIX

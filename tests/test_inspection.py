@@ -165,3 +165,57 @@ def test_json_output_is_strict(tmp_path, capsys):
         raise ValueError(f"not strict JSON: {constant}")
     result = json.loads(capsys.readouterr().out, parse_constant=refuse)[0]
     assert result["verdict"] == RANDOM_INIT, result["summary"]
+
+
+def _pruned(model: torch.nn.Module, amount: float) -> dict:
+    """The state dict torch.nn.utils.prune leaves: global L1 pruning of every Linear/Conv2d
+    weight (weight_orig + weight_mask) and an all-ones mask on the first bias (prune.identity)."""
+    from torch.nn.utils import prune
+
+    layers = [m for m in model.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))]
+    prune.global_unstructured([(m, "weight") for m in layers],
+                              pruning_method=prune.L1Unstructured, amount=amount)
+    prune.identity(layers[0], "bias")
+    return model.state_dict()
+
+
+def _mask_evidence(inspection) -> list:
+    return [t for g in inspection.groups + inspection.silent_groups for t in g.tensors
+            if t.name.endswith("_mask")]
+
+
+def test_a_pruned_random_init_is_random_and_its_masks_are_never_weights(tmp_path):
+    """Masks of 0 and 1 used to be judged as weight matrices with learned structure (and an
+    all-ones mask as an init constant): the pruned init read as partially trained."""
+    from harness.models import create_model
+
+    torch.manual_seed(0)
+    state = _pruned(create_model("vit_tiny_digits", 10, 1), 0.8)
+    assert any(k.endswith("weight_mask") for k in state) and "head.bias_mask" not in state
+    torch.save(state, tmp_path / "pruned_init.pth")
+    inspection = inspect_checkpoint(tmp_path / "pruned_init.pth")
+    assert inspection.verdict == RANDOM_INIT, inspection.summary
+    masks = _mask_evidence(inspection)
+    assert len(masks) == sum(k.endswith("_mask") for k in state)
+    assert all(t.kind == "mask" and not t.judged for t in masks)
+    originals = [t for g in inspection.groups for t in g.matrices if t.name.endswith("_orig")]
+    assert originals and all(not t.looks_trained for t in originals)   # read as the weight
+
+
+def test_a_pruned_trained_file_keeps_its_verdict_without_counting_masks(tmp_path):
+    """The real trained LeNet (advertorch) pruned by torch.nn.utils.prune: the same groups and
+    weight matrices as the unpruned file, none of them a mask."""
+    lenet = Path(__file__).parent / "data" / "real" / "advertorch_lenet5_clntrained.pt"
+    state = torch.load(lenet, map_location="cpu", weights_only=True)
+    model = torch.nn.Module()
+    for key in ("conv1", "conv2", "linear1", "linear2"):
+        w = state[f"{key}.weight"]
+        setattr(model, key, torch.nn.Conv2d(w.shape[1], w.shape[0], w.shape[2:]) if w.ndim == 4
+                else torch.nn.Linear(w.shape[1], w.shape[0]))
+    model.load_state_dict(state)
+    torch.save(_pruned(model, 0.5), tmp_path / "pruned_lenet.pth")
+    plain, pruned = inspect_checkpoint(lenet), inspect_checkpoint(tmp_path / "pruned_lenet.pth")
+    assert pruned.verdict == plain.verdict == TRAINED, pruned.summary
+    assert {g.name: (g.verdict, len(g.matrices)) for g in pruned.groups} == \
+        {g.name: (g.verdict, len(g.matrices)) for g in plain.groups}
+    assert len(_mask_evidence(pruned)) == 5 and all(t.kind == "mask" for t in _mask_evidence(pruned))

@@ -23,17 +23,13 @@ from harness.checkpoint.layout import describe_layout
 from harness.checkpoint.loading import LoadAudit, audit_keys, fit_problems
 from harness.checkpoint.reader import LoadedCheckpoint
 from harness.checkpoint.tensors import JUDGED_DTYPES
-from harness.forensics.evidence import (KIND_CONSTANT, KIND_MATRIX, KIND_OTHER, TensorEvidence,
-                                        tensor_evidence)
+from harness.forensics.evidence import (CONSTANT_TOLERANCE, KIND_CONSTANT, KIND_MATRIX,
+                                        KIND_OTHER, TensorEvidence, tensor_evidence)
 from harness.models import create_model
 from harness.threads import cpu_threads
 
 SEEDS = (0, 1, 2)
 STD_TOLERANCE = 0.10     # a changed scale: weight decay shrinks, learning grows; nudges do neither
-# A tensor fresh inits leave constant (norm gain 1, bias 0) has moved when its rms change exceeds
-# 1% of a unit gain: trained norms move by tenths, while a few hundred Adam steps at lr 1e-5 move
-# a parameter by at most 0.003.
-CONSTANT_TOLERANCE = 0.01
 # Sizes a file may ask the fresh models for: ImageNet-21k has 21,843 classes; stems of
 # multispectral inputs a few dozen channels. A hostile file's (1e9 x 0) head asks for more.
 MAX_CLASSES = 100_000

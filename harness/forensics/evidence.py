@@ -15,7 +15,11 @@ Training adds low-rank structure (singular values above the edge) and heavy tail
 above 3). The limits below are the random-matrix bound plus a margin of several standard units,
 so a random matrix exceeds one about once in millions of draws; they are derived from the shape
 alone, never tuned to a file. Exact-constant tensors (LayerNorm/BatchNorm weight all 1, bias all
-0) are the initialiser's signature; non-finite values are reported by name.
+0) are the initialiser's signature; non-finite values are reported by name. Some tensors are never
+evidence: a one-element tensor (a learned scalar scale or bias: one value is constant by
+definition), and a pruning mask (``<name>_mask`` of ``torch.nn.utils.prune``, values 0 and 1: its
+``<name>_orig`` partner is judged as the weight). BatchNorm layers are judged as layers from
+their running statistics and affine parameters (:mod:`harness.forensics.norms`).
 
 One detail of real files: ``trunc_normal_`` in torch and timm (bounds at +-2 absolute) sometimes
 draws exactly the bound through ``erfinv(-1)``, so a random init can hold an isolated 2.0 among
@@ -29,7 +33,7 @@ import dataclasses
 import functools
 import math
 from dataclasses import asdict, dataclass
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 
@@ -55,6 +59,13 @@ KIND_CONSTANT = "constant"
 KIND_NON_FINITE = "non-finite"
 KIND_OTHER = "other"        # non-constant vectors and small matrices: no evidence either way
 KIND_SKIPPED = "skipped"    # integer buffers (step counters, position ids) and empty tensors
+KIND_MASK = "mask"          # pruning masks (torch.nn.utils.prune's <name>_mask): never evidence
+ONE_ELEMENT = "one element: a single value is no evidence"
+MASK_SUFFIXES = ("_mask", ".mask")
+# A tensor an init leaves constant (norm gain 1, bias 0) has moved when its rms change exceeds 1%
+# of a unit gain: trained norms move by tenths, while a few hundred Adam steps at lr 1e-5 move a
+# parameter by at most 0.003.
+CONSTANT_TOLERANCE = 0.01
 # Peaks outside this range are scaled to 1 first: float32 sums of squares and fourth powers of
 # up to 2^31 elements stay finite and normal.
 SCALE_RANGE = (1e-6, 1e6)
@@ -85,6 +96,7 @@ class TensorEvidence:
     reference: Optional[dict] = None        # what that comparison measured
     low_power: bool = False                 # a small matrix: the spectral test alone cannot tell
     init_fit: Optional[str] = None          # the standard initialiser its scale and shape fit
+    norm: Optional[Any] = None              # the BatchNorm layer it belongs to (norms.NormLayer)
 
     @property
     def spectrum_trained(self) -> bool:
@@ -111,6 +123,8 @@ class TensorEvidence:
     def to_dict(self) -> dict:
         data = {k: v for k, v in asdict(self).items() if v is not None}
         data["shape"] = list(self.shape)
+        if self.norm is not None:
+            data["norm"] = self.norm.to_dict()
         if self.judged:
             data["looks_trained"] = self.looks_trained
         return {k: round(v, 4) if isinstance(v, float) else v for k, v in data.items()}
@@ -194,16 +208,20 @@ def _broadcast_evidence(name: str, tensor: torch.Tensor) -> TensorEvidence:
                                 f"refused rather than copied")
     repeat = numel // distinct.numel()
     note = f"a broadcast view repeating {distinct.numel()} value(s) {repeat} times"
-    inner = _values_evidence(name, distinct)
+    inner = _values_evidence(name, distinct, whole=False)
     if inner.kind == KIND_CONSTANT:
         return TensorEvidence(name, KIND_CONSTANT, shape, numel, constant=inner.constant, note=note)
     if inner.kind == KIND_NON_FINITE:
         return TensorEvidence(name, KIND_NON_FINITE, shape, numel,
                               non_finite=inner.non_finite * repeat, note=note)
+    if inner.kind == KIND_MASK:
+        return dataclasses.replace(inner, shape=shape, numel=numel, note=f"{inner.note}; {note}")
     return TensorEvidence(name, KIND_OTHER, shape, numel, note=note + ": no weight matrix to judge")
 
 
-def _values_evidence(name: str, tensor: torch.Tensor) -> TensorEvidence:
+def _values_evidence(name: str, tensor: torch.Tensor, whole: bool = True) -> TensorEvidence:
+    """The evidence of a dense tensor's values (``whole``: the tensor itself, not the distinct
+    values of a broadcast view)."""
     shape, numel = tuple(tensor.shape), tensor.numel()
     wide = torch.float64 if tensor.dtype == torch.float64 else torch.float32
     flat = tensor.reshape(-1).to(wide)
@@ -211,6 +229,11 @@ def _values_evidence(name: str, tensor: torch.Tensor) -> TensorEvidence:
     if not (math.isfinite(low) and math.isfinite(high)):
         bad = int((~torch.isfinite(flat)).sum())
         return TensorEvidence(name, KIND_NON_FINITE, shape, numel, non_finite=bad)
+    if numel == 1 and whole:
+        return TensorEvidence(name, KIND_OTHER, shape, numel, note=ONE_ELEMENT)
+    if _is_mask(name, flat, low, high):
+        return TensorEvidence(name, KIND_MASK, shape, numel,
+                              note=f"pruning mask ({int(flat.sum())}/{numel} kept): not a weight")
     if low == high:
         return TensorEvidence(name, KIND_CONSTANT, shape, numel, constant=low)
     peak, scale = max(-low, high), 1.0
@@ -224,6 +247,14 @@ def _values_evidence(name: str, tensor: torch.Tensor) -> TensorEvidence:
         return evidence
     fit = init_fit(shape, evidence.std, peak, evidence.kurtosis, evidence.numel)
     return dataclasses.replace(evidence, low_power=True, init_fit=fit)
+
+
+def _is_mask(name: str, flat: torch.Tensor, low: float, high: float) -> bool:
+    """A pruning mask: named like one (torch.nn.utils.prune's ``weight_mask``) and holding only
+    0 and 1."""
+    if not name.endswith(MASK_SUFFIXES) and name != "mask":
+        return False
+    return low >= 0.0 and high <= 1.0 and bool(((flat == 0) | (flat == 1)).all())
 
 
 def _fans(shape: tuple) -> tuple[int, int]:

@@ -16,6 +16,7 @@ from typing import Iterable, Optional
 from harness.expect import Expectation, Verdict
 from harness.threads import cpu_threads
 from harness.forensics.evidence import UnjudgeableTensor, tensor_evidence
+from harness.forensics.norms import with_norm_layers
 from harness.checkpoint.reader import (CheckpointError, LoadedCheckpoint, PathLike,
                                       UnsafeCheckpoint, as_path, is_checkpoint_path,
                                       read_checkpoint)
@@ -37,6 +38,7 @@ class Inspection:
     claim: Optional[str] = None
     groups: list = field(default_factory=list)          # list[GroupJudgement]
     unjudged: list = field(default_factory=list)
+    silent_groups: list = field(default_factory=list)   # GroupJudgements of no-evidence groups
     container: Optional[str] = None
     stripped_prefixes: list = field(default_factory=list)
     has_ema: bool = False
@@ -64,6 +66,7 @@ class Inspection:
                 "contradicts_claim": self.problem is not None, "problem": self.problem,
                 "container": self.container, "stripped_prefixes": self.stripped_prefixes,
                 "has_ema": self.has_ema, "groups": [g.to_dict() for g in self.groups],
+                "no_evidence_groups": [g.to_dict() for g in self.silent_groups],
                 "unjudged": self.unjudged}
         if self.blocked:
             data["blocked_global"] = self.blocked
@@ -106,6 +109,7 @@ def _judged(path: Path, claims: list, arch: Optional[str], num_classes: Optional
     claims += [c for c in (_metadata_claim(ckpt.metadata),) if c]
     with cpu_threads(1):
         evidence = [tensor_evidence(name, t) for name, t in ckpt.tensors.items()]
+        evidence = with_norm_layers(evidence, ckpt.tensors)
     audit = None
     if arch is not None:
         from harness.forensics.comparison import compare_with_arch
@@ -121,7 +125,8 @@ def _first_line(exc: BaseException) -> str:
 def _inspection(path: Path, ckpt: LoadedCheckpoint, judged: FileJudgement, seconds: float,
                 claim: Optional[str], audit: Optional[dict]) -> Inspection:
     return Inspection(str(path), judged.verdict, judged.summary, seconds, claim=claim,
-                      groups=judged.groups, unjudged=judged.unjudged, container=ckpt.container,
+                      groups=judged.groups, unjudged=judged.unjudged,
+                      silent_groups=judged.silent, container=ckpt.container,
                       stripped_prefixes=list(ckpt.stripped_prefixes), has_ema=ckpt.has_ema,
                       load_audit=audit, backbone_trained_share=judged.backbone_trained_share)
 

@@ -4,7 +4,13 @@ Tensors are grouped by module: the key up to its first numeric part (``blocks.3`
 ``encoder.layer.5``, ``layer1.0``), else its first part (``patch_embed``, ``head``, ``norm``).
 A group is ``trained`` when at least half of its judged tensors (its weight matrices; with
 ``--arch`` every tensor compared with fresh inits) show learned structure, at init otherwise
-(``random-init``, or ``untrained-constant`` when all its tensors are exact constants). The overall
+(``random-init``, or ``untrained-constant`` when all its tensors are exact constants). A group
+with BatchNorm layers that vote (:mod:`harness.forensics.norms`) is judged by them instead: a
+layer whose weight and bias moved is positive evidence of optimizer steps, one at its exact init
+never saw a batch, while a weight matrix that looks random may just be briefly trained. A group
+with nothing that carries evidence (one-element tensors, pruning masks, plain vectors, small
+matrices whose scale fits no initialiser) is reported as ``no-evidence`` and left out of the
+overall verdict. The overall
 verdict: all judged groups trained -> ``trained``; none -> ``random-init``;
 only classifier heads at init -> ``finetune-init``; otherwise ``partially-trained`` naming the
 groups at init; ``no-evidence`` when floating-point tensors exist but none carries evidence
@@ -20,8 +26,9 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Iterable, Optional
 
-from harness.forensics.evidence import (KIND_CONSTANT, KIND_MATRIX, KIND_NON_FINITE,
-                                        KIND_SKIPPED, TensorEvidence)
+from harness.forensics.evidence import (CONSTANT_TOLERANCE, KIND_CONSTANT, KIND_MASK,
+                                        KIND_MATRIX, KIND_NON_FINITE, KIND_SKIPPED, ONE_ELEMENT,
+                                        TensorEvidence)
 from harness.heads import state_dict_head
 
 TRAINED = "trained"
@@ -80,6 +87,7 @@ class FileJudgement:
     summary: str
     groups: list = field(default_factory=list)      # list[GroupJudgement]
     unjudged: list = field(default_factory=list)    # names of tensors carrying no evidence
+    silent: list = field(default_factory=list)      # GroupJudgements of no-evidence groups
 
     @property
     def backbone_trained_share(self) -> float:
@@ -102,16 +110,36 @@ def group_verdict(name: str, tensors: list) -> Optional[GroupJudgement]:
     """None when the group carries no evidence (only non-constant vectors or tiny tensors)."""
     if any(t.kind == KIND_NON_FINITE for t in tensors):
         return GroupJudgement(name, NON_FINITE, tensors)
-    judged = [t for t in tensors if t.judged]
     if tensors and all(t.kind == KIND_CONSTANT and not t.looks_trained for t in tensors):
         return GroupJudgement(name, UNTRAINED_CONSTANT, tensors)
-    if judged:
-        trained = sum(t.looks_trained for t in judged)
-        verdict = TRAINED if trained >= TRAINED_SHARE * len(judged) else RANDOM_INIT
+    ballots = [layer.trained for layer in voting_norms(tensors)]
+    if not ballots:
+        ballots = [t.looks_trained for t in tensors if t.judged]
+    if ballots:
+        verdict = TRAINED if sum(ballots) >= TRAINED_SHARE * len(ballots) else RANDOM_INIT
         return GroupJudgement(name, verdict, tensors)
-    if any(t.kind == KIND_CONSTANT for t in tensors):
+    if any(t.kind == KIND_CONSTANT and t.norm is None for t in tensors):
         return GroupJudgement(name, RANDOM_INIT, tensors)
     return None
+
+
+def norm_layers_of(tensors: Iterable[TensorEvidence]) -> list:
+    """The BatchNorm layers (norms.NormLayer) of these tensors, once each, in order; layers
+    whose tensors the --arch comparison judged are left to it."""
+    layers: dict = {}
+    compared = set()
+    for t in tensors:
+        if t.norm is not None:
+            layers.setdefault(t.norm.layer, t.norm)
+            if t.arch_trained is not None:
+                compared.add(t.norm.layer)
+    return [layer for name, layer in layers.items() if name not in compared]
+
+
+def voting_norms(tensors: Iterable[TensorEvidence]) -> list:
+    """The BatchNorm layers that say trained or at init (not those where only one of statistics
+    and weight/bias left its init)."""
+    return [layer for layer in norm_layers_of(tensors) if layer.trained is not None]
 
 
 def judge(evidence: Iterable[TensorEvidence]) -> FileJudgement:
@@ -119,22 +147,24 @@ def judge(evidence: Iterable[TensorEvidence]) -> FileJudgement:
     grouped: dict[str, list] = {}
     for item in evidence:
         grouped.setdefault(group_name(item.name), []).append(item)
-    groups, unjudged = [], []
+    groups, unjudged, silent = [], [], []
     for name, items in grouped.items():
         verdict = group_verdict(name, items)
         if verdict is None:
             unjudged += [t.name for t in items]
+            silent.append(GroupJudgement(name, NO_EVIDENCE, items))
         else:
             groups.append(verdict)
     head = state_dict_head({t.name: t.shape for t in evidence})
-    for group in groups:
+    for group in groups + silent:
         group.structural_head = head is not None and group_name(f"{head}.weight") == group.name
-    groups.sort(key=lambda g: _natural(g.name))
+    groups.sort(key=lambda g: natural(g.name))
+    silent.sort(key=lambda g: natural(g.name))
     verdict, summary = _overall(groups, evidence)
-    return FileJudgement(verdict, summary, groups, unjudged)
+    return FileJudgement(verdict, summary, groups, unjudged, silent)
 
 
-def _natural(name: str) -> list:
+def natural(name: str) -> list:
     return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in name.split(".")]
 
 
@@ -181,24 +211,85 @@ def describe(verdict: str, tensors: Iterable[TensorEvidence]) -> str:
     bad = [t for t in tensors if t.kind == KIND_NON_FINITE]
     if verdict == NON_FINITE and bad:
         return "non-finite values in " + ", ".join(f"{t.name} ({t.non_finite})" for t in bad)
+    if verdict == NO_EVIDENCE:
+        return silence(tensors)
     mats = [t for t in tensors if t.kind == KIND_MATRIX and t.judged]
     silent = [t.name for t in tensors if t.kind == KIND_MATRIX and not t.judged]
-    consts = [t for t in tensors if t.kind == KIND_CONSTANT]
+    voting = voting_norms(tensors)
+    consts = [t for t in tensors if t.kind == KIND_CONSTANT
+              and not (t.norm is not None and t.norm in voting)]
+    norm_words = _norm_words(verdict, tensors)
     arch_words = _arch_words(tensors) + (
         f"; no evidence from {len(silent)} small matrix(es) whose scale fits no standard "
         f"initialiser ({', '.join(silent[:4])})" if silent else "")
-    if not mats:
-        return f"{len(consts)} exact-constant tensor(s), no weight matrix to judge{arch_words}"
     const_words = (f"; {len(consts)} exact-constant tensor(s)" if consts else "") + arch_words
-    if verdict == TRAINED:
-        chosen = [t for t in mats if t.looks_trained]
-        return (f"{len(chosen)}/{len(mats)} weight matrices show learned structure "
-                f"({_spread(chosen)}){const_words}")
-    chosen = [t for t in mats if not t.looks_trained]
+    if not mats:
+        if voting:
+            return norm_words + const_words
+        return f"{len(consts)} exact-constant tensor(s), no weight matrix to judge{arch_words}"
+    lead = f"{norm_words}; " if norm_words else ""
+    learned = [t for t in mats if t.looks_trained]
+    if (verdict == TRAINED and learned) or len(learned) == len(mats):
+        return (f"{lead}{len(learned)}/{len(mats)} weight matrices show learned structure "
+                f"({_spread(learned)}){const_words}")
+    chosen = [t for t in mats if not t.looks_trained]     # BatchNorm layers may outvote them
     fits = sorted({t.init_fit for t in chosen if t.init_fit})
     fit_words = f"; scale fits {', '.join(fits)}" if fits else ""
-    return (f"{len(chosen)}/{len(mats)} weight matrices indistinguishable from init "
+    return (f"{lead}{len(chosen)}/{len(mats)} weight matrices indistinguishable from init "
             f"({_median(chosen)}{fit_words}){const_words}")
+
+
+def _norm_words(verdict: str, tensors: list) -> str:
+    """What the BatchNorm layers say, e.g. ``9/9 BatchNorm layers trained (statistics moved,
+    weight/bias 0.036-0.133 rms from their init, 46 batches tracked)``."""
+    layers = norm_layers_of(tensors)
+    voting = [layer for layer in layers if layer.trained is not None]
+    quiet = [layer for layer in layers if layer.trained is None]
+    stats_only = sum(layer.stats_moved for layer in quiet)
+    quiet_words = "; ".join(
+        f"{n} BatchNorm layer(s) {words} (no vote)" for n, words in (
+            (stats_only, "with moved statistics but weight/bias at init"),
+            (len(quiet) - stats_only, "with weight/bias off their init but statistics at 0/1"))
+        if n)
+    if not voting:
+        return quiet_words
+    quiet_words = f"; {quiet_words}" if quiet_words else ""
+    if verdict == TRAINED:
+        chosen = [layer for layer in voting if layer.trained]
+        changes = [layer.affine_change for layer in chosen]
+        batches = sorted({layer.batches for layer in chosen if layer.batches is not None})
+        batch_words = f", {_range(batches, 0)} batches tracked" if batches else ""
+        return (f"{len(chosen)}/{len(voting)} BatchNorm layers trained (statistics moved, "
+                f"weight/bias {_range(changes, 3)} rms from their init{batch_words})"
+                f"{quiet_words}")
+    chosen = [layer for layer in voting if not layer.trained]
+    return (f"{len(chosen)}/{len(voting)} BatchNorm layers at init (running mean 0, var 1, "
+            f"no batch tracked, weight/bias within {CONSTANT_TOLERANCE:g} of their init)"
+            f"{quiet_words}")
+
+
+def silence(tensors: list) -> str:
+    """Why a group carries no evidence, e.g. ``no evidence: 1 one-element tensor(s) (a single
+    value is no evidence)``."""
+    counts: dict = {}
+    for t in tensors:
+        counts[_silence_reason(t)] = counts.get(_silence_reason(t), 0) + 1
+    return "no evidence: " + "; ".join(f"{n} {reason}" for reason, n in counts.items())
+
+
+def _silence_reason(t: TensorEvidence) -> str:
+    if t.note == ONE_ELEMENT:
+        return "one-element tensor(s) (a single value is no evidence)"
+    if t.kind == KIND_MASK:
+        return "pruning mask(s) (not weights)"
+    if t.norm is not None:
+        return ("tensor(s) of BatchNorm layers whose statistics and weight/bias disagree "
+                "(only one of them left its init)")
+    if t.kind == KIND_MATRIX:
+        return "small matrix(es) whose scale fits no standard initialiser"
+    if t.kind == KIND_SKIPPED:
+        return "tensor(s) not judged (" + (t.note or "not judged") + ")"
+    return "vector(s) or small tensor(s) without an init signature"
 
 
 def _arch_words(tensors: list) -> str:

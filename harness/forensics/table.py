@@ -6,7 +6,7 @@ lone surrogates of a name that is not UTF-8 show as ``\\udcff``."""
 from __future__ import annotations
 
 from harness.escape import terminal
-from harness.forensics.judgement import describe
+from harness.forensics.judgement import describe, natural
 
 
 def render_inspections(results: list) -> str:
@@ -33,7 +33,7 @@ def _file_lines(r) -> list[str]:
         prefixes = f", stripped {', '.join(r.stripped_prefixes)}" if r.stripped_prefixes else ""
         ema = ", an EMA copy exists" if r.has_ema else ""
         lines.append(f"      state dict: {r.container}{prefixes}{ema}")
-    rows = _merged_rows(r.groups)
+    rows = _merged_rows(sorted(r.groups + r.silent_groups, key=lambda g: natural(g.name)))
     if rows:
         width = max(len(name) for name, _, _ in rows)
         lines += [f"      {name:<{width}}  {verdict:<18}  {words}" for name, verdict, words in rows]
