@@ -108,6 +108,17 @@ def test_an_edit_of_the_dataset_factorys_code_changes_the_key_an_unrelated_edit_
     assert run_key(spec, CPU) not in (key, noisier)
 
 
+def test_a_model_factory_is_keyed_by_its_package_too():
+    own = Path(__file__).resolve().parent.parent / "examples" / "own_project"
+    sys.path.insert(0, str(own))
+    try:
+        code = run_code(_spec(model="own_vit.model:vit_digits", dataset="digits"))
+    finally:
+        sys.path.remove(str(own))
+    assert set(code) == {"model"} and code["model"].root == own
+    assert set(code["model"].files) == {"own_vit/__init__.py", "own_vit/model.py"}
+
+
 def test_runs_of_harness_models_on_registered_datasets_keep_their_keys():
     """No code beyond the spec: the key is the one the harness made before code was keyed."""
     spec = _spec(dataset="digits")

@@ -72,8 +72,12 @@ KINDS: dict[str, Callable[[Preprocess, torch.Tensor], torch.Tensor]] = {
 
 def undeclared(dataset_name: str) -> Preprocess:
     """The preprocessing of a dataset that declares none: images in [0, 1]."""
+    from harness.imports import is_import_path
+
+    fix = ("declare them in its factory" if is_import_path(dataset_name) else
+           "name a factory of it that declares them")
     return Preprocess("unit", f"dataset {dataset_name!r} declares no mean/std or transform; "
-                              f"declare them in its factory if the run normalised its inputs")
+                              f"{fix} if the run normalised its inputs")
 
 
 def training_path(dataset) -> Preprocess:
