@@ -1,10 +1,11 @@
 """The state loop and the content-addressed runs store.
 
 ``get_or_run(spec, context)`` returns a :class:`RunRecord`. Runs live under
-``<reports-dir>/runs/<key>/`` where ``key`` hashes the spec, the harness version, the device type
-and the init file's bytes. Each completed state is written (atomically) as ``state<k>.json``
-plus ``state<k>.safetensors``; ``record.json`` marks the whole run complete. A stored complete
-run is returned without training; an interrupted one resumes after its last completed state.
+``<reports-dir>/runs/<key>/`` where ``key`` hashes the spec, the harness version, the device type,
+the init file's bytes and the code the run computes from (:func:`run_key`). Each completed state
+is written (atomically) as ``state<k>.json`` plus ``state<k>.safetensors``; ``record.json`` marks
+the whole run complete. A stored complete run is returned without training; an interrupted one
+resumes after its last completed state.
 """
 from __future__ import annotations
 
