@@ -123,7 +123,7 @@ class DistributedEngine(Engine):
 def get_or_run_distributed(spec: RunSpec, context: RunContext, group: Distributed) -> RunRecord:
     """:func:`harness.runs.get_or_run` for every rank of ``group``: rank 0 holds the run lock and
     decides whether a stored run is reused; all ranks then return it, or train it together."""
-    key = run_key(spec, context.device)
+    key = run_key(spec, context.device, context.root)
     store = context.store
     lock = exclusive(store.lock_path(key), f"run {key}") if group.is_main else nullcontext()
     with lock:

@@ -10,6 +10,8 @@ import hashlib
 import importlib
 import inspect
 import re
+import sys
+from types import ModuleType
 from typing import Any, Callable
 
 _PATH = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
@@ -29,7 +31,7 @@ def load_object(path: str, what: str) -> Any:
         raise ImportPathError(f"{what} {path!r}: expected 'package.module:attribute'")
     module_name, _, attribute = path.partition(":")
     try:
-        obj = importlib.import_module(module_name)
+        obj = import_module(module_name)
     except ImportError as exc:
         raise ImportPathError(f"{what} {path!r}: cannot import {module_name!r} ({exc}); is the "
                               f"project on sys.path (run pytest from its root)?") from None
@@ -38,6 +40,21 @@ def load_object(path: str, what: str) -> Any:
             raise ImportPathError(f"{what} {path!r}: {module_name!r} has no attribute {attribute!r}")
         obj = getattr(obj, part)
     return obj
+
+
+def import_module(name: str) -> ModuleType:
+    """The module ``name``, imported with real tensors: when the caller builds a model on the
+    meta device (``with torch.device("meta")``), a first import here runs under the CPU device
+    instead, so a module-level tensor of the user's module holds data (it is made once, at
+    import, and every later model of the module uses it)."""
+    if name in sys.modules:
+        return importlib.import_module(name)
+    import torch
+
+    if torch.get_default_device().type != "meta":
+        return importlib.import_module(name)
+    with torch.device("cpu"):
+        return importlib.import_module(name)
 
 
 def load_callable(path: str, what: str) -> Callable:
@@ -61,7 +78,7 @@ def call_with(fn: Callable, **kwargs: Any) -> Any:
 
 def source_digest(path: str) -> str:
     """SHA-256 of the source file of the module ``path`` names (its code, as the run saw it)."""
-    module = importlib.import_module(path.partition(":")[0])
+    module = import_module(path.partition(":")[0])
     try:
         source = inspect.getsource(module)
     except (OSError, TypeError):

@@ -9,13 +9,14 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 import timm
+import torch
 from torch import nn
 
 from harness.checkpoint.loading import LoadAudit, ModelError, audit_keys, fit_problems, load_init
 from harness.imports import ImportPathError, call_with, is_import_path, load_callable, source_digest
 
 __all__ = ["MODELS", "LoadAudit", "ModelError", "Variant", "audit_keys", "check_model_name",
-           "create_model", "fit_problems", "load_init", "model_definition", "native_image_size"]
+           "create_model", "create_skeleton", "fit_problems", "load_init", "model_definition", "native_image_size"]
 
 
 @dataclass(frozen=True)
@@ -127,3 +128,13 @@ def create_model(name: str, num_classes: int, in_chans: int = 3,
     """The model ``name`` names, built for ``num_classes`` and ``in_chans`` (and, for a user's
     factory, ``image_size``: it is called with those its signature accepts)."""
     return lookup(name).build(num_classes, in_chans, image_size)
+
+
+def create_skeleton(name: str, num_classes: int, in_chans: int = 3,
+                    image_size: Optional[int] = None) -> nn.Module:
+    """The model ``name`` names with no weights (built on the meta device), for its layout: the
+    factory's module is imported first, outside the meta device, so its module-level tensors
+    hold data; only the construction runs on meta."""
+    source = lookup(name)
+    with torch.device("meta"):
+        return source.build(num_classes, in_chans, image_size)

@@ -1,10 +1,11 @@
 """The state loop and the content-addressed runs store.
 
 ``get_or_run(spec, context)`` returns a :class:`RunRecord`. Runs live under
-``<reports-dir>/runs/<key>/`` where ``key`` hashes the spec, the harness version, the device type
-and the init file's bytes. Each completed state is written (atomically) as ``state<k>.json``
-plus ``state<k>.safetensors``; ``record.json`` marks the whole run complete. A stored complete
-run is returned without training; an interrupted one resumes after its last completed state.
+``<reports-dir>/runs/<key>/`` where ``key`` hashes the spec, the harness version, the device type,
+the init file's bytes and the code the run computes from (:func:`run_key`). Each completed state
+is written (atomically) as ``state<k>.json`` plus ``state<k>.safetensors``; ``record.json`` marks
+the whole run complete. A stored complete run is returned without training; an interrupted one
+resumes after its last completed state.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import Callable, Optional
 
 import torch
 
+from harness.closure import code_key, code_record, run_code
 from harness.data import Dataset, load_dataset
 from harness.data.batches import Batches, augment_for
 from harness.data.holdout import hold_out
@@ -46,6 +48,7 @@ class RunContext:
     threads: int = DEFAULT_THREADS
     compile: bool = True       # torch.compile the training forward on CUDA (--no-compile: eager)
     echo: Optional[Callable[[str], None]] = None   # where a command's live output goes
+    root: Optional[Path] = None   # the project root RunSpec.inputs are relative to (None: cwd)
 
     @property
     def store(self) -> RunStore:
@@ -64,9 +67,13 @@ def init_digest(init: Optional[str]) -> str:
     return digest.hexdigest()
 
 
-def run_key(spec: RunSpec, device: torch.device) -> str:
+def run_key(spec: RunSpec, device: torch.device, root: Optional[Path] = None) -> str:
+    """The store key of ``spec``: its values, the harness version, the device type, the init
+    file's bytes, the model's definition and the code the run computes from (a user's factories
+    and the project files they import, ``spec.inputs``: :func:`harness.closure.run_code`)."""
     return spec.stable_hash(device_type=device.type, init_digest=init_digest(spec.init),
-                            model_definition=model_definition(spec.model))
+                            model_definition=model_definition(spec.model),
+                            code=code_key(run_code(spec, root)))
 
 
 def stored_run(store: RunStore, key: str, rerun: bool) -> Optional[RunRecord]:
@@ -90,7 +97,7 @@ def shared_dense_spec(spec: RunSpec) -> Optional[RunSpec]:
 
 
 def get_or_run(spec: RunSpec, context: RunContext) -> RunRecord:
-    key = run_key(spec, context.device)
+    key = run_key(spec, context.device, context.root)
     store = context.store
     with exclusive(store.lock_path(key), f"run {key} ({spec.label or spec.model})"):
         stored = stored_run(store, key, context.rerun)
@@ -156,7 +163,8 @@ class Engine:
                    "store_repairs": list(self.store.repairs),
                    "dataset_source": dataset.source, "train_n": len(dataset.train),
                    "test_n": len(dataset.test), "validation_n": len(held) if held is not None else 0,
-                   "compiled": self.step_fn is not model},
+                   "compiled": self.step_fn is not model,
+                   "keyed_code": code_record(run_code(spec, self.context.root))},
             in_chans=dataset.channels, image_size=image_size)
         self.store.save_record(self.key, record)
         return record

@@ -48,7 +48,7 @@ class HarnessSession:
         self.context = RunContext(device=self.device, reports_dir=Path(options.reports_dir),
                                   data_root=options.data_root, download=options.download,
                                   rerun=options.rerun, progress=options.progress,
-                                  threads=options.threads, compile=options.compile)
+                                  threads=options.threads, compile=options.compile, root=self.root)
         self.started = time.time()
         self.records: dict[str, RunRecord] = {}
         self.failures: dict[str, RunFailed] = {}

@@ -210,6 +210,10 @@ class RunSpec:
     dataset's order, as the research group's 45k/5k CIFAR split does); every epoch is then also
     evaluated on them, and a state's "best SA" is its test accuracy at the best-validation epoch
     (:attr:`harness.record.StateRecord.best_sa`).
+
+    ``inputs``: further files (relative to the project root) whose bytes key the run, beside the
+    code of a user's model and dataset factories and of the project files they import
+    (:mod:`harness.closure`), which key it anyway.
     """
 
     model: str
@@ -221,8 +225,13 @@ class RunSpec:
     prune: Optional[PruneSpec] = None
     label: str = ""
     validation: int = field(default=0, metadata=ADDED)
+    inputs: tuple = field(default=(), metadata=ADDED)
 
     def __post_init__(self) -> None:
+        inputs = self.inputs
+        _require(isinstance(inputs, (list, tuple)) and all(isinstance(n, str) and n for n in inputs),
+                 "RunSpec", "inputs", "a list of file paths relative to the project root", inputs)
+        object.__setattr__(self, "inputs", tuple(inputs))
         _require(isinstance(self.model, str) and bool(self.model), "RunSpec", "model",
                  "a model name", self.model)
         _require(isinstance(self.validation, int) and not isinstance(self.validation, bool)
@@ -246,15 +255,20 @@ class RunSpec:
         return self.init is not None
 
     def stable_hash(self, *, device_type: str = "cpu", init_digest: str = "",
-                    model_definition: str = "") -> str:
-        """Hex digest of the spec, the harness version, the device type, the init file's bytes
-        and the model's definition (so editing a model variant never reuses a stale run).
+                    model_definition: str = "", code: Optional[dict] = None) -> str:
+        """Hex digest of the spec, the harness version, the device type, the init file's bytes,
+        the model's definition (so editing a model variant never reuses a stale run) and the
+        code the run computes from (``code``: the digests of a user's factories' project files
+        and of ``inputs``, :func:`harness.closure.code_key`; hashed only when there is some, so
+        runs of harness and timm models on registered datasets keep their keys).
 
         The label is presentation only and does not enter the hash.
         """
         payload = {"spec": {k: v for k, v in _canonical(self).items() if k != "label"},
                    "harness": __version__, "device": device_type, "init_sha256": init_digest,
                    "model": model_definition}
+        if code:
+            payload["code"] = code
         text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

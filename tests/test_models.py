@@ -1,3 +1,4 @@
+import sys
 from pathlib import Path
 
 import pytest
@@ -162,3 +163,51 @@ def test_an_unexpected_weight_fails_load_and_inspect_alike(own_project, tmp_path
         load_init(create_model(own_project, num_classes=10, in_chans=3, image_size=32), str(path))
     report = inspect_checkpoint(path, arch=own_project, num_classes=10).load_audit
     assert not report["passed"] and "extra_adapter.weight" in report["problem"]
+
+
+# --- a user's module with a module-level tensor, first imported where a layout is built on meta
+MODULE_TENSOR = '''
+import torch
+from torch import nn
+
+SCALE = torch.tensor([0.5, 2.0])          # made once, when the module is imported
+
+
+class Net(nn.Module):
+    def __init__(self, num_classes):
+        super().__init__()
+        self.fc = nn.Linear(2, num_classes)
+        self.register_buffer("scale", SCALE.clone())
+
+    def forward(self, x):
+        return self.fc(x.flatten(1)[:, :2] * self.scale)
+
+
+def factory(num_classes):
+    return Net(num_classes)
+'''
+
+
+@pytest.mark.parametrize("first", ["skeleton", "under_meta"])
+def test_a_module_level_tensor_keeps_its_data_when_the_module_is_first_built_on_meta(
+        first, tmp_path, monkeypatch):
+    """The module was imported inside ``with torch.device("meta")`` (a layout built without
+    weights) and its module-level tensor became a meta tensor: every later real model of it
+    failed with "Cannot copy out of meta tensor; no data!"."""
+    from harness.models import create_skeleton
+
+    name = f"scaled_{first}"
+    (tmp_path / f"{name}.py").write_text(MODULE_TENSOR)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, name, raising=False)
+    if first == "skeleton":
+        layout = create_skeleton(f"{name}:factory", 3)
+    else:                                   # any caller that builds the whole call under meta
+        with torch.device("meta"):
+            layout = create_model(f"{name}:factory", 3)
+    assert layout.fc.weight.is_meta
+    assert sys.modules[name].SCALE.tolist() == [0.5, 2.0]
+    model = create_model(f"{name}:factory", 3).to("cpu")
+    assert model.scale.tolist() == [0.5, 2.0]
+    assert model(torch.ones(4, 1, 2, 2)).shape == (4, 3)
+    monkeypatch.delitem(sys.modules, name)

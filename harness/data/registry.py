@@ -7,6 +7,8 @@ from typing import Callable, Optional
 
 import torch
 
+from harness.data.preprocess import Preprocess
+
 
 class DataError(RuntimeError):
     """A dataset cannot be loaded; the message says what to pass or fix."""
@@ -38,6 +40,7 @@ class Dataset:
     std: tuple
     flip: bool         # horizontal flips preserve the label
     source: str        # where the bytes came from
+    preprocess: Optional[Preprocess] = None   # how a lab's model received the images, if declared
 
     @property
     def image_size(self) -> int:

@@ -75,7 +75,7 @@ class RayExecutor(Executor):
         try:
             if isinstance(spec, CommandSpec):
                 return command_key(spec, self.root)[0]
-            return run_key(spec, context.device)
+            return run_key(spec, context.device, context.root)
         except (OSError, ImportError, ValueError, *run_errors()):
             return None
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
-import torch
 
-from harness.models import create_model
+from harness.models import create_skeleton
 from harness.prune.masks import MaskSet
 from harness.prune.structure import families, summary
 from harness.record import RunRecord, StateRecord
@@ -57,8 +56,7 @@ def _layout(record: RunRecord, stored: set) -> tuple[list, list]:
     in_chans = record.in_chans
     if in_chans is None:
         raise MeasurementError(f"run {record.run_id} does not record its input channels; rerun it with --rerun")
-    with torch.device("meta"):
-        model = create_model(record.model, record.num_classes, in_chans, record.image_size)
+    model = create_skeleton(record.model, record.num_classes, in_chans, record.image_size)
     include_head = bool((record.spec.get("prune") or {}).get("include_head"))
     masks = MaskSet.dense(model, include_head)
     if set(masks.names) != stored:

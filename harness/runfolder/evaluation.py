@@ -3,10 +3,13 @@
 A research-group file is loaded into the model its import path names (``package.module:factory``,
 called with ``num_classes``, ``image_size`` and ``in_chans`` as its signature accepts), strictly:
 every key of the file's ``state_dict`` must fit, the ``weight_orig`` / ``weight_mask`` pairs folded
-into the weight they make. The model receives the test images in [0, 1], as torchvision's
-``ToTensor`` gives them (the group's models normalise themselves, or not at all: their ViT holds
-a ``normalize`` module its forward never calls). A harness store state is evaluated exactly as the
-engine evaluates it (its batches, normalisation and size).
+into the weight they make. The model receives the test images preprocessed as the dataset
+declares the lab's pipeline fed them (:mod:`harness.data.preprocess`: a factory's ``mean`` /
+``std`` or ``transform``); a dataset that declares none gives them in [0, 1], as torchvision's
+``ToTensor`` does (the research group's pipeline: their models normalise themselves, or not at
+all: their ViT holds a ``normalize`` module its forward never calls). A harness store state is
+evaluated exactly as the engine evaluates it (its batches, normalisation and size). Either way
+the evidence names the preprocessing used.
 """
 from __future__ import annotations
 
@@ -88,21 +91,36 @@ class Evaluator:
         model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
         return self._count(model.to(self.device), data.test.images, data.test.labels)
 
+    def preprocessing(self):
+        """How the lab's model is fed the test images: as the dataset declares (else [0, 1])."""
+        from harness.data.preprocess import undeclared
+
+        data = self.dataset()
+        return data.preprocess or undeclared(self.dataset_name)
+
     def _count(self, model, images: torch.Tensor, labels: torch.Tensor) -> tuple[int, int]:
+        from harness.data.preprocess import PreprocessError
+
+        prep = self.preprocessing()
         model.eval()
         correct = 0
         with torch.no_grad():
             for start in range(0, len(labels), EVAL_BATCH):
-                x = images[start:start + EVAL_BATCH].to(self.device).float().div(255)
+                try:
+                    x = prep(images[start:start + EVAL_BATCH].to(self.device))
+                except PreprocessError as exc:
+                    raise RunFolderError(f"--harness-dataset {self.dataset_name}: {exc}") from None
                 y = labels[start:start + EVAL_BATCH].to(self.device)
                 correct += int((model(x).argmax(1) == y).sum())
         return correct, len(labels)
 
-    def engine(self, record, state) -> tuple[int, int]:
-        """A harness store state, evaluated as the engine evaluates."""
+    def engine(self, record, state) -> tuple[int, int, str]:
+        """A harness store state, evaluated as the engine evaluates: ``(correct, n, the
+        preprocessing used)``."""
         from safetensors.torch import load_file
 
         from harness.data import DataError, load_dataset
+        from harness.data.preprocess import training_path
         from harness.models import create_model
         from harness.runs import batches_for
         from harness.spec import spec_from_dict
@@ -116,7 +134,7 @@ class Evaluator:
         model = create_model(record.model, record.num_classes, record.in_chans, record.image_size)
         model.load_state_dict(load_file(state.checkpoint))
         _, test = batches_for(spec, dataset, self.device)
-        return evaluate(model.to(self.device), test)
+        return (*evaluate(model.to(self.device), test), training_path(dataset).describe())
 
 
 def evaluate_state(run, index: int):
@@ -130,10 +148,11 @@ def evaluate_state(run, index: int):
         state = run.record.state(index)
         if state.stored_accuracy is None:
             return f"state {index} records no accuracy of its stored model"
-        correct, n = evaluator.engine(run.record, state)
+        correct, n, preprocessing = evaluator.engine(run.record, state)
         return correct, n, state.stored_accuracy, {
             "file": run.shown(state.checkpoint),
-            "reported_from": f"state{index}.json stored_correct / stored_n"}
+            "reported_from": f"state{index}.json stored_correct / stored_n",
+            "preprocessing": preprocessing}
     missing = evaluator.missing()
     if missing:
         return missing
@@ -144,7 +163,8 @@ def evaluate_state(run, index: int):
         return f"the run reports no accuracy for state {index} (no '* best SA=' line, no result)"
     correct, n = evaluator.research(path)
     return correct, n, reported, {"file": run.shown(path), "reported_from": where,
-                                  "dataset": evaluator.dataset_name, "model": evaluator.model_name}
+                                  "dataset": evaluator.dataset_name, "model": evaluator.model_name,
+                                  "preprocessing": evaluator.preprocessing().describe()}
 
 
 def _reported(run, index: int, path: Path) -> tuple:

@@ -318,7 +318,8 @@ def _reported_accuracy(view: StateView) -> Outcome:
     if not low <= reported <= high:
         evidence["note"] = (f"{evidence['file']} evaluated: {accuracy:.2f}% ({correct}/{n}, Wilson "
                             f"95% [{low:.2f}, {high:.2f}]) vs reported {reported:.2f}% "
-                            f"({evidence['reported_from']})")
+                            f"({evidence['reported_from']}); model inputs: "
+                            f"{evidence['preprocessing']}")
     bar = view.bar("reported_accuracy", "accuracy of the stored model against the accuracy "
                    "the run reported", "within", reported, "%", tolerance)
     return Finding("reported_accuracy", view.index, bar, accuracy, evidence)

@@ -77,15 +77,12 @@ def store_run(record: RunRecord, evaluator: Evaluator) -> PrunedRun:
 
 def _store_heads(record: RunRecord) -> dict:
     """Head counts of the model a store run trained (built on the meta device)."""
-    import torch
-
-    from harness.models import ModelError, create_model
+    from harness.models import ModelError, create_skeleton
     from harness.runfolder.channels import model_heads
 
     try:
-        with torch.device("meta"):
-            built = create_model(record.model, record.num_classes, record.in_chans or 3,
-                                 record.image_size)
+        built = create_skeleton(record.model, record.num_classes, record.in_chans or 3,
+                                record.image_size)
     except ModelError as exc:
         raise RunFolderError(f"run {record.run_id}: {exc}") from None
     return model_heads(built)
@@ -145,9 +142,7 @@ def _log_of(layout: FolderLayout, given: Optional[Path], option: str) -> tuple:
 def _model_layout(model: str, log_record: RunRecord, evaluator: Evaluator) -> tuple:
     """Prunable weight names and head counts of the model the run trained (built on the meta
     device: no weights)."""
-    import torch
-
-    from harness.models import ModelError, create_model
+    from harness.models import ModelError, create_skeleton
     from harness.prune.masks import MaskSet
     from harness.runfolder.channels import model_heads
 
@@ -155,8 +150,7 @@ def _model_layout(model: str, log_record: RunRecord, evaluator: Evaluator) -> tu
     classes, chans, size = ((data.num_classes, data.channels, data.image_size) if data
                             else (log_record.num_classes or 10, 3, None))
     try:
-        with torch.device("meta"):
-            built = create_model(model, classes, chans, size)
+        built = create_skeleton(model, classes, chans, size)
     except ModelError as exc:
         raise RunFolderError(f"--harness-from-run-model: {exc}") from None
     return MaskSet.dense(built).names, model_heads(built)
