@@ -63,6 +63,9 @@ def test_real_log(name):
         return
     record = _record(name)
     assert record.source == f"log:{truth.get('format', 'mllog')}"
+    for fact in ("dataset", "model", "num_classes"):     # where the truth read them by hand
+        if fact in truth:
+            assert getattr(record, fact) == truth[fact], fact
     states = truth.get("states", [truth])
     assert len(record.states) == len(states)
     for state, state_truth in zip(record.states, states):
