@@ -8,22 +8,22 @@ PATTERNS = {
     "epoch": "the epoch number (group 1, or (?P<epoch>...))",
     "test_accuracy": "a test accuracy (group 1, or (?P<accuracy>...)), scaled as accuracy_scale "
                      "says",
-    "test_correct_total": "the test counts: groups correct and total (or 1 and 2); preferred "
+    "test_correct_total": "the test counts: groups correct and total (or 1 and 2), preferred "
                           "over a printed percentage",
-    "loss": "the training loss; the last one before an evaluation is the epoch's",
+    "loss": "the training loss (the last one before an evaluation is the epoch's)",
     "step": "a batch inside an epoch (counted as read)",
     "state": "a pruning state or phase header: group 1 its index (else the next index)",
     "arguments": "where a run-argument list starts: the text after the match is read as "
                  "key=value, ... (argparse's Namespace) or as a JSON object {...}",
     "argument": "one run argument a line, groups key and value (or 1 and 2), e.g. "
-                "'dataset: cifar100'; read before the first evaluation",
+                "'dataset: cifar100', read before the first evaluation",
 }
 SETTINGS = {
     "epoch_base": "0 or 1: the number the log gives the first epoch (default: the first "
                   "printed epoch, when 0 or 1)",
     "accuracy_scale": "percent, fraction or auto (the default): fraction multiplies each "
-                      "accuracy by 100; auto does so when every accuracy the log prints is at "
-                      "most 1; the record says which was applied and why",
+                      "accuracy by 100, auto does so when every accuracy the log prints is at "
+                      "most 1, and the record says which was applied and why",
 }
 NAMES = {**PATTERNS, **SETTINGS}
 SCALES = ("auto", "percent", "fraction")

@@ -12,7 +12,7 @@ import hashlib
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import torch
 
@@ -46,6 +46,7 @@ class RunContext:
     threads: int = DEFAULT_THREADS
     compile: bool = True       # torch.compile the training forward on CUDA (--no-compile: eager)
     echo: Optional[Callable[[str], None]] = None   # where a command's live output goes
+    log_patterns: Any = None   # the project's declared log format: how a command's log is read
 
     @property
     def store(self) -> RunStore:
