@@ -20,6 +20,7 @@ import collections
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -231,23 +232,40 @@ def get_or_run_command(spec: CommandSpec, context, base: Path):
             store.clear(key)
         stored = store.complete(key)
         if stored is not None:
-            if stored.notes.get("log_read_with") != _reading(spec, patterns):
-                stored = _with_run(_read_log(spec, key, _log_path(spec, cwd, output), patterns),
-                                   stored.notes, stored.environment)
+            read_with = stored.notes.get("log_read_with")   # absent: stored before it was kept
+            if read_with is not None and read_with != _reading(spec, patterns):
+                log = _kept(store.path(key)) if spec.log else output
+                stored = _with_run(_read_log(spec, key, log if log.exists() else cwd / spec.log,
+                                             patterns), stored.notes, stored.environment)
                 store.save_record(key, stored)
             stored.notes["reused"] = True
             return stored
         started = time.time()
         tail = execute(spec, cwd, output, context.echo)
-        record = _read_log(spec, key, _log_path(spec, cwd, output), patterns)
+        record = _read_log(spec, key, _log_to_read(spec, cwd, store.path(key), output), patterns)
         record = _with_run(record, _run_notes(spec, cwd, output, digests, time.time() - started,
                                               tail), None)
         store.save_record(key, record)
         return record
 
 
-def _log_path(spec: CommandSpec, cwd: Path, output: Path) -> Path:
-    return cwd / spec.log if spec.log else output
+def _kept(folder: Path) -> Path:
+    return folder / "command.log"
+
+
+def _log_to_read(spec: CommandSpec, cwd: Path, folder: Path, output: Path) -> Path:
+    """The command's output, or the log file it wrote, copied into the store beside its output
+    (a stored run is read again from what it wrote, whatever the working folder holds later); a
+    log folder (timm's) or a file too large to be read is read where it is."""
+    from harness.logs.bounds import MAX_LOG_BYTES
+
+    if not spec.log:
+        return output
+    source = cwd / spec.log
+    if not source.is_file() or source.stat().st_size > MAX_LOG_BYTES:
+        return source
+    shutil.copyfile(source, _kept(folder))
+    return _kept(folder)
 
 
 def _reading(spec: CommandSpec, patterns) -> dict:

@@ -123,3 +123,16 @@ def test_the_lab_project_fails_then_passes_once_its_pyproject_declares_the_forma
     assert shown.returncode == 0, shown.stderr
     assert f"format: declared in harness_log_patterns in {folder.resolve() / 'pyproject.toml'}" in shown.stdout
     assert "resnet20 on cifar10 (10 classes)" in shown.stdout and "best 87.12%" in shown.stdout
+
+
+def test_a_log_file_the_command_writes_is_read_again_from_the_stores_copy(tmp_path):
+    folder, _ = _lab(tmp_path)
+    writes_log = ("import subprocess, sys\nout = subprocess.run([sys.executable, 'train.py', '4'], "
+                  "capture_output=True, text=True, check=True).stdout\n"
+                  "open('train.log', 'w').write(out)\n")
+    spec = CommandSpec(argv=(sys.executable, "-c", writes_log), log="train.log")
+    unread = get_or_run_command(spec, _context(tmp_path), folder)
+    assert unread.notes["log_unread"].startswith(str(tmp_path / "reports" / "runs" / unread.run_id / "command.log"))
+    (folder / "train.log").write_text("overwritten by another run\n")
+    read = get_or_run_command(spec, _context(tmp_path, LogPatterns.from_lines(PATTERNS)), folder)
+    assert _runs(folder) == 1 and read.state(0).best_accuracy == pytest.approx(87.12)
