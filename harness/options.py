@@ -401,10 +401,11 @@ def _resolve_log(options: Options, profile: ProfileInfo) -> Resolved:
     from harness.logs.arguments import dataset_name
 
     fmt = options.from_log_format
-    if fmt is not None and fmt not in FORMATS:
-        raise OptionError(f"--harness-from-log-format {fmt!r} is unknown; use one of "
-                          f"{', '.join(FORMATS)}")
     patterns = _log_patterns(options)
+    known = [*FORMATS, "declared"] if patterns is not None else list(FORMATS)
+    if fmt is not None and fmt not in known:
+        raise OptionError(f"--harness-from-log-format {fmt!r} is unknown; use one of "
+                          f"{', '.join(known)}")
     try:
         record = parse_log(options.from_log, fmt, option="--harness-from-log-format",
                            patterns=patterns)

@@ -117,6 +117,8 @@ def test_the_lab_project_fails_then_passes_once_its_pyproject_declares_the_forma
                             text=True, timeout=600)
     assert second.returncode == 0, second.stdout[-3000:]
     assert _runs(folder) == 1                      # read again, not run again
+    markdown = (folder / "reports" / "latest" / "report.md").read_text()
+    assert "accuracy scale: fraction: declared" in markdown and "| `lab/cifar10/top1` | 87" in markdown
     log = next((folder / "reports" / "runs").glob("*/output.log"))
     shown = subprocess.run([sys.executable, "-m", "harness.cli", "log", str(log)], cwd=folder,
                            capture_output=True, text=True, timeout=600)
