@@ -145,3 +145,23 @@ def test_a_log_format_named_on_the_command_line_wins_over_the_projects_patterns(
     monkeypatch.chdir(tmp_path)
     assert main(["log", "x.log", "--log-format", "epoch-acc", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["source"] == "log:epoch-acc"
+
+
+def test_the_from_run_log_is_read_with_the_declared_patterns(tmp_path):
+    """A run folder whose log prints its arguments as JSON and its evaluations in the lab's own
+    format: no run without the declaration, the run with it."""
+    from harness.runfolder import RunFolderError, open_folder
+    from tests.test_runfolder import write_folder
+
+    folder = write_folder(tmp_path)
+    args = dict(dataset="digits", arch="tiny", seed=1, save_dir="run", init="init_model/tiny.pth.tar",
+                epochs=1, pruning_times=2, rate=0.5, prune_type="lt", struct="refill",
+                vit_structured=True, vit_prune_target="both", mlp_prune_ratio=0.5, sorting_mode="global")
+    (folder / "train.log").write_text("args: " + json.dumps(args) + "\nstate 0\n[ep 000] val_top1=0.25\n"
+                                      "state 1\n[ep 000] val_top1=0.30\n")
+    with pytest.raises(RunFolderError, match="no Namespace"):
+        open_folder(folder)
+    patterns = LogPatterns.from_lines(LAB + [r"state: ^state (\d+)$"])
+    run = open_folder(folder, patterns=patterns)
+    assert run.claims.method == "refill" and run.log.source == "log:declared"
+    assert [s.best_accuracy for s in run.log.states] == [25.0, 30.0]
