@@ -165,3 +165,14 @@ def test_the_from_run_log_is_read_with_the_declared_patterns(tmp_path):
     run = open_folder(folder, patterns=patterns)
     assert run.claims.method == "refill" and run.log.source == "log:declared"
     assert [s.best_accuracy for s in run.log.states] == [25.0, 30.0]
+
+
+def test_from_log_format_declared_names_the_declared_format(tmp_path):
+    from harness.options import OptionError, Options, resolve
+
+    log = _log(tmp_path, "0.5012", "0.8712", head='args: {"dataset": "cifar10"}\n')
+    resolved = resolve(Options(from_log=log, from_log_format="declared", log_patterns=tuple(LAB)),
+                       cuda_available=False)
+    assert resolved.log_record.source == "log:declared" and resolved.log_record.dataset == "cifar10"
+    with pytest.raises(OptionError, match="'declared' is unknown; use one of research, mllog"):
+        resolve(Options(from_log=log, from_log_format="declared"), cuda_available=False)
