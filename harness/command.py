@@ -262,9 +262,12 @@ def _log_to_read(spec: CommandSpec, cwd: Path, folder: Path, output: Path) -> Pa
     if not spec.log:
         return output
     source = cwd / spec.log
-    if not source.is_file() or source.stat().st_size > MAX_LOG_BYTES:
+    try:
+        if not source.is_file() or source.stat().st_size > MAX_LOG_BYTES:
+            return source
+        shutil.copyfile(source, _kept(folder))
+    except OSError:        # not copied: it is read (and its read fails, saying why) where it is
         return source
-    shutil.copyfile(source, _kept(folder))
     return _kept(folder)
 
 
