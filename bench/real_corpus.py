@@ -35,7 +35,7 @@ def _first_evaluation(trained: Optional[list]) -> str:
 def _log_truth(truth: dict) -> str:
     if truth.get("refused"):
         return "not a training log"
-    parts = []
+    parts = [f"{truth['model']} on {truth['dataset']}"] if "dataset" in truth else []
     for state in truth.get("states", [truth]):
         parts.append(f"best {state['best_accuracy']:g}, {_first_evaluation(state['epochs_trained_at_evaluation'])}")
     return "; ".join(parts) + f"; complete {'yes' if truth['complete'] else 'no'}"
@@ -54,7 +54,7 @@ def _read(path: Path, truth: dict) -> Union[RunRecord, LogError]:
 def _log_harness(read: Union[RunRecord, LogError], truth: dict) -> str:
     if isinstance(read, LogError):
         return "refused: cannot tell its format" if "cannot tell its format" in str(read) else f"refused: {read}"
-    parts = []
+    parts = [f"{read.model} on {read.dataset or '?'}"] if "dataset" in truth else []
     for state in read.states:
         trained = None if state.extra.get("epochs_unknown") else [e.epoch + 1 for e in state.epochs]
         parts.append(f"best {state.best_accuracy:g}, {_first_evaluation(trained)}")
@@ -75,7 +75,8 @@ def _log_agrees(read: Union[RunRecord, LogError], truth: dict) -> bool:
     if truth.get("refused") or isinstance(read, LogError):
         return bool(truth.get("refused")) and isinstance(read, LogError) and "cannot tell its format" in str(read)
     states = truth.get("states", [truth])
-    return (len(states) == len(read.states) and all(map(_state_agrees, read.states, states))
+    facts = all(getattr(read, f) == truth[f] for f in ("dataset", "model", "num_classes") if f in truth)
+    return (facts and len(states) == len(read.states) and all(map(_state_agrees, read.states, states))
             and read.complete is (truth["complete"] and truth.get("completeness_read", True)))
 
 

@@ -61,6 +61,7 @@ def _read_report(path: Path) -> dict:
 
 def _log_args(p: argparse.ArgumentParser) -> None:
     from harness.logs import FORMATS
+    from harness.logsyntax import NAMES
 
     p.add_argument("path", type=Path, help="a research-format log, an MLLOG file, a timm output "
                    "folder, or a pruning run folder ({k}checkpoint.pth.tar files and their log; "
@@ -69,9 +70,11 @@ def _log_args(p: argparse.ArgumentParser) -> None:
                    help="default: detected; " + "; ".join(f"{n}: {f.description}" for n, f in FORMATS.items()))
     p.add_argument("--json", action="store_true", help="print the whole RunRecord as JSON")
     p.add_argument("--pattern", action="append", default=[], metavar="NAME=REGEX",
-                   help="declare the log's format instead (repeatable): epoch, test_accuracy, "
-                        "test_correct_total, loss, step, state, arguments, epoch_base; e.g. "
-                        "--pattern 'epoch=^ep (\\d+)' --pattern 'test_accuracy=top1 ([\\d.]+)'")
+                   help="declare the log's format (repeatable; default: the harness_log_patterns "
+                        "of the project's pytest.ini/pyproject.toml/tox.ini/setup.cfg, found from "
+                        "the working directory upwards as pytest finds it), e.g. --pattern "
+                        "'epoch=^ep (\\d+)' --pattern 'test_accuracy=top1 ([\\d.]+)'. Names: "
+                        + "; ".join(f"{n}: {d}" for n, d in NAMES.items()))
     p.add_argument("--run-log", type=Path, default=None, metavar="LOG",
                    help="with a pruning run folder: its stdout log, when it is not in the folder")
 
@@ -83,11 +86,9 @@ def _log(args: argparse.Namespace) -> int:
     from harness.logs.summary import record_lines
     from harness.runfolder.summary import folder_lines
 
-    from harness.logs.declared import LogPatterns
-
-    run = _run_folder(args.path, args.run_log)
     try:
-        patterns = LogPatterns.from_lines(args.pattern, "--pattern") if args.pattern else None
+        patterns = _declared_patterns(args.pattern)
+        run = _run_folder(args.path, args.run_log, patterns)
         record = run.record if run is not None else parse_log(args.path, args.log_format,
                                                                 patterns=patterns)
     except LogError as exc:   # it quotes the path: escaped like every line printed from a log
@@ -102,7 +103,17 @@ def _log(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_folder(path: Path, log: Path | None):
+def _declared_patterns(given: list):
+    """``--pattern`` lines, else the project's ``harness_log_patterns`` (None: neither)."""
+    from harness.inifile import log_patterns
+    from harness.logs.declared import LogPatterns
+
+    if given:
+        return LogPatterns.from_lines(given, "--pattern")
+    return log_patterns(Path.cwd())
+
+
+def _run_folder(path: Path, log: Path | None, patterns=None):
     """The pruning run saved in ``path`` (None: no run folder, e.g. a timm output folder)."""
     from harness.escape import terminal
     from harness.runfolder import RunFolderError, open_folder
@@ -115,7 +126,7 @@ def _run_folder(path: Path, log: Path | None):
     except RunFolderError:
         return None
     try:
-        return open_folder(path, log=log, log_option="--run-log")
+        return open_folder(path, log=log, log_option="--run-log", patterns=patterns)
     except RunFolderError as exc:
         raise CliError(terminal(exc)) from None
 

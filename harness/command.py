@@ -3,12 +3,16 @@
 A :class:`CommandSpec` names a command (argv, working directory, environment) and where its log
 and checkpoints appear. :func:`run_command` runs it as a subprocess, streams its output to the
 terminal (escaped) and into the runs store (``<key>/output.log``), parses its log with the
-harness's log readers, and stores the record under a key made of the command and the SHA-256 of
-every file it names (script, init, config), so an unchanged nightly reuses it. A command that
-fails or is killed raises :class:`CommandFailed` (exit status and last lines) and stores no
-record. Whatever the command prints, the harness holds only its last lines, each cut at
-:data:`SHOWN_CHARS` (a line without a line ending is read :data:`MAX_LINE_BYTES` at a time);
-``output.log`` keeps every byte. It runs with no shell: ``argv`` reaches it as given.
+harness's log readers (with the project's declared patterns, ``harness_log_patterns``, unless
+``log_format`` names a format), and stores the record under a key made of the command and the
+SHA-256 of every file it names (script, init, config), so an unchanged nightly reuses it. A
+command whose log cannot be read (or holds no evaluation) is stored too, its record's
+``notes["log_unread"]`` saying why (the session fails its case); a stored run whose log was read
+another way is read again, not run again. A command that fails or is killed raises
+:class:`CommandFailed` (exit status and last lines) and stores no record. Whatever the command
+prints, the harness holds only its last lines, each cut at :data:`SHOWN_CHARS` (a line without a
+line ending is read :data:`MAX_LINE_BYTES` at a time); ``output.log`` keeps every byte. It runs
+with no shell: ``argv`` reaches it as given.
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ import collections
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -211,42 +216,115 @@ def _shown(spec: CommandSpec) -> str:
 
 def get_or_run_command(spec: CommandSpec, context, base: Path):
     """The record of ``spec``'s run: from the store when its command and named files are
-    unchanged, else by running it (see the module doc). ``base`` resolves ``spec.cwd``."""
+    unchanged, else by running it (see the module doc). ``base`` resolves ``spec.cwd``. The log
+    is read with ``context.log_patterns`` (the project's ``harness_log_patterns``) unless
+    ``spec.log_format`` names a format; a stored run whose log was read another way (or not
+    read) is read again, not run again."""
     from harness.lock import exclusive
 
     key, digests = command_key(spec, base)
     store = context.store
+    patterns = getattr(context, "log_patterns", None)
+    cwd = (base / spec.cwd).resolve()
+    output = store.path(key) / "output.log"
     with exclusive(store.lock_path(key), f"command run {key} ({spec.label or spec.argv[0]})"):
         if context.rerun:
             store.clear(key)
         stored = store.complete(key)
         if stored is not None:
+            read_with = stored.notes.get("log_read_with")   # absent: stored before it was kept
+            if read_with is not None and read_with != _reading(spec, patterns):
+                log = _kept(store.path(key)) if spec.log else output
+                stored = _with_run(_read_log(spec, key, log if log.exists() else cwd / spec.log,
+                                             patterns), stored.notes, stored.environment)
+                store.save_record(key, stored)
             stored.notes["reused"] = True
             return stored
-        cwd = (base / spec.cwd).resolve()
-        output = store.path(key) / "output.log"
         started = time.time()
         tail = execute(spec, cwd, output, context.echo)
-        record = _record(spec, key, cwd, output, digests, time.time() - started, tail)
+        record = _read_log(spec, key, _log_to_read(spec, cwd, store.path(key), output), patterns)
+        record = _with_run(record, _run_notes(spec, cwd, output, digests, time.time() - started,
+                                              tail), None)
         store.save_record(key, record)
         return record
 
 
-def _record(spec: CommandSpec, key: str, cwd: Path, output: Path, digests: dict, seconds: float,
-            tail: list):
+def _kept(folder: Path) -> Path:
+    return folder / "command.log"
+
+
+def _log_to_read(spec: CommandSpec, cwd: Path, folder: Path, output: Path) -> Path:
+    """The command's output, or the log file it wrote, copied into the store beside its output
+    (a stored run is read again from what it wrote, whatever the working folder holds later); a
+    log folder (timm's) or a file too large to be read is read where it is."""
+    from harness.logs.bounds import MAX_LOG_BYTES
+
+    if not spec.log:
+        return output
+    source = cwd / spec.log
+    try:
+        if not source.is_file() or source.stat().st_size > MAX_LOG_BYTES:
+            return source
+        shutil.copyfile(source, _kept(folder))
+    except OSError:        # not copied: it is read (and its read fails, saying why) where it is
+        return source
+    return _kept(folder)
+
+
+def _reading(spec: CommandSpec, patterns) -> dict:
+    """How the command's log is read (stored with its record): the format it names, or the
+    declared patterns that read it."""
+    declared = patterns.signature() if patterns is not None and spec.log_format is None else None
+    return {"format": spec.log_format, "declared": declared}
+
+
+def _read_log(spec: CommandSpec, key: str, log: Path, patterns):
+    """The log read into a record; a log that cannot be read, or holds no evaluation, gives a
+    record without epochs whose ``notes["log_unread"]`` says why (the session fails the case)."""
     from dataclasses import replace
 
-    from harness.environment import environment
     from harness.logs import LogError, parse_log
+    from harness.record import RunRecord
 
-    log = cwd / spec.log if spec.log else output
     try:
-        record = parse_log(log, spec.log_format, option="CommandSpec.log_format")
+        record = parse_log(log, spec.log_format, option="CommandSpec.log_format", patterns=patterns)
     except LogError as exc:
-        raise CommandFailed(f"the command ran, but its log cannot be read: {exc}", 0, tail) from None
+        record = RunRecord(run_id=key, source="command", dataset=spec.dataset or "", num_classes=0,
+                           model=spec.model, complete=False,
+                           notes={"log_path": str(log), "log_unread": str(exc)})
+    else:
+        record = replace(record, run_id=key)
+        if not any(s.epochs for s in record.states):
+            how = record.source.removeprefix("log:")
+            record.notes["log_unread"] = (
+                f"{log}: no evaluation read as the {how} format ({record.notes.get('lines_understood')} "
+                f"of {record.notes.get('lines_total')} lines understood)")
+    record.notes["log_read_with"] = _reading(spec, patterns)
+    return record
+
+
+def _run_notes(spec: CommandSpec, cwd: Path, output: Path, digests: dict, seconds: float,
+               tail: list) -> dict:
     files = sorted({p for pattern in spec.checkpoints for p in cwd.glob(pattern) if p.is_file()})
-    notes = dict(record.notes, reused=False, command=spec.to_dict(), command_files=digests,
-                 command_seconds=round(seconds, 3), output_log=str(output),
-                 checkpoints={str(p.relative_to(cwd)): _digest(p) for p in files})
-    return replace(record, run_id=key, dataset=record.dataset or (spec.dataset or ""),
-                   spec={"command": spec.to_dict()}, environment=environment(), notes=notes)
+    return {"command": spec.to_dict(), "command_files": digests,
+            "command_seconds": round(seconds, 3), "output_log": str(output),
+            "last_output_lines": list(tail),
+            "checkpoints": {str(p.relative_to(cwd)): _digest(p) for p in files}}
+
+
+_RUN_NOTES = ("command", "command_files", "command_seconds", "output_log", "last_output_lines",
+              "checkpoints")
+
+
+def _with_run(record, run_notes: dict, environment: Optional[dict]):
+    """``record`` (its log read) as the command's run: the run's notes (what ran, its files, its
+    time) and the environment it ran in (this machine's when None)."""
+    from dataclasses import replace
+
+    from harness.environment import environment as this_machine
+
+    spec = run_notes["command"]
+    notes = dict(record.notes, reused=False, **{k: run_notes[k] for k in _RUN_NOTES if k in run_notes})
+    return replace(record, dataset=record.dataset or (spec.get("dataset") or ""), spec={"command": spec},
+                   environment=environment if environment is not None else this_machine(),
+                   notes=notes)

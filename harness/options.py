@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from harness import logsyntax                 # imports nothing
 from harness.threads import DEFAULT_THREADS   # torch-free: the plugin reads options at startup
 
 
@@ -134,9 +135,9 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("bars", "extra bars, one per line: 'ID OP VALUE [UNIT] [-- TITLE]', e.g. "
                "'imagenet/top1 >= 75.9 % -- ResNet-50 top-1' (ini only)", (), ini=True,
                short=False, cli=False, lines=True),
-    OptionSpec("log_patterns", "a lab's own log format, one 'name: regex' per line (names: "
-               "epoch, test_accuracy, test_correct_total, loss, step, state, arguments, "
-               "epoch_base); used by --harness-from-log and harness.read_log (ini only)", (),
+    OptionSpec("log_patterns", f"a lab's own log format, one 'name: regex' per line (names: "
+               f"{logsyntax.listed()}); used by --harness-from-log, --harness-from-run's log, "
+               f"harness.read_log and CommandSpec runs (ini only)", (),
                ini=True, short=False, cli=False, lines=True),
 )
 BY_NAME = {o.name: o for o in OPTIONS}
@@ -400,10 +401,11 @@ def _resolve_log(options: Options, profile: ProfileInfo) -> Resolved:
     from harness.logs.arguments import dataset_name
 
     fmt = options.from_log_format
-    if fmt is not None and fmt not in FORMATS:
-        raise OptionError(f"--harness-from-log-format {fmt!r} is unknown; use one of "
-                          f"{', '.join(FORMATS)}")
     patterns = _log_patterns(options)
+    known = [*FORMATS, "declared"] if patterns is not None else list(FORMATS)
+    if fmt is not None and fmt not in known:
+        raise OptionError(f"--harness-from-log-format {fmt!r} is unknown; use one of "
+                          f"{', '.join(known)}")
     try:
         record = parse_log(options.from_log, fmt, option="--harness-from-log-format",
                            patterns=patterns)
@@ -444,7 +446,7 @@ def _resolve_run(options: Options, profile: ProfileInfo, cuda: bool) -> Resolved
     try:
         run = open_folder(options.from_run, log=options.from_log, model=options.from_run_model,
                           dataset=options.dataset, data_root=options.data_root,
-                          device=str(device))
+                          device=str(device), patterns=_log_patterns(options))
     except RunFolderError as exc:
         raise OptionError(f"--harness-from-run {exc}") from None
     return Resolved(profile, device, _overrides(options), run_record=run.record,

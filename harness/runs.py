@@ -13,7 +13,7 @@ import hashlib
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import torch
 
@@ -49,6 +49,7 @@ class RunContext:
     compile: bool = True       # torch.compile the training forward on CUDA (--no-compile: eager)
     echo: Optional[Callable[[str], None]] = None   # where a command's live output goes
     root: Optional[Path] = None   # the project root RunSpec.inputs are relative to (None: cwd)
+    log_patterns: Any = None   # the project's declared log format: how a command's log is read
 
     @property
     def store(self) -> RunStore:

@@ -48,7 +48,8 @@ class HarnessSession:
         self.context = RunContext(device=self.device, reports_dir=Path(options.reports_dir),
                                   data_root=options.data_root, download=options.download,
                                   rerun=options.rerun, progress=options.progress,
-                                  threads=options.threads, compile=options.compile, root=self.root)
+                                  threads=options.threads, compile=options.compile, root=self.root,
+                                  log_patterns=resolved.log_patterns)
         self.started = time.time()
         self.records: dict[str, RunRecord] = {}
         self.failures: dict[str, RunFailed] = {}
@@ -94,7 +95,7 @@ class HarnessSession:
         if self.log_record is not None:
             return self.log_record            # --harness-from-log: judge the log, train nothing
         try:
-            return self.executor.result(case, self.context)
+            record = self.executor.result(case, self.context)
         except CommandFailed as exc:
             raise self._failed(case, str(exc), exc.status, exc.tail) from None
         except TaskFailed as exc:
@@ -104,6 +105,27 @@ class HarnessSession:
             raise self._failed(case, str(exc), 1, []) from None
         except run_errors() as exc:
             raise self._failed(case, f"{exc}{_hint(case, self.options)}", 1, []) from None
+        if record.notes.get("log_unread"):
+            self.records[case.id] = record        # stored and listed: the run is not made again
+            raise self._unread(case, record)
+        return record
+
+    def _unread(self, case: Case, record: RunRecord) -> RunFailed:
+        """A command that ran but whose log was not read: a failing verdict, never a pass."""
+        notes = record.notes
+        log = notes.get("log_path") or notes.get("output_log")
+        message = (f"the command ran (exit status 0) but its log was not read: {notes['log_unread']}; "
+                   f"declare the log's format with harness_log_patterns in the project's ini file "
+                   f"(try the patterns with `harness log {log} --pattern NAME=REGEX`) or name a "
+                   f"format with CommandSpec.log_format; the run is stored and is read again, not "
+                   f"run again, once the format changes")
+        bar = Expectation(f"{case.id}/log", f"Evaluations read from the log of case {case.id}",
+                          ">=", 1)
+        evidence = {"note": message, "log": log, "last_output_lines": notes.get("last_output_lines", []),
+                    "spec": case.spec.to_dict(), "run_id": record.run_id}
+        failure = RunFailed(f"{case.id}: {message}", bar.evaluate(0, evidence))
+        self.failures[case.id] = failure
+        return failure
 
     def _failed(self, case: Case, message: str, status: int, tail: list) -> RunFailed:
         bar = Expectation(f"{case.id}/run", f"Run of case {case.id} (exit status)", "==", 0)

@@ -175,15 +175,40 @@ def test_a_log_with_several_phases_is_read_phase_by_phase(capsys):
     assert (finetuned.epochs[0].test_accuracy, finetuned.best_accuracy) == (82.52, pytest.approx(93.89))
 
 
-def test_phases_the_format_cannot_tell_apart_are_not_merged_silently(capsys):
-    """Read without the declaration, the fine-tuning epochs 0-99 replace the regularizing ones: the
-    harness says so, and what to declare."""
+def test_phases_that_each_count_epochs_from_0_are_read_as_states_without_a_declaration(capsys):
+    """Detected (no state pattern), the fine-tuning epochs 0-99 replaced the regularizing ones and
+    the run read as "unknown on ?": now the counter going back to 0 begins state 1, so the
+    fine-tuned best (93.89%) is kept, and the 'dataset: cifar10' / 'model: resnet56' lines give
+    the run's dataset and model."""
+    truth = json.loads((REAL / "truth.json").read_text())[PRUNE_PHASES.name]
     record = parse_log(PRUNE_PHASES)
-    assert len(record.states) == 1 and record.state(0).final_accuracy == pytest.approx(93.83)
+    assert record.source == "log:epoch-acc" and (record.dataset, record.model) == (truth["dataset"], truth["model"])
+    assert record.num_classes == 10 and record.spec["recipe"]["epochs"] == 100
+    for state, want in zip(record.states, truth["states"], strict=True):
+        assert [e.epoch + 1 for e in state.epochs] == want["epochs_trained_at_evaluation"]
+        assert (state.best_accuracy, state.final_accuracy) == (pytest.approx(want["best_accuracy"]),
+                                                               pytest.approx(want["final_accuracy"]))
+        assert state.extra["accuracy_scale"] == "fraction"
+    assert record.notes["epochs_without_test_accuracy"] == []
     assert main(["log", str(PRUNE_PHASES)]) == 0
     out = capsys.readouterr().out
-    assert "state 0: 100 evaluation(s) replaced by a later one of the same epoch (epochs 0-99)" in out
-    assert "declare a state pattern" in out
+    assert "resnet56 on cifar10 (10 classes)" in out
+    assert "state 1 begins at line 350: the epoch counter went back from 99 to 0" in out
+    assert "accuracy scale: fraction: auto (all 200 accuracies printed are at most 1" in out
+    assert "state 1: 100 evaluated epochs, after epoch 0 82.52%, best 93.89%, final 93.83%" in out
+
+
+def test_a_resumed_run_whose_counter_goes_back_part_way_is_one_state_and_says_so(tmp_path):
+    """The counter back at epoch 2 (not at the state's first epoch, 0) is a resume: the later
+    evaluations replace the earlier ones of the same epochs, and the record says so."""
+    lines = [line for line in PRUNE_L1.read_text().splitlines() if "Epoch " in line and "Acc=" in line]
+    log = tmp_path / "resumed.txt"
+    log.write_text("\n".join(lines[:5] + lines[2:10]) + "\n")
+    record = parse_log(log)
+    assert len(record.states) == 1 and [e.epoch for e in record.state(0).epochs] == list(range(10))
+    assert record.notes["phases"] == []
+    assert any("3 evaluation(s) replaced by a later one of the same epoch (epochs 2-4)" in d
+               for d in record.notes["epochs_without_test_accuracy"])
 
 
 def test_a_timm_run_resumed_in_its_own_folder_reads_as_one_run(capsys):

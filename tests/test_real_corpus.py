@@ -63,6 +63,9 @@ def test_real_log(name):
         return
     record = _record(name)
     assert record.source == f"log:{truth.get('format', 'mllog')}"
+    for fact in ("dataset", "model", "num_classes"):     # where the truth read them by hand
+        if fact in truth:
+            assert getattr(record, fact) == truth[fact], fact
     states = truth.get("states", [truth])
     assert len(record.states) == len(states)
     for state, state_truth in zip(record.states, states):
@@ -111,7 +114,8 @@ def test_the_corpus_table_lists_every_entry_and_all_agree(tmp_path, capsys):
 
 @pytest.mark.parametrize("name, wrong", [("mlperf05_google_resnet_tpu.txt", {"best_accuracy": 76.058}),
                                          ("timm_adan_deit_small_150", {"evaluation_after_first_epoch": False}),
-                                         ("lpips01_alex.pth", {"truth": "random-init"})])
+                                         ("lpips01_alex.pth", {"truth": "random-init"}),
+                                         ("torch_pruning_l1_resnet56.txt", {"dataset": "cifar100"})])
 def test_the_corpus_table_says_no_where_the_truth_differs(name, wrong):
     from bench.real_corpus import row
     assert row(name, TRUTH[name])["agree"] and not row(name, {**TRUTH[name], **wrong})["agree"]

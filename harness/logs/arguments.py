@@ -11,7 +11,7 @@ MAX_CLASSES = 10**6   # a printed num_classes above this is no class count (Imag
 
 # recipe field -> the argument names that carry it, in the formats the parsers read
 _RECIPE_KEYS = {
-    "epochs": ("epochs", "train_epochs", "num_epochs"),
+    "epochs": ("epochs", "train_epochs", "num_epochs", "total_epochs"),
     "lr": ("lr", "opt_base_learning_rate", "learning_rate"),
     "batch_size": ("batch_size", "global_batch_size"),
     "optimizer": ("opt", "optimizer", "opt_name"),

@@ -1,14 +1,18 @@
 """A log format declared as named regular expressions, so a lab's own log is read without code.
 
-Names (each a regular expression searched in every line; group 1, or the named groups, carry the
-values): ``epoch`` (the epoch number), ``test_accuracy`` (a test accuracy; read as a fraction
-when every one the log prints is at most 1), ``test_correct_total`` (groups ``correct`` and
-``total``, or 1 and 2: the counts, preferred over a printed percentage), ``loss`` (the training
-loss, the last one before an evaluation is the epoch's), ``step`` (a batch inside an epoch, for
-the first batch), ``state`` (a pruning state header: group 1 its index) and ``arguments`` (where
-a ``key=value, ...`` run-argument list starts: the text after the match is read like argparse's
-``Namespace(...)``). An epoch enters the record when its test accuracy is printed. ``epoch_base``
-says whether the log numbers epochs from 0 or 1 (default: the first printed epoch, when 0 or 1).
+The names and what each reads are :data:`harness.logsyntax.NAMES` (the one list the option help,
+``harness log --help`` and the README show). Each pattern is searched in every line; group 1, or
+the named groups, carry the values. An epoch enters the record when its test accuracy is printed.
+
+Phases: without a ``state`` pattern, an epoch counter that goes back to (or below) the first
+epoch its state printed begins a new state (a fine-tuning phase after a regularizing one, each
+counting from 0), and the record's ``notes["phases"]`` says where; a counter that goes back less
+far (a resumed run) replaces the earlier evaluations, and says so.
+
+Accuracy scale (``accuracy_scale``): ``fraction`` multiplies every printed accuracy by 100,
+``percent`` keeps it, ``auto`` (the default) multiplies when every accuracy the log prints is at
+most 1. What was applied, and why, is ``notes["accuracy_scale"]`` and each state's
+``extra["accuracy_scale"]``. Counts (``test_correct_total``) are never scaled.
 
 Patterns run on lines already bounded (see :mod:`harness.logs.bounds`), and a pattern that nests
 one repetition inside another (``(a+)+``, ``(.*)*``), whose time can grow exponentially with the
@@ -16,6 +20,7 @@ line, is refused when declared.
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Optional
@@ -25,45 +30,55 @@ try:                                    # Python 3.11+
 except ImportError:                     # pragma: no cover - older Pythons
     import sre_parse as _sre            # type: ignore[no-redef]
 
-from harness.logs.bounds import MAX_EPOCHS, MAX_EVENT_CHARS, MAX_STATES, Listed, percent_problem
-from harness.logs.namespace import read_namespace
+from harness.logs.bounds import (MAX_EPOCHS, MAX_EVENT_CHARS, MAX_STATES, MAX_VALUE_CHARS, Listed,
+                                 add_argument, clip, percent_problem)
+from harness.logs.namespace import literal, read_namespace, read_object
 from harness.logs.source import LogError, LogLines, Tally
+from harness.logsyntax import PATTERNS, SCALES, listed
 from harness.record import EpochRecord, StateRecord
 
 NAME = "declared"
 DESCRIPTION = "a format declared as named regular expressions (epoch, test_accuracy, ...)"
-KEYS = ("epoch", "test_accuracy", "test_correct_total", "loss", "step", "state", "arguments")
+KEYS = tuple(PATTERNS)
 MAX_PATTERN_CHARS = 500
 _REPEATS = {"MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"}
+_GROUPS = {"test_correct_total": 2, "argument": 2, "state": 0, "arguments": 0}   # else 1
 
 
 @dataclass(frozen=True)
 class LogPatterns:
-    """A declared format: ``patterns`` maps names in KEYS to compiled expressions."""
+    """A declared format: ``patterns`` maps names in KEYS to compiled expressions; ``source``
+    says where it was declared (an ini file, ``--pattern``, a built-in format)."""
 
     patterns: dict = field(default_factory=dict)
     epoch_base: Optional[int] = None
     name: str = NAME
+    scale: str = "auto"
+    source: str = "the declared log format"
 
     @classmethod
     def from_mapping(cls, raw: dict, source: str = "the declared log format",
                      name: str = NAME) -> "LogPatterns":
         """Validated patterns; a LogError names the entry, what it must be and what it was."""
-        compiled, base = {}, None
+        compiled, base, scale = {}, None, "auto"
         for key, text in raw.items():
             if key == "epoch_base":
                 if str(text).strip() not in ("0", "1"):
                     raise LogError(f"{source}: epoch_base must be 0 or 1, got {text!r}")
                 base = int(str(text).strip())
-                continue
-            if key not in KEYS:
-                raise LogError(f"{source}: unknown pattern name {key!r}; use {', '.join(KEYS)}, "
-                               f"epoch_base")
-            compiled[key] = _compile(key, str(text), source)
+            elif key == "accuracy_scale":
+                scale = str(text).strip().lower()
+                if scale not in SCALES:
+                    raise LogError(f"{source}: accuracy_scale must be one of {', '.join(SCALES)}, "
+                                   f"got {text!r}")
+            elif key not in KEYS:
+                raise LogError(f"{source}: unknown pattern name {key!r}; use {listed()}")
+            else:
+                compiled[key] = _compile(key, str(text), source)
         if "test_accuracy" not in compiled and "test_correct_total" not in compiled:
             raise LogError(f"{source}: declare test_accuracy or test_correct_total (what an "
                            f"evaluation prints); got only {', '.join(compiled) or 'nothing'}")
-        return cls(compiled, base, name)
+        return cls(compiled, base, name, scale, source)
 
     @classmethod
     def from_lines(cls, lines, source: str = "the declared log format") -> "LogPatterns":
@@ -79,6 +94,11 @@ class LogPatterns:
             raw[m[1]] = m[2]
         return cls.from_mapping(raw, source)
 
+    def signature(self) -> dict:
+        """What reads a log this way, as plain data (stored with a record, compared on reuse)."""
+        return {"name": self.name, "patterns": {k: p.pattern for k, p in self.patterns.items()},
+                "epoch_base": self.epoch_base, "accuracy_scale": self.scale}
+
 
 def _compile(key: str, text: str, source: str) -> re.Pattern:
     if len(text) > MAX_PATTERN_CHARS:
@@ -93,8 +113,10 @@ def _compile(key: str, text: str, source: str) -> re.Pattern:
         raise LogError(f"{source}: pattern {key} {text!r} repeats a group that itself repeats "
                        f"(like (a+)+): its time can explode on a long line; write it without "
                        f"the nesting")
-    if pattern.groups < (2 if key == "test_correct_total" else 1) and key not in ("state", "arguments"):
-        raise LogError(f"{source}: pattern {key} {text!r} needs a group around the value it reads")
+    needs = _GROUPS.get(key, 1)
+    if pattern.groups < needs:
+        what = "the two values it reads" if needs == 2 else "the value it reads"
+        raise LogError(f"{source}: pattern {key} {text!r} needs a group around {what}")
     return pattern
 
 
@@ -125,32 +147,67 @@ def _group(m: re.Match, name: str, index: int) -> Optional[str]:
     return m.groupdict().get(name) or (m.group(index) if m.re.groups >= index else None)
 
 
+@dataclass
+class _Eval:
+    state: int
+    epoch: Optional[int]
+    accuracy: float
+    correct: Optional[int]
+    total: Optional[int]
+    loss: Optional[float]
+
+
 class _Reader:
+    _ORDER = ("arguments", "state", "epoch", "step", "loss", "test_correct_total", "test_accuracy")
+
     def __init__(self, patterns: LogPatterns) -> None:
         self.p = patterns.patterns
         self.base = patterns.epoch_base
+        self.scale = patterns.scale
         self.args: dict = {}
-        self.cut, self.dropped = Listed(), Listed()
+        self.cut, self.dropped, self.phases = Listed(), Listed(), Listed()
         self.states: dict = {}
         self.state: Optional[StateRecord] = None
         self.epoch: Optional[int] = None
         self.loss: Optional[float] = None
-        self.evals: list = []      # (state, epoch printed, accuracy, correct, total, loss)
+        self.evals: list = []      # _Eval, in the order the log printed them
+        self.printed: dict = {}    # state -> [first epoch printed, last epoch printed]
+        self.number = 0
 
-    def line(self, text: str) -> bool:
-        text, hit = text[:MAX_EVENT_CHARS], False
-        for key in ("arguments", "state", "epoch", "step", "loss", "test_correct_total",
-                    "test_accuracy"):
+    def line(self, number: int, text: str) -> bool:
+        text, hit, self.number = text[:MAX_EVENT_CHARS], False, number
+        for key in self._ORDER:
             pattern = self.p.get(key)
             m = pattern.search(text) if pattern is not None else None
             if m:
                 hit = getattr(self, f"on_{key}")(m) is not False or hit
                 if key == "test_correct_total":
                     return True    # the counts are the evaluation; a printed % beside them is not
+        if not hit and not self.evals and "argument" in self.p:   # arguments come before training
+            m = self.p["argument"].search(text)
+            hit = bool(m) and self.on_argument(m)
         return hit
 
-    def on_arguments(self, m: re.Match) -> None:
-        read_namespace(m.string, self.args, self.cut, m.end())
+    def on_arguments(self, m: re.Match) -> bool:
+        start = m.end() - 1 if m.group(0).endswith("{") else m.end()   # a pattern ending in {
+        body = m.string[start:]
+        found = (read_object(body) if body.lstrip().startswith("{")
+                 else read_namespace(m.string, {}, self.cut, start))
+        if not found:
+            self.cut.add(f"line {self.number}: an arguments line whose text after the match is "
+                         f"neither key=value, ... nor a JSON object ({clip(body, 60)!r}): not read")
+            return False
+        for key, value in found.items():
+            add_argument(self.args, key, value, self.cut)
+        return True
+
+    def on_argument(self, m: re.Match) -> bool:
+        key, value = _group(m, "key", 1), _group(m, "value", 2)
+        if not key or value is None:
+            return False
+        value = value.strip()
+        return add_argument(self.args, key, literal(value) if len(value) <= MAX_VALUE_CHARS else value,
+                            self.cut)
 
     def on_state(self, m: re.Match) -> bool:
         index = int(m.group(1)) if m.re.groups and (m.group(1) or "").isdigit() else len(self.states)
@@ -198,29 +255,63 @@ class _Reader:
             return False
         if self.state is None:
             self.state = self.states.setdefault(0, StateRecord(index=0))
-        self.evals.append((self.state.index, self.epoch, accuracy, correct, total, self.loss))
+        self._new_phase()
+        if self.epoch is not None:
+            seen = self.printed.setdefault(self.state.index, [self.epoch, self.epoch])
+            seen[1] = self.epoch
+        self.evals.append(_Eval(self.state.index, self.epoch, accuracy, correct, total, self.loss))
         return True
 
-    def finish(self) -> list:
-        fraction = bool(self.evals) and all(e[3] is None and e[2] <= 1.0 for e in self.evals)
-        printed = [e[1] for e in self.evals if e[1] is not None]
+    def _new_phase(self) -> None:
+        """Without a state pattern: an epoch counter back at (or below) the first epoch its state
+        printed, after a later one, begins a new state."""
+        seen = self.printed.get(self.state.index)
+        if ("state" in self.p or self.epoch is None or seen is None
+                or not self.epoch <= seen[0] < seen[1] or len(self.states) >= MAX_STATES):
+            return
+        index = max(self.states) + 1
+        self.phases.add(f"state {index} begins at line {self.number}: the epoch counter went back "
+                        f"from {seen[1]} to {self.epoch} (a new phase, e.g. fine-tuning after "
+                        f"pruning, or a run started again)")
+        self.state = self.states[index] = StateRecord(index=index)
+
+    def _scaled(self) -> tuple:
+        """(multiply printed accuracies by 100, what was applied and why)."""
+        printed = [e.accuracy for e in self.evals if e.correct is None and math.isfinite(e.accuracy)]
+        if self.scale == "fraction":
+            return True, "fraction: declared (accuracy_scale = fraction); each accuracy x 100"
+        if self.scale == "percent":
+            return False, "percent: declared (accuracy_scale = percent); read as printed"
+        if not printed:
+            return False, None
+        top = max(printed)
+        if top <= 1.0:
+            return True, (f"fraction: auto (all {len(printed)} accuracies printed are at most 1, "
+                          f"the highest {top:g}); each x 100; declare accuracy_scale = percent "
+                          f"if they are percentages")
+        return False, f"percent: auto (an accuracy printed is above 1: {top:g}); read as printed"
+
+    def finish(self) -> tuple:
+        fraction, how = self._scaled()
+        printed = [e.epoch for e in self.evals if e.epoch is not None]
         base = self.base if self.base is not None else (min(printed) if printed and min(printed) in (0, 1) else 0)
         replaced: dict = {}    # state -> epochs whose earlier evaluation a later one replaced
-        for state_index, epoch, acc, correct, total, loss in self.evals:
-            acc = round(acc * 100.0, 9) if fraction and correct is None else acc
-            state = self.states[state_index]
-            index = (epoch - base) if epoch is not None else len(state.epochs)
+        scaled = {ev.state for ev in self.evals if ev.correct is None}   # printed accuracies
+        for ev in self.evals:
+            acc = round(ev.accuracy * 100.0, 9) if fraction and ev.correct is None else ev.accuracy
+            state = self.states[ev.state]
+            index = (ev.epoch - base) if ev.epoch is not None else len(state.epochs)
             problem = percent_problem(acc, "test accuracy")
             if problem or index < 0:
-                self.dropped.add(f"state {state_index} epoch {epoch}: not entered "
-                                 f"({problem or f'epoch {epoch} below epoch_base {base}'})")
+                self.dropped.add(f"state {ev.state} epoch {ev.epoch}: not entered "
+                                 f"({problem or f'epoch {ev.epoch} below epoch_base {base}'})")
                 continue
             if any(e.epoch == index for e in state.epochs):   # a repeat replaces, and is said
-                replaced.setdefault(state_index, []).append(index)
+                replaced.setdefault(ev.state, []).append(index)
             state.epochs = [e for e in state.epochs if e.epoch != index]
-            state.epochs.append(EpochRecord(epoch=index, train_loss=loss if loss is not None else float("nan"),
+            state.epochs.append(EpochRecord(epoch=index, train_loss=ev.loss if ev.loss is not None else float("nan"),
                                             train_accuracy=float("nan"), test_accuracy=acc,
-                                            test_correct=correct, test_n=total))
+                                            test_correct=ev.correct, test_n=ev.total))
         for state_index, epochs in replaced.items():
             self.dropped.add(f"state {state_index}: {len(epochs)} evaluation(s) replaced by a later one "
                              f"of the same epoch (epochs {min(epochs)}-{max(epochs)}): a resumed run, "
@@ -229,21 +320,26 @@ class _Reader:
             first_n = state.epochs[0].test_n if state.epochs else None
             if first_n and all(e.test_n == first_n for e in state.epochs):
                 state.test_n = state.epochs[0].test_n
-        return list(self.states.values())
+            if how is not None and state.index in scaled:
+                state.extra["accuracy_scale"] = "fraction" if fraction else "percent"
+        return list(self.states.values()), how
 
 
 def parse(lines: LogLines, patterns: LogPatterns) -> dict:
     reader, tally = _Reader(patterns), Tally()
     for number, text in lines:
-        if reader.line(text):
+        if reader.line(number, text):
             tally.hit()
         else:
             tally.miss(number, text)
-    states = reader.finish()
+    states, scale = reader.finish()
+    notes = {"arguments_cut": reader.cut.as_list(), "declared_format": patterns.name,
+             "declared_in": patterns.source, "phases": reader.phases.as_list(),
+             "declared_patterns": {k: p.pattern for k, p in patterns.patterns.items()}}
+    if scale is not None:
+        notes["accuracy_scale"] = scale
     return {"args": reader.args, "states": states, "tally": tally, "complete": False,
-            "dropped": reader.dropped.as_list(),
-            "notes": {"arguments_cut": reader.cut.as_list(), "declared_format": patterns.name,
-                      "declared_patterns": {k: p.pattern for k, p in patterns.patterns.items()}}}
+            "dropped": reader.dropped.as_list(), "notes": notes}
 
 
 # Formats other people's tools write, declared with the same machinery.
@@ -262,7 +358,10 @@ BUILTIN = {
         "loss": r"(?<![Vv]al )(?<![Tt]est )\b(?:train_)?[Ll]oss\s{0,4}[=:]\s{0,4}(\d{1,20}(?:\.\d{1,20})?)",
         "test_accuracy": r"\bEpoch[\s:\[]{0,4}\d{1,9}\s{0,4}/\s{0,4}\d{1,9}\b[^\n]{0,200}?"
                          r"\b(?:val_|test_)?[Aa]cc(?:uracy)?\s{0,4}[=:]\s{0,4}(\d{1,20}(?:\.\d{1,20})?)",
-        "arguments": r"Namespace\(",
+        "arguments": r"Namespace\(|\b(?:args|arguments|config)\s{0,4}[:=]\s{0,4}(?=\{)",
+        # "dataset: cifar10" lines (Torch-Pruning prints its arguments so, behind a logging
+        # prefix): a lower-case name at the line's start or after a prefix's ": "
+        "argument": r"(?:^|:\s{1,4})([a-z_][a-z0-9_]{0,59}):\s{1,4}(\S.{0,300})$",
     },
 }
 

@@ -9,8 +9,9 @@ its head and listed as cut. At most MAX_ARGUMENTS arguments are read.
 from __future__ import annotations
 
 import ast
+import json
 import re
-from typing import Any
+from typing import Any, Optional
 
 from harness.logs.bounds import CUT_VALUE_CHARS, MAX_ARGUMENTS, MAX_VALUE_CHARS, Listed
 
@@ -70,10 +71,29 @@ def _value(name: str, body: str, start: int, end: int, cut: Listed) -> Any:
         cut.add(f"{name}: a value of {end - start:,} characters, over the {MAX_VALUE_CHARS:,} "
                 f"read as a literal; kept as the text of its first {CUT_VALUE_CHARS}")
         return body[start:start + CUT_VALUE_CHARS].strip() + "..."
-    return _literal(body[start:end].strip())
+    return literal(body[start:end].strip())
 
 
-def _literal(text: str) -> Any:
+def read_object(text: str) -> Optional[dict]:
+    """A ``{...}`` argument list (JSON, or a Python dict as ``print(vars(args))`` writes it) as a
+    dict, or None when ``text`` is neither. A Python literal is read only up to MAX_VALUE_CHARS
+    (its syntax tree costs hundreds of bytes per byte); JSON at any length the line has."""
+    text = text.strip()
+    try:
+        value = json.loads(text, parse_constant=str)   # NaN, Infinity kept as their text
+    except (ValueError, RecursionError):
+        value = None
+        if len(text) <= MAX_VALUE_CHARS:
+            try:
+                value = ast.literal_eval(text)
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                value = None
+    if not isinstance(value, dict):
+        return None
+    return {str(k): v for k, v in value.items()}
+
+
+def literal(text: str) -> Any:
     """A literal's value; any other expression (a call, a name) kept as its text, never run."""
     try:
         return ast.literal_eval(text)

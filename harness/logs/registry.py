@@ -77,7 +77,8 @@ def _detect(path: Path, lines: Optional[LogLines], option: str,
     if scores[best] <= 0:
         raise LogError(f"{path}: cannot tell its format (no Namespace/Epoch:/valid_accuracy "
                        f"lines, no :::MLLOG lines, no summary.csv); pass {option} "
-                       f"{'|'.join(FORMATS)}")
+                       f"{'|'.join(FORMATS)}, or declare its format (harness_log_patterns; "
+                       f"harness log FILE --pattern NAME=REGEX tries one)")
     return best
 
 

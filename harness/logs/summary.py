@@ -38,6 +38,11 @@ def record_lines(record: RunRecord) -> list[str]:
              f"lines: {notes.get('lines_total')} read, {notes.get('lines_not_understood')} not understood, "
              f"{notes.get('undecodable_lines')} with undecodable bytes; run complete: "
              f"{'yes' if record.complete else 'no'}"]
+    if record.source == "log:declared" and notes.get("declared_in"):
+        lines.append(f"format: declared in {notes['declared_in']}")
+    if notes.get("accuracy_scale"):
+        lines.append(f"accuracy scale: {notes['accuracy_scale']}")
+    lines += [f"  {p}" for p in notes.get("phases") or []]
     if notes.get("unfinished_last_line"):
         lines.append(f"unfinished last line set aside: {notes['unfinished_last_line']!r}")
     lines += [f"  not understood: {e}" for e in notes.get("not_understood_examples", [])]

@@ -28,7 +28,8 @@ def _run_summary(case_id: str, record: RunRecord) -> dict:
 
 _LOG_NOTES = ("log_path", "lines_total", "lines_understood", "lines_not_understood",
               "not_understood_examples", "undecodable_lines", "unfinished_last_line",
-              "epochs_without_test_accuracy", "dataset_from", "pretrained_claim_from")
+              "epochs_without_test_accuracy", "dataset_from", "pretrained_claim_from",
+              "accuracy_scale", "phases")
 
 
 def _log_summary(record: RunRecord) -> Optional[dict]:

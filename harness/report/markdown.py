@@ -111,7 +111,9 @@ def _log_lines(runs: list) -> list[str]:
             f"{md_text(log.get('lines_total'))} lines, {md_text(log.get('lines_not_understood'))} not "
             f"understood, {md_text(log.get('undecodable_lines'))} with undecodable bytes; run "
             f"complete: {'yes' if run.get('complete') else 'no'}"
-            + (f"; unfinished last line set aside: {md_code(unfinished)}" if unfinished else ""))
+            + (f"; unfinished last line set aside: {md_code(unfinished)}" if unfinished else "")
+            + (f"; accuracy scale: {md_text(log['accuracy_scale'])}" if log.get("accuracy_scale") else ""))
+        lines += [f"  - {md_text(phase)}" for phase in log.get("phases") or []]
         for example in log.get("not_understood_examples") or []:
             lines.append(f"  - not understood: {md_code(example)}")
     return ["", "Training logs:", ""] + lines if lines else []

@@ -21,10 +21,12 @@ _RUNS: dict = {}
 
 def open_folder(folder: Path, *, log: Optional[Path] = None, model: Optional[str] = None,
                 dataset: Optional[str] = None, data_root: Optional[Path] = None,
-                device: str = "cpu", log_option: str = "--harness-from-log") -> PrunedRun:
+                device: str = "cpu", log_option: str = "--harness-from-log",
+                patterns=None) -> PrunedRun:
     """The run saved in ``folder``; ``log`` its stdout log when not in the folder (``log_option``:
     how the caller's user passes it, for the message); ``model`` and ``dataset`` (import paths or
-    names) to evaluate its stored states."""
+    names) to evaluate its stored states; ``patterns`` the project's declared log format, tried
+    on the log when the research format does not read its arguments."""
     folder = Path(folder)
     layout = find_layout(folder)
     if layout.kind == "store":
@@ -35,7 +37,8 @@ def open_folder(folder: Path, *, log: Optional[Path] = None, model: Optional[str
                                  f"data and records (no stdout log); drop {', '.join(given)}")
         run = _store_folder(folder, Evaluator(None, None, data_root, device))
     else:
-        run = _research(layout, (log, log_option), model, Evaluator(dataset, model, data_root, device))
+        run = _research(layout, (log, log_option, patterns), model,
+                        Evaluator(dataset, model, data_root, device))
     _RUNS[run.record.run_id] = run
     return run
 
@@ -120,20 +123,23 @@ def _research(layout: FolderLayout, log: tuple, model: Optional[str],
                      evaluator=evaluator, notes=[f"log {log_path}"] + layout.skipped)
 
 
-def _log_of(layout: FolderLayout, given: Optional[Path], option: str) -> tuple:
+def _log_of(layout: FolderLayout, given: Optional[Path], option: str, patterns=None) -> tuple:
     from harness.logs import LogError, parse_log
 
     candidates = [Path(given)] if given is not None else layout.logs
+    formats = ("research", None) if patterns is not None else ("research",)   # None: declared
     problems = []
     for path in candidates:
-        try:
-            record = parse_log(path, "research")
-        except LogError as exc:
-            problems.append(str(exc))
-            continue
-        if (record.spec.get("args") or {}).get("struct") is not None:
-            return record, path
-        problems.append(f"{path}: no Namespace(...) line with the run's arguments (struct, rate)")
+        for fmt in formats:
+            try:
+                record = parse_log(path, fmt, patterns=patterns)
+            except LogError as exc:
+                problems.append(str(exc))
+                continue
+            if (record.spec.get("args") or {}).get("struct") is not None:
+                return record, path
+            problems.append(f"{path}: no {'Namespace(...) line' if fmt else 'declared arguments'} "
+                            f"with the run's arguments (struct, rate)")
     raise RunFolderError(f"{layout.folder}: no stdout log of the run with its arguments "
                          f"({'; '.join(problems) or 'no .log/.txt/.out file in the folder'}); "
                          f"pass it with {option} LOG")
