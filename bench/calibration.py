@@ -37,11 +37,16 @@ from harness.spec import RunSpec
 from harness.train import train_phase, training_forward
 from suites.profiles import FULL_RECIPE, NIGHTLY_RECIPE, REFERENCE_RECIPE
 
-RECIPES = {"nightly": NIGHTLY_RECIPE, "full": FULL_RECIPE, "reference": REFERENCE_RECIPE}
-# (task, init, recipe) in the order they run: the transfer pair first, then the ten-class rows.
-ROWS = [("cifar10[5-9]", "random", "nightly"), ("cifar10[5-9]", "trained", "nightly"),
-        ("cifar10", "random", "nightly"), ("cifar10", "trained", "nightly"),
-        ("cifar10", "random", "full"), ("cifar10", "random", "reference")]
+RECIPES = {"nightly": NIGHTLY_RECIPE, "full": FULL_RECIPE, "reference": REFERENCE_RECIPE,
+           "seed-cpu": transfer_init.SEED_RECIPE}
+# (task, init, recipe) in the order they run: the transfer pair first, then the ten-class rows;
+# "seed" is the CPU seed scenario's pair (examples/real_cifar), measured on its own data root.
+ROWS = {"profiles": [("cifar10[5-9]", "random", "nightly"), ("cifar10[5-9]", "trained", "nightly"),
+                     ("cifar10", "random", "nightly"), ("cifar10", "trained", "nightly"),
+                     ("cifar10", "random", "full"), ("cifar10", "random", "reference")],
+        "seed": [("cifar10[5-9]", "random", "seed-cpu"), ("cifar10[5-9]", "trained", "seed-cpu")]}
+BACKBONES = {"profiles": {"epochs": 8, "lr": 2e-3},   # on all 25,000 images of classes 0-4
+             "seed": {"epochs": transfer_init.PRETRAIN_EPOCHS, "lr": transfer_init.PRETRAIN_LR}}
 
 
 def _task(name: str, data_root: Path):
@@ -89,6 +94,8 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
                    "threads collapse on a shared 2-core machine)")
     p.add_argument("--work", type=Path, default=Path("reports/calibration"),
                    help="the backbone's run store and the init files (default reports/calibration)")
+    p.add_argument("--rows", choices=tuple(ROWS), default="profiles",
+                   help="profiles: the CIFAR profiles' recipes; seed: the CPU seed scenario's")
     p.add_argument("--out", type=Path, default=Path("bench/results/cifar10_calibration_cpu.json"))
     return p.parse_args(argv)
 
@@ -100,11 +107,11 @@ def main(argv: Optional[list] = None) -> int:
     done = storage.read_json(args.out) if args.out.is_file() else {}
     context = RunContext(device=torch.device("cpu"), reports_dir=args.work, data_root=args.data_root,
                          threads=args.threads, progress=False)
-    inits = transfer_init.build_inits(args.work / "inits", context)
+    inits = transfer_init.build_inits(args.work / "inits", context, **BACKBONES[args.rows])
     print(f"trained backbone: run {inits['backbone_run']}, {inits['backbone_epochs']} epochs, "
           f"{inits['backbone_test_accuracy_classes_0_4']}% on classes 0-4", flush=True)
     rows = [r for r in done.get("rows", []) if len(r["seeds"]) == len(seeds)]
-    for task, init, recipe in ROWS:
+    for task, init, recipe in ROWS[args.rows]:
         if any((r["task"], r["init"], r["recipe"]) == (task, init, recipe) for r in rows):
             continue
         dataset = _task(task, args.data_root)
@@ -119,7 +126,9 @@ def main(argv: Optional[list] = None) -> int:
 
 def _result(rows: list, inits: dict, dataset, args) -> dict:
     return {"model": transfer_init.ARCH, "data": dataset.source.split(";")[0],
-            "backbone": {k: str(v) for k, v in inits.items() if k not in ("random", "trained")},
+            "backbone": {**{k: str(v) for k, v in inits.items() if k not in ("random", "trained")},
+                         "recipe": {**transfer_init.PRETRAIN_RECIPE.__dict__, **BACKBONES[args.rows]},
+                         "dataset": "CIFAR-10 classes 0-4 of the same data root"},
             "recipes": {n: r.__dict__ for n, r in RECIPES.items()}, "threads": args.threads,
             "command": "python -m bench.calibration " + " ".join(sys.argv[1:]),
             "rows": rows, "environment": environment(torch.device("cpu"))}
