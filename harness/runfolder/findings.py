@@ -83,8 +83,9 @@ class StateView:
         return f"pruning/{self.run.claims.method}/state{self.index}/{check}"
 
     def where(self) -> dict:
+        claimed = self.run.claims.sources
         return {"file": self.run.shown(self.stored.path), "stored_as": self.stored.form,
-                "run": self.run.source}
+                "run": self.run.source, **({"claim_from": dict(claimed)} if claimed else {})}
 
 
 def _sparsity(view: StateView) -> Outcome:
@@ -119,13 +120,20 @@ def log_sparsity(view: StateView) -> Outcome:
     if not start:
         return NotJudged("sparsity", view.index, f"the log prints no 'Remaining weights' line at "
                                                  f"the start of state {view.index}")
-    line = f"log line {start[0]['line']}: Remaining weights: {start[0]['remaining']:.2f}%"
+    line = log_line(start[0])
     evidence = {"run": view.run.source, "log_line": line, "claim": target.basis,
                 "note": f"{line} at the start of state {view.index}: the model its epochs and "
                         f"best SA ({state.extra.get('best_sa_logged')}) are of"}
     bar = view.bar("sparsity", f"sparsity of the model the state trained, as its log reports "
                    f"({target.basis})", "within", target.sparsity, "%", target.tolerance)
     return Finding("sparsity", view.index, bar, 100.0 - start[0]["remaining"], evidence)
+
+
+def log_line(entry: dict) -> str:
+    """A remaining-weights line of a log as evidence quotes it (a declared pattern's: its text)."""
+    if entry.get("text"):
+        return f"log line {entry['line']}: {entry['text']} ({entry['remaining']:.2f}% remaining)"
+    return f"log line {entry['line']}: Remaining weights: {entry['remaining']:.2f}%"
 
 
 def _best_file(view: StateView) -> Optional[dict]:
