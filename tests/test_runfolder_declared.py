@@ -130,6 +130,8 @@ def test_the_lying_state_fails_three_ways_and_the_honest_states_pass(lab):
     nesting = _by_state(run, "nesting")
     assert [nesting[k].verdict().passed for k in (1, 2, 3)] == [True, True, False]
     assert nesting[3].observed == pytest.approx(1528 * (1 - 0.7 * 0.7), abs=2)   # state 2's cut, alive
+    assert "state3_checkpoint.pth.tar (plain weights (no weight_mask)) holds 779 weights " \
+           "state2_checkpoint.pth.tar had pruned: features.3.weight" in nesting[3].verdict().line()
     for check in ("trained", "rewind"):
         found = _by_state(run, check)
         assert all(isinstance(o, Finding) and o.verdict().passed for k, o in found.items()
@@ -266,3 +268,32 @@ def test_a_claim_neither_declared_nor_logged_says_what_to_declare(lab):
     with pytest.raises(RunFolderError, match="state 3 is stored, but the run claims 2 pruned states"):
         open_folder(lab, layout=layout_from_lines(["checkpoint: state{k}_checkpoint.pth.tar",
                                                    "method: imp", "final_sparsity: 0.51", "states: 2"], "ini"))
+
+
+def test_a_header_pattern_a_sparsity_group_glob_names_and_a_prunable_selection(lab, tmp_path):
+    """Another naming: ``round{k}_*.pth.tar`` files, a header line opening each state and a line
+    printing its sparsity (not what is left); only the convolutions declared prunable."""
+    folder = tmp_path / "run"
+    folder.mkdir()
+    log = ["== round 0 ==", "pruned: 0.00%"]
+    for k in range(STATES + 1):
+        (folder / f"round{k}_epoch{5 + k}.pth.tar").write_bytes((lab / f"state{k}_checkpoint.pth.tar").read_bytes())
+        if k:
+            log += [f"== round {k} ==", "train loss 1.9", f"pruned: {100 - 100 * 0.7 ** k:.2f}%"]
+    (folder / "out.log").write_text("\n".join(log) + "\n", encoding="utf-8")
+    layout = layout_from_lines(["checkpoint: round{k}_*.pth.tar", "state: ^== round (\\d+) ==",
+                                "remaining: ^pruned: (?P<sparsity>[\\d.]+)%", "prunable: ^features\\.[03]\\.",
+                                "method: imp", "rate: 30%"], "ini")
+    run = open_folder(folder, layout=layout)
+    assert run.layout.indices() == [0, 1, 2, 3]
+    assert run.layout.states[2].checkpoint.name == "round2_epoch7.pth.tar"
+    assert run.stored(1).names == ["features.0.weight", "features.3.weight"]
+    assert run.logged_sparsity(2) == (pytest.approx(51.0), ["log line 8: pruned: 51.00% (49.00% remaining)"])
+    assert run.logged_sparsity(0)[1] == ["log line 2: pruned: 0.00% (100.00% remaining)"]
+
+
+def test_a_claim_pattern_that_matches_no_line_is_refused(lab):
+    lines = ["checkpoint: state{k}_checkpoint.pth.tar", "log: log.txt", "claim: ^args (?P<rate>[\\d.]+)"]
+    with pytest.raises(RunFolderError, match=r"claim '\^args \(\?P<rate>\[\\\\d\.\]\+\)' matches no line "
+                                             r"of .*log.txt; correct the pattern"):
+        open_folder(lab, layout=layout_from_lines(lines, "ini"))

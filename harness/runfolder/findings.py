@@ -258,12 +258,18 @@ def _pruned_memory(view: StateView, start: dict) -> Optional[list]:
     return closer
 
 
-def _revived(view: StateView) -> Optional[int]:
+def _revived_each(view: StateView) -> Optional[dict]:
+    """Per tensor, the weights the previous state had pruned that this one keeps or holds non-zero."""
     prev, stored = view.previous, view.stored
     if prev is None:
         return None
-    return sum(int((~prev.masks[n] & (stored.masks[n] | (stored.weights[n] != 0))).sum())
-               for n in stored.names if n in prev.masks)
+    return {n: int((~prev.masks[n] & (stored.masks[n] | (stored.weights[n] != 0))).sum())
+            for n in stored.names if n in prev.masks}
+
+
+def _revived(view: StateView) -> Optional[int]:
+    each = _revived_each(view)
+    return None if each is None else sum(each.values())
 
 
 def _nesting(view: StateView) -> Outcome:
@@ -276,6 +282,11 @@ def _nesting(view: StateView) -> Outcome:
     if revived is None:
         return NotJudged("nesting", view.index, f"state {view.index - 1} is not stored")
     evidence = {**view.where(), "previous_file": view.run.shown(view.previous.path)}
+    if revived:
+        each = sorted(_revived_each(view).items(), key=lambda item: -item[1])
+        shown = ", ".join(f"{n} {c}" for n, c in each[:SHOWN] if c)
+        evidence["note"] = (f"{view.run.shown(view.stored.path)} ({view.stored.form}) holds "
+                            f"{revived} weights {evidence['previous_file']} had pruned: {shown}")
     bar = view.bar("nesting", "weights pruned earlier and alive again", "==", 0, "weights")
     return Finding("nesting", view.index, bar, revived, evidence)
 

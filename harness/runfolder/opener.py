@@ -238,6 +238,9 @@ def _merged_claims(spec: RunLayout, lab):
     """The declared claim and the one a log line states; a field both give differently is refused
     (neither is chosen silently)."""
     declared = spec.declared_claim
+    if spec.claim_line is not None and lab.claim_line is None:
+        raise RunFolderError(f"{spec.source}: claim {spec.claim_line.pattern!r} matches no line of "
+                             f"{lab.path}; correct the pattern, or drop it and declare the claim")
     stated = lab.claim if lab else {}
     for key, value in stated.items():
         if key in declared and declared[key] != value:
