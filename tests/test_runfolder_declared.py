@@ -159,6 +159,8 @@ def test_a_declared_final_sparsity_sets_the_bar_of_each_state(lab):
     assert sparsity[2].evidence["claim_from"]["final_sparsity"] == "declared in --layout"
     consistency = _by_state(run, "log_consistency")[1]        # no remaining pattern: not judged
     assert isinstance(consistency, NotJudged) and consistency.reason.startswith("no remaining pattern is declared")
+    trained = _by_state(run, "trained")[1]
+    assert isinstance(trained, NotJudged) and trained.reason.startswith("no init file is declared")
 
 
 def _suite(pytester: pytest.Pytester, ini: list, *args: str) -> tuple[int, str, dict]:

@@ -159,6 +159,8 @@ class PrunedRun:
     def _read_init(self) -> Answer:
         if self.layout.kind == "store":
             return _engine_start(self.record, self.names)
+        if self.init is None and self.layout.kind == "declared":
+            return "no init file is declared (init: FILE, a file in the run folder)"
         if self.init is None:
             return "the init file the log's arguments name was not found"
         inside = Path(self.init).is_relative_to(self.layout.folder)

@@ -18,7 +18,7 @@ def folder_lines(run: PrunedRun) -> list[str]:
              f"{claims.source}" if not claims.sources else
              f"{run.record.source} {layout.folder}: {claims.method} ({kind})",
              *_sources(claims),
-             f"init file: {run.init_source() if layout.kind == 'store' or run.init else 'not found'}",
+             f"init file: {run.init_source() if layout.kind == 'store' or run.init else _no_init(run)}",
              f"rewind claimed: {claims.rewind or 'none it can show'}; masks nested: "
              f"{'yes' if claims.nested else 'no (re-selected each state)'}; penalty: "
              f"{'yes' if claims.penalised else 'no'}"]
@@ -28,6 +28,10 @@ def folder_lines(run: PrunedRun) -> list[str]:
         lines.append(f"state {index}: {_name(files.checkpoint)}, best {_name(files.best)}"
                      f"{_claimed(run, index)}{_logged(run, index)}")
     return lines
+
+
+def _no_init(run: PrunedRun) -> str:
+    return "not declared" if run.layout.kind == "declared" else "not found"
 
 
 def _sources(claims) -> list[str]:
