@@ -41,15 +41,19 @@ def _pruning_log_case(declared: list, record, suite: str) -> list[Case]:
 def run_cases(declared: list, record, suite: str) -> list[Case]:
     """The one case a pruning run folder gives a module that judges pruning runs, named by the
     run's method; a module of unpruned runs gets none."""
+    from harness.prune.methods import METHODS
     from harness.runfolder import judgement_of
     from harness.spec import PruneSpec
 
     if not any(isinstance(c.spec, RunSpec) and c.spec.prune is not None for c in declared):
         return []
-    method = judgement_of(record).claims.method
+    claims = judgement_of(record).claims
+    method = claims.method
     states = max(1, len(record.states) - 1)
+    # a lab's own method name (declared) stands for an unstructured magnitude run in the spec
+    known = method if method in METHODS else ("refill" if claims.structured else "imp")
     spec = RunSpec(model=record.model or "unknown", dataset=record.dataset or "unknown",
-                   prune=PruneSpec(method=method, states=states), label=f"run {record.run_id}")
+                   prune=PruneSpec(method=known, states=states), label=f"run {record.run_id}")
     return [Case(method, spec, suite=suite)]
 
 

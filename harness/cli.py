@@ -64,7 +64,8 @@ def _log_args(p: argparse.ArgumentParser) -> None:
     from harness.logsyntax import NAMES
 
     p.add_argument("path", type=Path, help="a research-format log, an MLLOG file, a timm output "
-                   "folder, or a pruning run folder ({k}checkpoint.pth.tar files and their log; "
+                   "folder, or a pruning run folder ({k}checkpoint.pth.tar files and their log, or "
+                   "the files --layout declares; "
                    "a run of the harness's store)")
     p.add_argument("--log-format", choices=tuple(FORMATS), default=None,
                    help="default: detected; " + "; ".join(f"{n}: {f.description}" for n, f in FORMATS.items()))
@@ -77,6 +78,13 @@ def _log_args(p: argparse.ArgumentParser) -> None:
                         + "; ".join(f"{n}: {d}" for n, d in NAMES.items()))
     p.add_argument("--run-log", type=Path, default=None, metavar="LOG",
                    help="with a pruning run folder: its stdout log, when it is not in the folder")
+    p.add_argument("--layout", action="append", default=[], metavar="KEY=VALUE",
+                   help="a pruning run folder's layout and claim, as harness_run_layout declares "
+                        "them (repeatable), e.g. --layout 'checkpoint=state{k}_checkpoint.pth.tar' "
+                        "--layout method=imp --layout rate=0.3")
+    p.add_argument("--checks", action="store_true",
+                   help="with a pruning run folder: also judge every state by the pruning checks "
+                        "and print each verdict (exit 1 when one fails)")
 
 
 @command("log", "read a training log into a run record and print what it holds", _log_args)
@@ -88,7 +96,9 @@ def _log(args: argparse.Namespace) -> int:
 
     try:
         patterns = _declared_patterns(args.pattern)
-        run = _run_folder(args.path, args.run_log, patterns)
+        run = _run_folder(args.path, args.run_log, args.layout, patterns)
+        if args.checks and run is None:
+            raise CliError(terminal(f"--checks: {args.path} is no pruning run folder"))
         record = run.record if run is not None else parse_log(args.path, args.log_format,
                                                                 patterns=patterns)
     except LogError as exc:   # it quotes the path: escaped like every line printed from a log
@@ -97,10 +107,11 @@ def _log(args: argparse.Namespace) -> int:
         sys.stdout.write(dumps(record.to_dict(), indent=2) + "\n")
         return 0
     lines = folder_lines(run) if run is not None else []
-    if run is None or run.log is not None:
-        lines += record_lines(run.log if run is not None else record)
+    if run is None or (run.log is not None and run.log.source.startswith("log:")):
+        lines += record_lines(run.log if run is not None else record)   # a parsed log's record
+    failed = _checked(run, lines) if args.checks else False
     sys.stdout.write("".join(terminal(line) + "\n" for line in lines))
-    return 0
+    return 1 if failed else 0
 
 
 def _declared_patterns(given: list):
@@ -113,22 +124,64 @@ def _declared_patterns(given: list):
     return log_patterns(Path.cwd())
 
 
-def _run_folder(path: Path, log: Path | None, patterns=None):
-    """The pruning run saved in ``path`` (None: no run folder, e.g. a timm output folder)."""
+def _run_folder(path: Path, log: Path | None, declared: list, patterns=None):
+    """The pruning run saved in ``path`` (None: no run folder, e.g. a timm output folder);
+    ``declared`` its layout's ``KEY=VALUE`` lines (a folder they do not fit is an error);
+    ``patterns`` the declared log format its log is read with."""
     from harness.escape import terminal
     from harness.runfolder import RunFolderError, open_folder
+    from harness.runfolder.declaration import layout_from_lines
     from harness.runfolder.layout import find_layout
 
-    if not path.is_dir():
-        return None
     try:
-        find_layout(path)
-    except RunFolderError:
-        return None
-    try:
-        return open_folder(path, log=log, log_option="--run-log", patterns=patterns)
+        layout = layout_from_lines(declared, "--layout")
+        if layout is None:
+            if not path.is_dir():
+                return None
+            try:
+                find_layout(path)
+            except RunFolderError:
+                return _no_layout(path)
+        return open_folder(path, log=log, log_option="--run-log", layout=layout, patterns=patterns)
     except RunFolderError as exc:
         raise CliError(terminal(exc)) from None
+
+
+def _no_layout(path: Path) -> None:
+    """None for a folder that is no run folder (a timm output folder); a folder of checkpoints in
+    no known layout is an error saying how to declare it."""
+    from harness.checkpoint.reader import is_checkpoint_path
+    from harness.escape import terminal
+    from harness.runfolder.layout import folder_files
+
+    if (path / "summary.csv").is_file() or not any(map(is_checkpoint_path, folder_files(path))):
+        return None
+    raise CliError(terminal(f"{path}: checkpoints in no known layout (neither the research group's "
+                            f"{{k}}checkpoint.pth.tar nor a run of the harness's store); declare "
+                            f"it, e.g. --layout 'checkpoint=state{{k}}_checkpoint.pth.tar' --layout "
+                            f"method=imp --layout rate=0.2 (README: --harness-from-run)"))
+
+
+def _checked(run, lines: list) -> bool:
+    """Each check's verdict (or why it is not judged) of every state, added to ``lines``; True
+    when a verdict failed."""
+    from harness.escape import terminal
+    from harness.runfolder import CHECKS, Finding, NotJudged, RunFolderError
+
+    failed = False
+    for check in CHECKS:
+        try:
+            outcomes = run.outcomes(check)
+        except RunFolderError as exc:
+            raise CliError(terminal(exc)) from None
+        for outcome in outcomes:
+            if isinstance(outcome, Finding):
+                verdict = outcome.verdict()
+                failed = failed or not verdict.passed
+                lines.append(f"{'pass' if verdict.passed else 'FAIL'} {verdict.id}: {verdict.line()}")
+            elif isinstance(outcome, NotJudged):
+                lines.append(f"not judged: {check} of state {outcome.state}: {outcome.reason}")
+    return failed
 
 
 def _write_html(report: dict, path: Path, output: Path | None) -> int:

@@ -114,12 +114,20 @@ OPTIONS: tuple[OptionSpec, ...] = (
                "print it; with --harness-from-run: the data to evaluate its stored states on (a "
                "dataset name or package.module:factory)", metavar="NAME"),
     OptionSpec("from_run", "judge a pruning run from its artifacts instead of training: its save "
-               "folder (the research group's {k}checkpoint.pth.tar files and stdout log; the log "
-               "may be given with --harness-from-log) or a run of the harness's store "
+               "folder (the research group's {k}checkpoint.pth.tar files and stdout log, or the "
+               "files --harness-run-layout declares; the log may be given with "
+               "--harness-from-log) or a run of the harness's store "
                "(reports/runs/<key>)", type=_path, metavar="DIR"),
     OptionSpec("from_run_model", "with --harness-from-run: the model the run trained, as "
                "package.module:factory, to read its layout and evaluate its stored states",
                metavar="IMPORT_PATH"),
+    OptionSpec("run_layout", "with --harness-from-run: the run folder's layout and claim, one "
+               "'key: value' per ini line or KEY=VALUE per option (repeatable): checkpoint "
+               "(a file name with {k}, e.g. state{k}_checkpoint.pth.tar), best, log, remaining "
+               "(a regex with (?P<remaining>...) and (?P<state>...)), state, claim, method, scope, "
+               "rate, final_sparsity, states, nested, rewind, init, prunable, preset (default: the "
+               "research group's layout)", (), action="append", metavar="KEY=VALUE", ini=True,
+               lines=True),
     OptionSpec("no_compile", "train eagerly on CUDA instead of with torch.compile (the default "
                "there); stored runs are reused either way", False, action="store_true"),
     OptionSpec("checkpoints", "a checkpoint file, or a folder searched recursively, that "
@@ -162,6 +170,7 @@ class Options:
     dataset: Optional[str] = None
     from_run: Optional[Path] = None
     from_run_model: Optional[str] = None
+    run_layout: tuple = ()
     no_compile: bool = False
     checkpoints: tuple = ()
     executor: str = "local"
@@ -438,15 +447,17 @@ def _resolve_run(options: Options, profile: ProfileInfo, cuda: bool) -> Resolved
     """--harness-from-run: the run folder is opened (files listed, log parsed, claims read) now;
     a folder that is no run is one line. Its stored states are read when a test judges them."""
     from harness.runfolder import RunFolderError, open_folder
+    from harness.runfolder.declaration import layout_from_lines
 
     if options.from_run_model is not None and not options.from_run_model.count(":") == 1:
         raise OptionError(f"--harness-from-run-model {options.from_run_model!r}: expected "
                           f"package.module:factory")
     device = _device(options.device, cuda)
     try:
+        layout = layout_from_lines(options.run_layout, "harness_run_layout / --harness-run-layout")
         run = open_folder(options.from_run, log=options.from_log, model=options.from_run_model,
                           dataset=options.dataset, data_root=options.data_root,
-                          device=str(device), patterns=_log_patterns(options))
+                          device=str(device), patterns=_log_patterns(options), layout=layout)
     except RunFolderError as exc:
         raise OptionError(f"--harness-from-run {exc}") from None
     return Resolved(profile, device, _overrides(options), run_record=run.record,

@@ -2,14 +2,18 @@
 state starts (rewind), whether masks nest, whether a penalty acts, and which log line states
 the sparsity of a state.
 
-Two sources, each read as data (:data:`RESEARCH_METHODS` for the research group's script):
+Three sources, each read as data (:data:`RESEARCH_METHODS` for the research group's script):
 
 - the research group's arguments (the log's ``Namespace``): ``struct`` (refill, rsst),
   ``rate``, ``mlp_prune_ratio``, ``vit_structured``, ``vit_prune_target``, ``sorting_mode``,
   ``prune_type`` (``lt``: every state restarts from the init file; ``rewind_lt``: from epoch
   ``rewind_epoch`` of state 0);
 - a harness run's spec (``PruneSpec``: method, the recorded target of each state, ``rewind``,
-  ``schedule``).
+  ``schedule``);
+- a declared layout's claim (:mod:`harness.runfolder.declaration`), each field declared or read
+  from a log line, and recorded with where it came from (``RunClaims.sources``): an unstructured
+  magnitude run pruning ``rate`` of its remaining weights each state (``torch.nn.utils.prune``
+  applying an amount again), globally or layer by layer.
 
 In the research script (main_imp_fillback.py) a structured Refill state removes ``rate`` of all
 heads and ``mlp_prune_ratio`` of all MLP neurons anew each state (not compounding, re-selected:
@@ -18,6 +22,7 @@ magnitude mask of its pruning step, ``1 - (1 - rate)^k`` of the prunable weights
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -35,7 +40,7 @@ class Pools:
     heads: int = 0
     mlp: int = 0                # weights in MLP neurons
     neurons: int = 0
-    layers: int = 1             # attention layers (the rounding of layer-wise selection)
+    layers: int = 1             # units selected apart (attention layers; tensors, layer-wise)
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,10 @@ class RunClaims:
     per_state: bool = False
     global_sort: bool = True
     recorded: dict = field(default_factory=dict)   # state -> target % (harness spec)
+    scope: Optional[str] = None         # global, layer-wise (declared); None: the script's own
+    states: Optional[int] = None        # pruned states claimed (declared)
+    final_sparsity: Optional[float] = None   # fraction at the last state (declared)
+    sources: dict = field(default_factory=dict)    # claim field -> where it was read (declared)
 
     def target(self, state: int, pools: Optional[Pools]) -> Target:
         if state == 0:
@@ -92,7 +101,21 @@ class RunClaims:
         if self.per_state and pools is not None and pools.heads + pools.neurons:
             return self._per_state(pools)
         value = 100.0 * (1.0 - (1.0 - self.rate) ** state)
-        return Target(value, SPARSITY_TOLERANCE, f"1 - (1 - rate {self.rate:g})^{state}")
+        if self.scope is None:
+            return Target(value, SPARSITY_TOLERANCE, f"1 - (1 - rate {self.rate:g})^{state}")
+        return self._declared(state, value, pools)
+
+    def _declared(self, state: int, value: float, pools: Optional[Pools]) -> Target:
+        """A declared magnitude schedule: each state rounds its count of weights to remove once
+        (globally) or once per tensor (layer-wise), at most half a weight each."""
+        units = 1 if self.scope == "global" else (pools.layers if pools else 0)
+        rounding = 100.0 * 0.5 * state * units / pools.total if pools and pools.total else 0.0
+        if self.final_sparsity is not None:
+            basis = (f"final sparsity {100 * self.final_sparsity:.4g}% at state {self.states}: "
+                     f"{self.rate:.4g} of the remaining weights each state, {self.scope}")
+        else:
+            basis = f"1 - (1 - rate {self.rate:g})^{state}, {self.scope}"
+        return Target(value, SPARSITY_TOLERANCE + math.ceil(rounding * 1000) / 1000, basis)
 
     def target_without_layout(self, state: int, heads: int) -> "Target | str":
         """A per-state structured claim when the weights' layout is unknown (a log alone): with
@@ -159,3 +182,33 @@ def spec_claims(record) -> RunClaims:
     return RunClaims(method=method, source="spec", structured=METHODS[method].structured,
                      nested=not reselects, penalised=method == "rsst", log_rule="record",
                      rewind=prune.get("rewind", "init"), recorded=recorded)
+
+
+DECLARED_DEFAULTS = {"scope": "global", "nested": True}
+
+
+def declared_claims(values: dict, sources: dict, source: str) -> RunClaims:
+    """The claims of a declared layout: ``values`` (claim field -> typed value, as
+    :func:`harness.runfolder.declaration.claim_value` reads it), ``sources`` (field -> where it
+    was read), ``source`` (the declaration's name, for the message)."""
+    lacking = [k for k in ("method",) if k not in values]
+    if "rate" not in values and "final_sparsity" not in values:
+        lacking.append("rate or final_sparsity")
+    if "final_sparsity" in values and "states" not in values:
+        lacking.append("states (with final_sparsity)")
+    if lacking:
+        raise RunFolderError(f"{source}: the run's claim lacks {', '.join(lacking)}; declare them "
+                             f"(e.g. method: imp, rate: 0.2) or a claim: REGEX for the log line "
+                             f"that states them")
+    if "rate" in values and "final_sparsity" in values:
+        raise RunFolderError(f"{source}: both rate ({sources['rate']}) and final_sparsity "
+                             f"({sources['final_sparsity']}) are claimed; keep one")
+    values = {**DECLARED_DEFAULTS, **values}
+    sources = {**{k: "default" for k in DECLARED_DEFAULTS if k not in sources}, **sources}
+    final = values.get("final_sparsity")
+    rate = values["rate"] if final is None else 1.0 - (1.0 - final) ** (1.0 / values["states"])
+    where = sorted(set(sources.values()) - {"default"})
+    return RunClaims(method=values["method"], source=" and ".join(where), structured=False,
+                     nested=values["nested"], penalised=False, log_rule="state_start",
+                     rewind=values.get("rewind"), rate=rate, scope=values["scope"],
+                     states=values.get("states"), final_sparsity=final, sources=sources)

@@ -83,8 +83,9 @@ class StateView:
         return f"pruning/{self.run.claims.method}/state{self.index}/{check}"
 
     def where(self) -> dict:
+        claimed = self.run.claims.sources
         return {"file": self.run.shown(self.stored.path), "stored_as": self.stored.form,
-                "run": self.run.source}
+                "run": self.run.source, **({"claim_from": dict(claimed)} if claimed else {})}
 
 
 def _sparsity(view: StateView) -> Outcome:
@@ -119,13 +120,20 @@ def log_sparsity(view: StateView) -> Outcome:
     if not start:
         return NotJudged("sparsity", view.index, f"the log prints no 'Remaining weights' line at "
                                                  f"the start of state {view.index}")
-    line = f"log line {start[0]['line']}: Remaining weights: {start[0]['remaining']:.2f}%"
+    line = log_line(start[0])
     evidence = {"run": view.run.source, "log_line": line, "claim": target.basis,
                 "note": f"{line} at the start of state {view.index}: the model its epochs and "
                         f"best SA ({state.extra.get('best_sa_logged')}) are of"}
     bar = view.bar("sparsity", f"sparsity of the model the state trained, as its log reports "
                    f"({target.basis})", "within", target.sparsity, "%", target.tolerance)
     return Finding("sparsity", view.index, bar, 100.0 - start[0]["remaining"], evidence)
+
+
+def log_line(entry: dict) -> str:
+    """A remaining-weights line of a log as evidence quotes it (a declared pattern's: its text)."""
+    if entry.get("text"):
+        return f"log line {entry['line']}: {entry['text']} ({entry['remaining']:.2f}% remaining)"
+    return f"log line {entry['line']}: Remaining weights: {entry['remaining']:.2f}%"
 
 
 def _best_file(view: StateView) -> Optional[dict]:
@@ -250,12 +258,18 @@ def _pruned_memory(view: StateView, start: dict) -> Optional[list]:
     return closer
 
 
-def _revived(view: StateView) -> Optional[int]:
+def _revived_each(view: StateView) -> Optional[dict]:
+    """Per tensor, the weights the previous state had pruned that this one keeps or holds non-zero."""
     prev, stored = view.previous, view.stored
     if prev is None:
         return None
-    return sum(int((~prev.masks[n] & (stored.masks[n] | (stored.weights[n] != 0))).sum())
-               for n in stored.names if n in prev.masks)
+    return {n: int((~prev.masks[n] & (stored.masks[n] | (stored.weights[n] != 0))).sum())
+            for n in stored.names if n in prev.masks}
+
+
+def _revived(view: StateView) -> Optional[int]:
+    each = _revived_each(view)
+    return None if each is None else sum(each.values())
 
 
 def _nesting(view: StateView) -> Outcome:
@@ -268,6 +282,11 @@ def _nesting(view: StateView) -> Outcome:
     if revived is None:
         return NotJudged("nesting", view.index, f"state {view.index - 1} is not stored")
     evidence = {**view.where(), "previous_file": view.run.shown(view.previous.path)}
+    if revived:
+        each = sorted(_revived_each(view).items(), key=lambda item: -item[1])
+        shown = ", ".join(f"{n} {c}" for n, c in each[:SHOWN] if c)
+        evidence["note"] = (f"{view.run.shown(view.stored.path)} ({view.stored.form}) holds "
+                            f"{revived} weights {evidence['previous_file']} had pruned: {shown}")
     bar = view.bar("nesting", "weights pruned earlier and alive again", "==", 0, "weights")
     return Finding("nesting", view.index, bar, revived, evidence)
 

@@ -1,14 +1,20 @@
 """Which files of a run folder belong to which state, and which layout the folder has.
 
-Two layouts are read:
+Layouts are data (:mod:`harness.runfolder.declaration`): a file name pattern with ``{k}`` per
+role (``checkpoint``: a state's last save; ``best``: its best-validation epoch) and a reader of
+its log and claim. Built in:
 
-- ``research``: the research group's ``main_imp_fillback.py`` save folder: ``{k}checkpoint.pth.tar``
-  (the last epoch of state k, or its best-validation epoch while the state runs) and
-  ``{k}model_SA_best.pth.tar`` (the best-validation epoch), at least one of them, plus a stdout
-  log (a ``.log``, ``.txt`` or ``.out`` file in the folder whose lines are the research format)
-  unless one is given; the init file is the one the log's arguments name;
+- ``research`` (the preset used when nothing is declared): the research group's
+  ``main_imp_fillback.py`` save folder: ``{k}checkpoint.pth.tar`` (the last epoch of state k, or
+  its best-validation epoch while the state runs) and ``{k}model_SA_best.pth.tar`` (the
+  best-validation epoch), at least one of them, plus a stdout log (a ``.log``, ``.txt`` or
+  ``.out`` file in the folder whose lines are the research format) unless one is given; the
+  init file is the one the log's arguments name;
 - ``store``: a run of the harness's own runs store (``reports/runs/<key>``): ``state<k>.json``,
   ``state<k>.safetensors``, ``state<k>.masks.safetensors`` and ``record.json``.
+
+Any other lab's folder is read by the names its declaration gives (``state{k}_checkpoint.pth.tar``);
+two files that name one state (``3`` and ``03``, or digits of another script) are refused.
 
 Only the folder's own entries are listed (no recursion); links are not followed (a link is
 listed as skipped), and the listing is bounded. A file the log or record names inside the folder
@@ -28,7 +34,6 @@ from harness.logs.bounds import clip
 MAX_ENTRIES = 100_000
 MAX_STATE = 10_000
 LOG_SUFFIXES = (".log", ".txt", ".out")
-_RESEARCH = re.compile(r"^(\d{1,5})(checkpoint|model_SA_best)\.pth\.tar$")
 _STORE = re.compile(r"^state(\d{1,5})\.json$")
 
 
@@ -50,10 +55,11 @@ class StateFiles:
 @dataclass
 class FolderLayout:
     folder: Path
-    kind: str                               # "research" or "store"
+    kind: str                               # "research", "declared", "store" or "log"
     states: dict = field(default_factory=dict)      # index -> StateFiles
-    logs: list = field(default_factory=list)        # candidate log files (research)
+    logs: list = field(default_factory=list)        # candidate log files (research, declared)
     skipped: list = field(default_factory=list)     # entries not read, with why
+    spec: object = None                     # the RunLayout whose names were read (not the store)
 
     def indices(self) -> list[int]:
         return sorted(self.states)
@@ -74,31 +80,63 @@ def _entries(folder: Path, skipped: list) -> list[Path]:
     return found
 
 
-def find_layout(folder: Path) -> FolderLayout:
-    """The layout of ``folder`` (raises :class:`RunFolderError` when it is neither)."""
+def folder_files(folder: Path) -> list[Path]:
+    """The folder's own regular files (bounded; links not followed)."""
+    return _entries(Path(folder), [])
+
+
+def find_layout(folder: Path, declared=None) -> FolderLayout:
+    """The layout of ``folder``: ``declared`` (a :class:`~harness.runfolder.declaration.RunLayout`)
+    when given, else a run of the harness's store or the built-in research layout (raises
+    :class:`RunFolderError` when the folder holds none of its files)."""
+    from harness.runfolder.declaration import DEFAULT, PRESETS
+
     folder = Path(folder)
     if not folder.is_dir():
         raise RunFolderError(f"{folder}: not a folder; pass the folder a pruning run saved into "
-                             f"({{k}}checkpoint.pth.tar files) or a run of the harness's store "
-                             f"(reports/runs/<key>)")
+                             f"({{k}}checkpoint.pth.tar files, or the files its declared layout "
+                             f"names) or a run of the harness's store (reports/runs/<key>)")
     skipped: list = []
     entries = _entries(folder, skipped)
     names = {e.name: e for e in entries}
-    if "record.json" in names or any(_STORE.match(n) for n in names):
+    if declared is None and ("record.json" in names or any(_STORE.match(n) for n in names)):
         return _store_layout(folder, names, skipped)
-    states: dict = {}
-    for name, path in names.items():
-        match = _RESEARCH.match(name)
-        if match and int(match.group(1)) <= MAX_STATE:
-            index = int(match.group(1))
-            files = states.get(index, StateFiles(index))
-            kind = "checkpoint" if match.group(2) == "checkpoint" else "best"
-            states[index] = StateFiles(index, **{**_fields(files), kind: path})
+    spec = declared or PRESETS[DEFAULT]
+    states = _states(spec, names, skipped)
     logs = sorted(p for n, p in names.items() if n.lower().endswith(LOG_SUFFIXES))
     if not states:
-        raise RunFolderError(f"{folder}: no {{k}}checkpoint.pth.tar, {{k}}model_SA_best.pth.tar "
-                             f"or state<k>.json in it; pass the folder a pruning run saved into")
-    return FolderLayout(folder, "research", states, logs, skipped)
+        wanted = " or ".join(filter(None, (spec.checkpoint, spec.best)))
+        how = (f"declared in {spec.source}" if declared is not None else
+               "the research group's layout; another lab's layout is declared with "
+               "harness_run_layout / --harness-run-layout, e.g. checkpoint: state{k}_checkpoint.pth.tar")
+        store = " or state<k>.json" if declared is None else ""
+        raise RunFolderError(f"{folder}: no {wanted}{store} in it ({how}); pass the folder a "
+                             f"pruning run saved into")
+    return FolderLayout(folder, spec.reader, states, logs, skipped, spec)
+
+
+def _states(spec, names: dict, skipped: list) -> dict:
+    """State number -> its files, by the layout's name patterns; two files naming one state of
+    one role (``3`` and ``03``, or digits of another script) are refused, naming both."""
+    found: dict = {}
+    for role, pattern in spec.roles().items():
+        seen: dict = {}
+        for name in sorted(names):
+            match = pattern.fullmatch(name)
+            if not match:
+                continue
+            index = int(match.group("k"))
+            if index > MAX_STATE:
+                skipped.append(f"{name}: state number over {MAX_STATE:,}, not read")
+                continue
+            if index in seen:
+                raise RunFolderError(f"{names[name].parent}: {seen[index]} and {name} both name "
+                                     f"state {index} ({role} {getattr(spec, role)}); keep one, "
+                                     f"or declare a {role} name that tells them apart")
+            seen[index] = name
+            files = found.get(index, StateFiles(index))
+            found[index] = StateFiles(index, **{**_fields(files), role: names[name]})
+    return found
 
 
 def _fields(files: StateFiles) -> dict:

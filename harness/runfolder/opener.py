@@ -1,6 +1,8 @@
-"""Opening a run to judge: a folder (the research group's layout, or a run of the harness's
-store), or a run record the engine made; each opened run is kept by its run id, so the suite
-finds it again from the record ``harness.run(case)`` returned (:func:`judgement_of`).
+"""Opening a run to judge: a folder (the research group's layout, a layout a lab declared, or a
+run of the harness's store), or a run record the engine made; each opened run is kept by its run
+id, so the suite finds it again from the record ``harness.run(case)`` returned
+(:func:`judgement_of`). A folder's layout names its reader (:data:`READERS`): how its log and
+claim are read.
 """
 from __future__ import annotations
 
@@ -10,7 +12,8 @@ from pathlib import Path
 from typing import Optional
 
 from harness.record import RunRecord, StateRecord
-from harness.runfolder.claims import research_claims, spec_claims
+from harness.runfolder.claims import declared_claims, research_claims, spec_claims
+from harness.runfolder.declaration import RunLayout
 from harness.runfolder.evaluation import Evaluator
 from harness.runfolder.layout import (FolderLayout, RunFolderError, StateFiles, file_problem,
                                       find_layout, init_candidates)
@@ -22,13 +25,14 @@ _RUNS: dict = {}
 def open_folder(folder: Path, *, log: Optional[Path] = None, model: Optional[str] = None,
                 dataset: Optional[str] = None, data_root: Optional[Path] = None,
                 device: str = "cpu", log_option: str = "--harness-from-log",
-                patterns=None) -> PrunedRun:
+                patterns=None, layout: Optional[RunLayout] = None) -> PrunedRun:
     """The run saved in ``folder``; ``log`` its stdout log when not in the folder (``log_option``:
     how the caller's user passes it, for the message); ``model`` and ``dataset`` (import paths or
     names) to evaluate its stored states; ``patterns`` the project's declared log format, tried
-    on the log when the research format does not read its arguments."""
+    on a research-layout log when the research format does not read its arguments; ``layout`` the
+    folder's declared layout (default: a run of the harness's store, else the research group's)."""
     folder = Path(folder)
-    layout = find_layout(folder)
+    layout = find_layout(folder, layout)
     if layout.kind == "store":
         given = [name for name, value in (("the log", log), ("the model", model),
                                           ("the dataset", dataset)) if value is not None]
@@ -37,8 +41,9 @@ def open_folder(folder: Path, *, log: Optional[Path] = None, model: Optional[str
                                  f"data and records (no stdout log); drop {', '.join(given)}")
         run = _store_folder(folder, Evaluator(None, None, data_root, device))
     else:
-        run = _research(layout, (log, log_option, patterns), model,
-                        Evaluator(dataset, model, data_root, device))
+        reader = READERS[layout.spec.reader]
+        run = reader(layout, (log, log_option, patterns), model,
+                     Evaluator(dataset, model, data_root, device))
     _RUNS[run.record.run_id] = run
     return run
 
@@ -176,3 +181,118 @@ def _record(layout: FolderLayout, log_record: RunRecord, log_path: Path) -> RunR
                  folder_entries_skipped=list(layout.skipped))
     return replace(log_record, run_id=f"run-{digest[:12]}", source="run:research",
                    states=[states[i] for i in sorted(states)], notes=notes)
+
+
+# --- a declared layout ---------------------------------------------------------------------------
+def _declared(layout: FolderLayout, log: tuple, model: Optional[str],
+              evaluator: Evaluator) -> PrunedRun:
+    """A lab's folder read by its declaration: the claim declared or stated by a log line, the
+    remaining lines its pattern finds, the init file it names inside the folder."""
+    spec = layout.spec
+    lab, log_path = _lab_log(layout, *log)
+    claims = _merged_claims(spec, lab)
+    beyond = [i for i in layout.indices() if claims.states is not None and i > claims.states]
+    if beyond:
+        raise RunFolderError(f"{layout.folder}: state {beyond[0]} is stored, but the run claims "
+                             f"{claims.states} pruned states ({claims.sources['states']}); declare "
+                             f"the states it ran")
+    init = _declared_init(layout)
+    record = _declared_record(layout, lab, log_path, claims)
+    notes = [spec.describe(), f"log {log_path}" if log_path else "no log read"]
+    notes += list(lab.problems if lab else ()) + layout.skipped
+    # the prunable weights are the files' (the declaration's selection); the model evaluates
+    return PrunedRun(layout, claims, record, log=record if lab else None, init=init,
+                     evaluator=evaluator, notes=notes)
+
+
+def _lab_log(layout: FolderLayout, given: Optional[Path], option: str, patterns=None) -> tuple:
+    """The log the declaration reads (None when it declares nothing to read from one and no log
+    is found), and its path. ``patterns`` (the project's log format) are not needed: the
+    declaration's own ``remaining`` and ``claim`` patterns read the lab's log."""
+    from harness.logs import LogError
+    from harness.runfolder.lablog import find_log, read_lab_log
+
+    spec = layout.spec
+    if spec.remaining is None and spec.claim_line is None:
+        if given is not None:
+            raise RunFolderError(f"{option} {given}: the layout declared in {spec.source} reads "
+                                 f"nothing from a log; declare remaining: REGEX or claim: REGEX, "
+                                 f"or drop {option}")
+        return None, None
+    problems = []
+    for path in find_log(layout.folder, spec, given, layout.logs):
+        try:
+            lab = read_lab_log(path, spec, follow_links=given is not None)
+        except LogError as exc:
+            problems.append(str(exc))
+            continue
+        if lab.remaining or lab.claim or len(layout.logs) == 1 or given or spec.log:
+            return lab, path
+        problems.append(f"{path}: no line matches the declared remaining or claim pattern")
+    raise RunFolderError(f"{layout.folder}: no log of the run that its declared remaining or claim "
+                         f"pattern reads ({'; '.join(problems) or 'no .log/.txt/.out file in the folder'}); "
+                         f"pass it with {option} LOG, or declare log: NAME")
+
+
+def _merged_claims(spec: RunLayout, lab):
+    """The declared claim and the one a log line states; a field both give differently is refused
+    (neither is chosen silently)."""
+    declared = spec.declared_claim
+    if spec.claim_line is not None and lab.claim_line is None:
+        raise RunFolderError(f"{spec.source}: claim {spec.claim_line.pattern!r} matches no line of "
+                             f"{lab.path}; correct the pattern, or drop it and declare the claim")
+    stated = lab.claim if lab else {}
+    for key, value in stated.items():
+        if key in declared and declared[key] != value:
+            raise RunFolderError(f"{spec.source} declares {key}={declared[key]!r} but {lab.path} "
+                                 f"line {lab.claim_line} states {key}={value!r}; drop the "
+                                 f"declared {key} or correct it")
+    sources = {**(lab.claim_sources() if lab else {}),
+               **{k: f"declared in {spec.source}" for k in declared}}
+    return declared_claims({**stated, **declared}, sources, spec.source)
+
+
+def _declared_init(layout: FolderLayout) -> Optional[Path]:
+    spec = layout.spec
+    if spec.init is None:
+        return None
+    path = layout.folder / spec.init
+    refused = file_problem(layout.folder, path, "the run folder")
+    if refused:
+        raise RunFolderError(f"init {spec.init} (declared in {spec.source}): {refused}")
+    if not path.is_file():
+        raise RunFolderError(f"{layout.folder}: no init file {spec.init} in it (declared in "
+                             f"{spec.source}); declare the init file the run started from, or "
+                             f"drop init")
+    return path
+
+
+def _declared_record(layout: FolderLayout, lab, log_path: Optional[Path], claims) -> RunRecord:
+    """A record of the folder: its states pointing at their files, each with the remaining lines
+    its log printed (the checks read them as they read the research log's)."""
+    states = []
+    indices = sorted(set(layout.states) | set(lab.remaining if lab else ()))
+    for index in indices:
+        files = layout.states.get(index)
+        state = StateRecord(index=index, checkpoint=str(files.final) if files else None)
+        state.extra["best_file"] = str(files.best) if files and files.best else None
+        state.extra["remaining_weights"] = list(lab.remaining.get(index, [])) if lab else []
+        states.append(state)
+    name = f"{layout.folder.resolve()}\n{layout.spec.lines}\n{log_path}"
+    digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()
+    notes = {"run_folder": str(layout.folder), "log": str(log_path) if log_path else None,
+             "layout": layout.spec.describe(), "claim_sources": dict(claims.sources),
+             "folder_entries_skipped": list(layout.skipped),
+             "log_problems": list(lab.problems) if lab else []}
+    return RunRecord(run_id=f"run-{digest[:12]}", source=f"run:{layout.spec.name}", dataset="",
+                     num_classes=0, model="", spec={"claim": _claim_dict(claims)},
+                     states=states, environment={"path": str(layout.folder)}, notes=notes)
+
+
+def _claim_dict(claims) -> dict:
+    return {"method": claims.method, "scope": claims.scope, "rate": claims.rate,
+            "final_sparsity": claims.final_sparsity, "states": claims.states,
+            "nested": claims.nested, "rewind": claims.rewind}
+
+
+READERS = {"research": _research, "declared": _declared}

@@ -8,18 +8,19 @@ all states are computed in one pass, holding two states' tensors at a time, and 
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Optional, Union
 
 import torch
 
 from harness.runfolder.channels import key_families, pools
-from harness.runfolder.claims import RunClaims
-from harness.runfolder.findings import (CHECKS, NotJudged, StateView, log_sparsity,
+from harness.runfolder.claims import Pools, RunClaims
+from harness.runfolder.findings import (CHECKS, NotJudged, StateView, log_line, log_sparsity,
                                         weights_penalty)
 from harness.runfolder.layout import FolderLayout, RunFolderError, file_problem
-from harness.runfolder.stored import (StoredState, read_research_state, read_store_state,
-                                      read_weights)
+from harness.runfolder.stored import (DeclaredPrunable, StoredState, read_research_state,
+                                      read_store_state, read_weights)
 
 Answer = Union[dict, str]
 
@@ -54,7 +55,7 @@ class PrunedRun:
             state = self.record.state(index)
             stored = read_store_state(files.checkpoint, Path(state.masks) if state.masks else None)
         else:
-            stored = read_research_state(files.final, self.names)
+            stored = read_research_state(files.final, self.names, self._select())
         self.names = self.names or stored.names
         self._shapes = self._shapes or {n: tuple(stored.weights[n].shape) for n in stored.names}
         return self._same_shapes(stored)
@@ -63,7 +64,14 @@ class PrunedRun:
         files = self.layout.states.get(index)
         if files is None or files.best is None or files.best == files.final:
             return None
-        return self._same_shapes(read_research_state(files.best, self.names))
+        return self._same_shapes(read_research_state(files.best, self.names, self._select()))
+
+    def _select(self):
+        """How a declared layout picks the prunable weights of its files (None: the research
+        group's attention and MLP weights)."""
+        if self.layout.kind != "declared":
+            return None
+        return DeclaredPrunable(self.layout.spec.prunable)
 
     def _same_shapes(self, stored: StoredState) -> StoredState:
         problem = _shape_problem(stored.weights, self._shapes, stored.path)
@@ -117,7 +125,7 @@ class PrunedRun:
 
     def target(self, index: int):
         if not self.claims.per_state:
-            return self.claims.target(index, None)
+            return self.claims.target(index, self._weights_pool())
         if self.names is None:          # a log alone: the pools' sizes are not known
             return self.claims.target_without_layout(index, sum(self.heads.values()))
         fams = self.families()
@@ -125,10 +133,20 @@ class PrunedRun:
             return fams
         return self.claims.target(index, pools(fams, self._shapes, self.names))
 
+    def _weights_pool(self) -> Optional[Pools]:
+        """The prunable weights' count and tensors, once a state was read (the rounding of a
+        declared schedule)."""
+        if not self.names or not self._shapes:
+            return None
+        return Pools(total=sum(math.prod(self._shapes[n]) for n in self.names), layers=len(self.names))
+
     def logged_sparsity(self, index: int) -> Union[tuple, str]:
         if self.layout.kind == "store":
             state = self.record.state(index)
             return state.sparsity, [f"state{index}.json reports sparsity {state.sparsity:.2f}%"]
+        if self.log is None and self.layout.kind == "declared":
+            return ("no remaining pattern is declared (remaining: REGEX): no log line states the "
+                    "state's sparsity")
         if self.log is None:
             return "no log of the run was read"
         return _log_claim(self.log, index, self.claims.log_rule)
@@ -141,6 +159,8 @@ class PrunedRun:
     def _read_init(self) -> Answer:
         if self.layout.kind == "store":
             return _engine_start(self.record, self.names)
+        if self.init is None and self.layout.kind == "declared":
+            return "no init file is declared (init: FILE, a file in the run folder)"
         if self.init is None:
             return "the init file the log's arguments name was not found"
         inside = Path(self.init).is_relative_to(self.layout.folder)
@@ -214,10 +234,13 @@ def _log_claim(log, index: int, rule: str) -> Union[tuple, str]:
             if r["after_summary"]]
     chosen = step[:1] if rule == "pruning_step" and index > 0 else start[:1]
     if not chosen:
-        return f"the log prints no 'Remaining weights' line for state {index}"
-    lines = [f"log line {r['line']}: Remaining weights: {r['remaining']:.2f}%"
-             for r in chosen + [r for r in step + start if r is not chosen[0]]]
+        return f"the log prints no {_remaining_words(log)} line for state {index}"
+    lines = [log_line(r) for r in chosen + [r for r in step + start if r is not chosen[0]]]
     return 100.0 - chosen[0]["remaining"], lines
+
+
+def _remaining_words(log) -> str:
+    return "'Remaining weights'" if log.source.startswith("log:") else "remaining (declared pattern)"
 
 
 def _engine_start(record, names: list) -> Answer:

@@ -14,6 +14,7 @@ stored), their masks, and the prunable tensors of ``init_weight``.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -75,6 +76,30 @@ def prunable_from_keys(tensors: dict) -> list[str]:
     return names
 
 
+@dataclass(frozen=True)
+class DeclaredPrunable:
+    """The prunable weights of a declared layout: each ``<module>.weight`` (stored as ``.weight``
+    or ``.weight_orig``) whose name ``pattern`` finds, or, with none declared, every one of two or
+    more dimensions (convolutions, linear maps; not norms or biases)."""
+
+    pattern: Optional[re.Pattern] = None
+
+    def __call__(self, tensors: dict) -> list[str]:
+        names: list = []
+        for key, tensor in tensors.items():
+            base = key[:-len("_orig")] if key.endswith(".weight_orig") else key
+            if not base.endswith(".weight") or base in names:
+                continue
+            if (self.pattern.search(base) is not None) if self.pattern is not None else tensor.ndim >= 2:
+                names.append(base)
+        return names
+
+    @property
+    def wanted(self) -> str:
+        return (f"weight whose name matches the declared prunable {self.pattern.pattern!r}"
+                if self.pattern is not None else "weight of two or more dimensions")
+
+
 def _combine(state: dict, names: list, path: Path) -> tuple[dict, dict, dict, list]:
     weights, masks, raw, reparam = {}, {}, {}, []
     for name in names:
@@ -107,9 +132,11 @@ def _form(reparam: list, names: list) -> str:
     return f"weight_orig/weight_mask pairs for {len(reparam)} of {len(names)} prunable weights"
 
 
-def read_research_state(path: Path, names: Optional[list] = None) -> StoredState:
-    """A ``{k}checkpoint.pth.tar`` / ``{k}model_SA_best.pth.tar`` file; ``names`` the prunable
-    weights (from the model when given, else :func:`prunable_from_keys`)."""
+def read_research_state(path: Path, names: Optional[list] = None, select=None) -> StoredState:
+    """A ``{k}checkpoint.pth.tar`` / ``{k}model_SA_best.pth.tar`` file (or a declared layout's
+    torch file); ``names`` the prunable weights (from the model or the run's first state when
+    given, else ``select(state_dict)``: :func:`prunable_from_keys` unless a declared layout's
+    :func:`declared_prunable`)."""
     try:
         raw = read_container(path)
     except CheckpointError as exc:
@@ -123,10 +150,12 @@ def read_research_state(path: Path, names: Optional[list] = None) -> StoredState
         state, _ = strip_prefixes(container, path)
     except CheckpointError as exc:
         raise RunFolderError(str(exc)) from None
-    names = list(names) if names is not None else prunable_from_keys(state)
+    names = list(names) if names is not None else (select or prunable_from_keys)(state)
     if not names:
-        raise RunFolderError(f"{path}: no attention or MLP weight in its state_dict (keys: "
-                             f"{', '.join(list(state)[:6])}); pass the model by import path")
+        wanted = getattr(select, "wanted", None)
+        raise RunFolderError(f"{path}: no {wanted or 'attention or MLP weight'} in its state_dict "
+                             f"(keys: {', '.join(list(state)[:6])}); "
+                             f"{'declare prunable: REGEX' if wanted else 'pass the model by import path'}")
     weights, masks, kept_raw, reparam = _combine(state, names, path)
     return StoredState(path=Path(path), names=names, weights=weights, masks=masks, raw=kept_raw,
                        init_weight=_init_weight(raw.get("init_weight"), names, path),

@@ -12,8 +12,13 @@ def _name(path) -> str:
 def folder_lines(run: PrunedRun) -> list[str]:
     claims, layout = run.claims, run.layout
     kind = "structured" if claims.structured else "unstructured"
-    lines = [f"{run.record.source} {layout.folder}: {claims.method} ({kind}), claims from the {claims.source}",
-             f"init file: {run.init_source() if layout.kind == 'store' or run.init else 'not found'}",
+    if claims.sources:
+        kind += f", {claims.scope}"
+    lines = [f"{run.record.source} {layout.folder}: {claims.method} ({kind}), claims from the "
+             f"{claims.source}" if not claims.sources else
+             f"{run.record.source} {layout.folder}: {claims.method} ({kind})",
+             *_sources(claims),
+             f"init file: {run.init_source() if layout.kind == 'store' or run.init else _no_init(run)}",
              f"rewind claimed: {claims.rewind or 'none it can show'}; masks nested: "
              f"{'yes' if claims.nested else 'no (re-selected each state)'}; penalty: "
              f"{'yes' if claims.penalised else 'no'}"]
@@ -21,8 +26,31 @@ def folder_lines(run: PrunedRun) -> list[str]:
     for index in layout.indices():
         files = layout.states[index]
         lines.append(f"state {index}: {_name(files.checkpoint)}, best {_name(files.best)}"
-                     f"{_claimed(run, index)}")
+                     f"{_claimed(run, index)}{_logged(run, index)}")
     return lines
+
+
+def _no_init(run: PrunedRun) -> str:
+    return "not declared" if run.layout.kind == "declared" else "not found"
+
+
+def _sources(claims) -> list[str]:
+    """Where each field of a declared claim was read."""
+    shown = {"rate": f"{claims.rate:.4g}", "final_sparsity": None if claims.final_sparsity is None
+             else f"{100 * claims.final_sparsity:.4g}%", "nested": "yes" if claims.nested else "no"}
+    return [f"  claim {key} {shown.get(key) or getattr(claims, key, None)}: {where}"
+            for key, where in claims.sources.items()]
+
+
+def _logged(run: PrunedRun, index: int) -> str:
+    """A declared layout's remaining line for the state, as its pattern read it."""
+    if run.layout.kind != "declared" or run.log is None:
+        return ""
+    state = run.log.state(index)
+    found = state.extra.get("remaining_weights") if state else None
+    if not found:
+        return "; the log prints no remaining line"
+    return f"; log line {found[0]['line']}: {found[0]['remaining']:.2f}% remaining"
 
 
 def _claimed(run: PrunedRun, index: int) -> str:
