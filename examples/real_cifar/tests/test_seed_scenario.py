@@ -7,10 +7,11 @@ claim a pretrained start, judged side by side on CIFAR-10's classes 5-9.
   on classes 0-4 with a fresh head (an honest transfer start).
 
 Each is judged from its weights (forensics) and from its first epoch (the pretrained-start floor).
-The floor comes from bench/results/cifar10_calibration_cpu.json (rows ``seed-cpu``): through this
-recipe a random init reached 38.6-41.8% after epoch 0 and the trained backbone 53.9-56.0% (3 seeds
-each); the floor sits between them, 5 pp above the random maximum and 7 pp below the trained
-minimum.
+The floor comes from bench/results/cifar10_calibration_seed_cpu.json (``python -m
+bench.calibration --rows seed``, on a ``harness fetch-cifar10 DIR --batches 1`` root): through this
+recipe a random init reached 39.26-41.88% after epoch 0 and the trained backbone 54.04-54.88% (3
+seeds each); the floor sits between them, 5.1 pp above the random maximum and 7.0 pp below the
+trained minimum.
 """
 from pathlib import Path
 
