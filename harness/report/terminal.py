@@ -19,7 +19,7 @@ def summary_lines(verdicts: list[Verdict]) -> list[str]:
         mark = "PASS" if v.passed else "FAIL"
         bar = terminal(cells.bar(v))
         lines.append(f"{mark}  {ids[v.id]:<{width}}  {terminal(cells.fmt(v.observed, v.unit)):>9}  "
-                     f"{bar:>11}  gap {terminal(cells.gap(v))}")
+                     f"{bar:>11}  {terminal(v.gap_text())}")
     return lines
 
 
