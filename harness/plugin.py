@@ -426,6 +426,7 @@ class _Reporter:
                      "data_root": str(options.data_root) if options.data_root else None,
                      "init": options.init, "expect": list(options.expect), "rerun": options.rerun,
                      "from_log": str(options.from_log) if options.from_log else None,
+                     "from_run": str(options.from_run) if options.from_run else None,
                      "log_format": options.from_log_format, "dataset": options.dataset})
         self.report = report
         self.paths = publish_session(report, options.reports_dir)
