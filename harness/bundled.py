@@ -68,3 +68,27 @@ def pytest_argv(name: str, args: list[str]) -> list[str]:
     if name not in known:
         raise SuitesError(f"no bundled suite {name!r}; the bundled suites are {', '.join(known)}")
     return [sys.executable, "-m", "pytest", "--pyargs", f"{PACKAGE}.{name}", *joined(list(args))]
+
+
+def borrowed_ini(args: list[str], inipath, invocation_dir: Path, positional: list[str]) -> str:
+    """Why pytest's ini file came from a harness option's separate value (``--harness-from-log
+    PATH`` inside another project) rather than from the current folder or a test path; "" when
+    it did not. ``args``: the command line; ``positional``: the test paths pytest collected."""
+    if inipath is None:
+        return ""
+    ini_dir, here = Path(inipath).parent.resolve(), Path(invocation_dir).resolve()
+    if ini_dir == here or ini_dir in here.parents:
+        return ""
+    flags = _valued_flags()
+    values = [(args[i], args[i + 1]) for i in range(len(args) - 1) if args[i] in flags]
+    tests = [(here / p).resolve() for p in positional if (here / p).exists()]
+    if any(ini_dir == t or ini_dir in t.parents for t in tests):
+        return ""
+    for flag, value in values:
+        path = (here / value).resolve()
+        if path.exists() and (ini_dir == path or ini_dir in path.parents):
+            return (f"pytest took {inipath} as its ini file, from the path given to {flag} (pytest "
+                    f"reads an option's separate value as a test path before it knows the "
+                    f"harness's options), not this project's; write {flag}={value}, or run "
+                    f"`harness suites NAME ...`, which does")
+    return ""

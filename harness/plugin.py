@@ -167,6 +167,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "gpu: needs a CUDA GPU (run on a GPU runner: pytest -m gpu)")
     config.addinivalue_line("markers", "slow: minutes of CPU time (deselect with -m 'not slow')")
     config.addinivalue_line("markers", "xdist_group(name): tests sharing a run go to one xdist worker")
+    _refuse_borrowed_ini(config)
     state = _State(config)
     config.stash[STATE_KEY] = state
     _xdist_configure(config)
@@ -177,6 +178,16 @@ def pytest_configure(config: pytest.Config) -> None:
                                 "itself; drop -n (pytest-xdist), or use --harness-executor local")
     if state.options.given:
         state.activate()   # an option the user set is checked now, before anything runs
+
+
+def _refuse_borrowed_ini(config: pytest.Config) -> None:
+    from harness.bundled import borrowed_ini
+
+    params = config.invocation_params
+    why = borrowed_ini(list(params.args), config.inipath, Path(params.dir),
+                       [] if config.option.pyargs else [a.split("::")[0] for a in config.args])
+    if why:
+        raise pytest.UsageError(why)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
