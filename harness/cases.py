@@ -104,15 +104,15 @@ def session_problems(hs, used_fixtures: set) -> list[str]:
                 for i in hs.book.unknown_overrides()]
     options = hs.options
     if options.checkpoints and "checkpoint" not in used_fixtures:
-        problems.append("--harness-checkpoints: no collected test judges checkpoint files; add "
-                        "the suite that does, e.g. pytest suites/checkpoints --harness-checkpoints "
+        problems.append("--harness-checkpoints: no collected test judges checkpoint files; run "
+                        "the suite that does, e.g. harness suites checkpoints --harness-checkpoints "
                         "PATH")
     if options.from_log is not None and "case" not in used_fixtures:
-        problems.append("--harness-from-log: no collected test judges a run; add a suite, e.g. "
-                        "pytest suites/baseline --harness-from-log PATH")
+        problems.append("--harness-from-log: no collected test judges a run; run a suite that does, e.g. "
+                        "harness suites baseline --harness-from-log PATH")
     if options.from_run is not None and "case" not in used_fixtures:
-        problems.append("--harness-from-run: no collected test judges a run; add the pruning "
-                        "suite, e.g. pytest suites/pruning --harness-from-run DIR")
+        problems.append("--harness-from-run: no collected test judges a run; run the pruning "
+                        "suite, e.g. harness suites pruning --harness-from-run DIR")
     if hs.log_record is None and hs.run_record is None:
         cases = [c for cs in hs.module_cases.values() for c in cs]
         problems += _case_problems(cases, options, hs.profile.name)
