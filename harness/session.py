@@ -186,7 +186,8 @@ def judged_nothing(outcomes: Mapping[str, str], skips: list, no_cases: Mapping[s
     else:
         why = ("the tests ran but recorded no verdict: judge with harness.check(...) or "
                "harness.check_epoch(...) against a declared bar")
-    return (f"harness: FAILED: the harness tests judged nothing ({len(outcomes)} tests: {tally}; "
+    tests = f"{len(outcomes)} test{'s' if len(outcomes) != 1 else ''}"
+    return (f"harness: FAILED: the harness tests judged nothing ({tests}: {tally}; "
             f"no verdict recorded): {why}")
 
 

@@ -109,7 +109,7 @@ def test_a_module_without_a_case_in_this_profile_judges_nothing_and_fails(pytest
     pytester.makepyfile(test_mine=NO_CASE_HERE)
     result = pytester.runpytest("--harness-profile", "smoke", "--harness-reports-dir", "r", "-q")
     assert result.ret == 1
-    result.stdout.fnmatch_lines(["harness: FAILED: the harness tests judged nothing (1 tests: 1 "
+    result.stdout.fnmatch_lines(["harness: FAILED: the harness tests judged nothing (1 test: 1 "
                                  "skipped; no verdict recorded): suite mine declares no case for "
                                  "profile smoke: pass --harness-profile nightly"])
     assert '"exit_status": 1' in (pytester.path / "r" / "latest" / "report.json").read_text()
