@@ -69,6 +69,26 @@ def log_cases(declared: list, record, source: str, suite: str) -> list[Case]:
     return [Case(record.dataset, spec, suite=suite)]
 
 
+def no_cases_reason(module, hs) -> str:
+    """Why ``module`` has no case in this session, and what to pass instead (one line)."""
+    suite = getattr(module, "SUITE", None) or module.__name__
+    declared = getattr(module, "HARNESS_CASES", None)
+    runs = [c for c in cases_for(declared, hs.profile.name) if isinstance(c.spec, RunSpec)]
+    pruned = any(c.spec.prune is not None for c in runs)
+    if hs.run_record is not None:
+        return (f"suite {suite} judges no pruning run, and --harness-from-run {hs.options.from_run} "
+                f"is one: judge it with the pruning suite (harness suites pruning "
+                f"--harness-from-run DIR)")
+    if hs.log_record is not None and pruned:
+        return (f"--harness-from-log {hs.options.from_log} is not a pruning run's log (no pruning "
+                f"arguments or states) and suite {suite} judges pruning runs: judge the log with "
+                f"the baseline suite (harness suites baseline --harness-from-log PATH), or pass "
+                f"the pruning run's save folder with --harness-from-run DIR")
+    others = [name for name in PROFILES if cases_for(declared, name)]
+    return (f"suite {suite} declares no case for profile {hs.profile.name}: pass --harness-profile "
+            f"{' or '.join(others) if others else 'NAME (it declares cases for none)'}")
+
+
 def log_profile(hs, modules: list) -> str:
     """``auto`` with a log: the first profile whose declared cases cover the log's dataset
     (where its bars are); the session's own profile when none does (ini bars apply to all)."""
@@ -88,15 +108,15 @@ def session_problems(hs, used_fixtures: set) -> list[str]:
                 for i in hs.book.unknown_overrides()]
     options = hs.options
     if options.checkpoints and "checkpoint" not in used_fixtures:
-        problems.append("--harness-checkpoints: no collected test judges checkpoint files; add "
-                        "the suite that does, e.g. pytest suites/checkpoints --harness-checkpoints "
+        problems.append("--harness-checkpoints: no collected test judges checkpoint files; run "
+                        "the suite that does, e.g. harness suites checkpoints --harness-checkpoints "
                         "PATH")
     if options.from_log is not None and "case" not in used_fixtures:
-        problems.append("--harness-from-log: no collected test judges a run; add a suite, e.g. "
-                        "pytest suites/baseline --harness-from-log PATH")
+        problems.append("--harness-from-log: no collected test judges a run; run a suite that does, e.g. "
+                        "harness suites baseline --harness-from-log PATH")
     if options.from_run is not None and "case" not in used_fixtures:
-        problems.append("--harness-from-run: no collected test judges a run; add the pruning "
-                        "suite, e.g. pytest suites/pruning --harness-from-run DIR")
+        problems.append("--harness-from-run: no collected test judges a run; run the pruning "
+                        "suite, e.g. harness suites pruning --harness-from-run DIR")
     if hs.log_record is None and hs.run_record is None:
         cases = [c for cs in hs.module_cases.values() for c in cs]
         problems += _case_problems(cases, options, hs.profile.name)
@@ -137,7 +157,6 @@ def spec_problems(spec, options) -> str:
 def suite_file_case(text: str, profile: str) -> RunSpec:
     """The spec of ``SUITE_FILE::NAME``: the case NAME a suite file declares in HARNESS_CASES
     for ``profile`` (the file is imported as pytest would, its folder's root on sys.path)."""
-    import importlib.util
     import sys
     from pathlib import Path
 
@@ -149,11 +168,24 @@ def suite_file_case(text: str, profile: str) -> RunSpec:
         raise OptionError(f"--case {text!r}: expected SUITE_FILE::NAME with an existing suite file, "
                           f"e.g. suites/baseline/test_baseline.py::cifar10")
     sys.path.insert(0, str(Path.cwd()))
-    spec = importlib.util.spec_from_file_location(f"_harness_suite_{path.stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _import_as_pytest(path.resolve())
     cases = {c.name: c for c in cases_for(getattr(module, "HARNESS_CASES", None), profile)}
     if name not in cases or isinstance(cases[name].spec, CommandSpec):
         raise OptionError(f"--case {text!r}: {file} declares no engine case {name!r} for profile "
                           f"{profile}; known: {', '.join(sorted(cases)) or 'none'}")
     return cases[name].spec
+
+
+def _import_as_pytest(path):
+    """The module of ``path`` imported as pytest's default import mode does: inside packages
+    (folders with ``__init__.py``) by its dotted name from the outermost one, whose parent goes
+    on sys.path (so the bundled suites' relative imports work); else by its file name."""
+    import importlib
+    import sys
+
+    top = path.parent
+    while (top / "__init__.py").is_file():
+        top = top.parent
+    names = path.relative_to(top).with_suffix("").parts
+    sys.path.insert(0, str(top))
+    return importlib.import_module(".".join(names))

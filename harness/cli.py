@@ -286,6 +286,37 @@ def _spec_file(path: Path):
         raise CliError(f"--spec {path}: {exc}") from None
 
 
+def _suites_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", nargs="?", default=None,
+                   help="baseline, pruning or checkpoints (none: list the bundled suites)")
+    p.add_argument("pytest_args", nargs=argparse.REMAINDER, metavar="...",
+                   help="pytest's and the harness's options, e.g. --harness-from-log PATH -rs")
+
+
+@command("suites", "run a bundled suite under pytest from this project (its ini file, rootdir and "
+         "reports folder): harness suites pruning --harness-from-run DIR", _suites_args)
+def _suites(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from harness.bundled import SuitesError, names, pytest_argv, suites_folder
+
+    try:
+        if args.name is None:
+            print(f"bundled suites in {suites_folder()}: {', '.join(names())}; run one with "
+                  f"`harness suites NAME [pytest args]`")
+            return 0
+        argv = pytest_argv(args.name, args.pytest_args)
+    except SuitesError as exc:
+        raise CliError(str(exc)) from None
+    print(f"harness suites: {' '.join(argv[1:])}", file=sys.stderr, flush=True)
+    child = subprocess.Popen(argv)
+    while True:
+        try:
+            return child.wait()
+        except KeyboardInterrupt:      # the child got the same Ctrl-C and ends its session itself
+            continue
+
+
 def _inspect_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH",
                    help="checkpoint files, or folders searched recursively for them")
@@ -370,8 +401,8 @@ def _fetch_cifar10(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="harness", description="Executable expectations for deep-learning training and "
-        "pruning runs. The suites run under pytest (pytest suites/baseline); this command "
-        "holds the tools around them.")
+        "pruning runs. The suites run under pytest (harness suites baseline, or pytest "
+        "suites/baseline in a checkout); this command holds the tools around them.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (help_text, configure, _) in sorted(COMMANDS.items()):
         configure(sub.add_parser(name, help=help_text, description=help_text))

@@ -209,7 +209,14 @@ class Verdict:
         note = self.evidence.get("note")
         tail = f"; {note}" if note else ""
         return (f"{self.title}: observed {wording.number(self.observed, self.unit)} vs expected "
-                f"{self.bar_text()} (gap {wording.gap(self.gap, self.unit)}){tail}")
+                f"{self.bar_text()} ({self.gap_text()}){tail}")
+
+    def gap_text(self) -> str:
+        """``gap -1.90 pp`` (signed: negative is short of the bar); a ``within`` bar says how
+        far the observation lies from its target instead: ``off by 0.02 pp``."""
+        if self.op == "within":
+            return wording.off_by(self.observed, self.threshold, self.unit)
+        return f"gap {wording.gap(self.gap, self.unit)}"
 
     def bar_text(self, esc: wording.Esc = wording.plain) -> str:
         """The bar in words: ``>= 95.00%``, ``within 0.1 pp of 70.00%``, with an SE tolerance."""

@@ -115,7 +115,8 @@ class _State:
 
             try:
                 resolved = resolve(self.options)
-                check_reports_dir(self.options.reports_dir)
+                if not self.config.option.collectonly:     # --collect-only writes nothing
+                    check_reports_dir(self.options.reports_dir)
             except (OptionError, HistoryError) as exc:
                 raise pytest.UsageError(str(exc)) from None
             self.session = HarnessSession(self.options, resolved, Path(self.config.rootpath))
@@ -166,6 +167,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "gpu: needs a CUDA GPU (run on a GPU runner: pytest -m gpu)")
     config.addinivalue_line("markers", "slow: minutes of CPU time (deselect with -m 'not slow')")
     config.addinivalue_line("markers", "xdist_group(name): tests sharing a run go to one xdist worker")
+    _refuse_borrowed_ini(config)
     state = _State(config)
     config.stash[STATE_KEY] = state
     _xdist_configure(config)
@@ -176,6 +178,16 @@ def pytest_configure(config: pytest.Config) -> None:
                                 "itself; drop -n (pytest-xdist), or use --harness-executor local")
     if state.options.given:
         state.activate()   # an option the user set is checked now, before anything runs
+
+
+def _refuse_borrowed_ini(config: pytest.Config) -> None:
+    from harness.bundled import borrowed_ini
+
+    params = config.invocation_params
+    why = borrowed_ini(list(params.args), config.inipath, Path(params.dir),
+                       [] if config.option.pyargs else [a.split("::")[0] for a in config.args])
+    if why:
+        raise pytest.UsageError(why)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -197,6 +209,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             raise pytest.UsageError(f"{module.__name__} uses the 'case' fixture but declares no "
                                     f"HARNESS_CASES (see harness.hookspec)")
         cases = hs.module_cases[module.__name__]
+        if not cases:
+            hs.note_no_cases(module)
         metafunc.parametrize("case", [pytest.param(c, id=c.name, marks=pytest.mark.xdist_group(c.id))
                                       for c in cases])
     if "checkpoint" in metafunc.fixturenames:
@@ -269,6 +283,15 @@ def harness_session(request: pytest.FixtureRequest):
 
 
 @pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item):
+    """Mark a harness test before anything can skip it (an empty parameter set, a skip mark),
+    so the controller counts it even when it never runs."""
+    if set(HARNESS_FIXTURES) & set(getattr(item, "fixturenames", ())):
+        item.user_properties.append((USED_PROPERTY, "1"))
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item):
     hs = _state(item.config).session
     if hs is None or not set(HARNESS_FIXTURES) & set(getattr(item, "fixturenames", ())):
@@ -293,7 +316,6 @@ def pytest_runtest_call(item: pytest.Item):
 
 def _publish(item: pytest.Item, hs) -> None:
     """The test's verdicts and runs as user properties (junit XML; xdist's controller)."""
-    item.user_properties.append((USED_PROPERTY, "1"))
     for verdict in hs.recorder(item.nodeid).verdicts:
         item.user_properties.append((f"{VERDICT_PROPERTY}{verdict.id}", json.dumps(verdict.to_dict())))
     for case_id, record in hs.records.items():
@@ -356,7 +378,10 @@ class _Reporter:
         self.state = state
         self.paths: dict = {}
         self.report: dict = {}
-        self.used = False        # a test that used the harness ran (not only collected)
+        self.used = False        # a harness test was set up (ran or was skipped; not only collected)
+        self.outcomes: dict = {}  # harness test nodeid -> its outcome
+        self.skips: list = []     # why harness tests were skipped
+        self.nothing = ""         # the line saying that the session judged nothing, and why
 
     @property
     def hs(self):
@@ -365,12 +390,19 @@ class _Reporter:
     @property
     def reporting(self) -> bool:
         """Reports are written for a session that ran a harness test or set a harness option
-        (collected harness tests that were all deselected write nothing)."""
+        (collected harness tests that were all deselected write nothing; ``--collect-only``
+        runs nothing and writes nothing)."""
+        if self.state.config.option.collectonly:
+            return False
         return self.hs is not None and (self.used or bool(self.state.options.given))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         used = any(name == USED_PROPERTY for name, _ in report.user_properties)
         self.used = self.used or used
+        if used and (report.when == "call" or report.outcome != "passed"):
+            self.outcomes[report.nodeid] = report.outcome
+            if report.skipped and isinstance(report.longrepr, tuple):
+                self.skips.append(str(report.longrepr[2]).removeprefix("Skipped: "))
         if self.hs is None:
             if not used:
                 return
@@ -392,14 +424,20 @@ class _Reporter:
         from harness.report import build_report, publish_session
 
         options = hs.options
+        if self.outcomes and not hs.all_verdicts() and exitstatus == pytest.ExitCode.OK:
+            from harness.session import judged_nothing
+
+            self.nothing = judged_nothing(self.outcomes, self.skips, hs.no_cases)
+            session.exitstatus = exitstatus = pytest.ExitCode.TESTS_FAILED
         report = build_report(
             profile=hs.profile.name, verdicts=hs.all_verdicts(), tests=hs.tests, records=hs.records,
-            environment=environment(hs.device), started=hs.started, finished=time.time(),
+            environment=environment(hs.device, hs.root), started=hs.started, finished=time.time(),
             exit_status=int(exitstatus),
             options={"profile": hs.profile.name, "device": str(hs.device),
                      "data_root": str(options.data_root) if options.data_root else None,
                      "init": options.init, "expect": list(options.expect), "rerun": options.rerun,
                      "from_log": str(options.from_log) if options.from_log else None,
+                     "from_run": str(options.from_run) if options.from_run else None,
                      "log_format": options.from_log_format, "dataset": options.dataset})
         self.report = report
         self.paths = publish_session(report, options.reports_dir)
@@ -409,4 +447,4 @@ class _Reporter:
             return
         from harness.report.terminal import write_summary
 
-        write_summary(terminalreporter, self.report, self.paths, self.hs.profile.name)
+        write_summary(terminalreporter, self.report, self.paths, self.hs.profile.name, self.nothing)

@@ -56,6 +56,7 @@ class HarnessSession:
         self.verdicts: dict[str, list[Verdict]] = {}
         self.tests: list[dict] = []
         self.module_cases: dict[str, list[Case]] = {}
+        self.no_cases: dict[str, str] = {}      # module -> why it has no case in this session
         self.executor = make_executor(options, self.root)
 
     def set_profile(self, name: str) -> None:
@@ -66,6 +67,12 @@ class HarnessSession:
         self.book.profile = name
 
     # --- cases ---------------------------------------------------------------------------
+    def note_no_cases(self, module) -> None:
+        """Remember why ``module`` has no case in this session (its tests are skipped)."""
+        from harness.cases import no_cases_reason
+
+        self.no_cases[module.__name__] = no_cases_reason(module, self)
+
     def prepare(self, case: Case) -> Case:
         """The case as this session runs it: every engine run starts from ``--harness-init``."""
         init = init_path(self.options.init)
@@ -182,6 +189,28 @@ class HarnessSession:
 
     def all_verdicts(self) -> list[Verdict]:
         return [v for vs in self.verdicts.values() for v in vs]
+
+
+def judged_nothing(outcomes: Mapping[str, str], skips: list, no_cases: Mapping[str, str]) -> str:
+    """The one line of a session whose harness tests recorded no verdict: how many tests, why
+    (a module without a case in this session first, else the commonest skip reason, which names
+    what to pass), and that the session fails."""
+    counts: dict = {}
+    for outcome in outcomes.values():
+        counts[outcome] = counts.get(outcome, 0) + 1
+    tally = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
+    if no_cases:
+        why = next(iter(no_cases.values()))
+    elif skips:
+        gists = [reason.partition(": ")[2] or reason for reason in skips]   # less "<check> of <case>: "
+        commonest = max(set(gists), key=lambda r: (gists.count(r), r))
+        why = f"{gists.count(commonest)} of them skipped: {commonest}"
+    else:
+        why = ("the tests ran but recorded no verdict: judge with harness.check(...) or "
+               "harness.check_epoch(...) against a declared bar")
+    tests = f"{len(outcomes)} test{'s' if len(outcomes) != 1 else ''}"
+    return (f"harness: FAILED: the harness tests judged nothing ({tests}: {tally}; "
+            f"no verdict recorded): {why}")
 
 
 def _hint(case: Case, options: Options) -> str:

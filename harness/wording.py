@@ -48,11 +48,30 @@ def gap(value, unit: str, esc: Esc = plain) -> str:
     return "-" if value is None else f"{value:+.2f}{gap_unit(unit, esc)}"
 
 
+def amount(value, unit: str, esc: Esc = plain) -> str:
+    """A size of a difference, unsigned: ``0.10 pp``, ``2.21 pp``, ``0.004 pp`` (two decimals for
+    accuracies, two significant digits below 0.01), ``3 weights``; ``-`` without a finite number."""
+    value = finite(value)
+    if value is None:
+        return "-"
+    if unit == "%":
+        text = f"{value:.2f}" if value == 0 or abs(value) >= 0.01 else f"{value:.2g}"
+    else:
+        text = f"{value:.4g}"
+    return text + gap_unit(unit, esc)
+
+
+def off_by(observed, threshold, unit: str, esc: Esc = plain) -> str:
+    """How far a ``within`` verdict's observation lies from its target: ``off by 0.02 pp``."""
+    o, t = finite(observed), finite(threshold)
+    return "off by -" if o is None or t is None else f"off by {amount(abs(o - t), unit, esc)}"
+
+
 def bar(op: str, threshold, unit: str, tolerance: float = 0.0, tolerance_se=None,
         esc: Esc = plain) -> str:
-    """``>= 95.00%``, ``within 0.1 pp of 70.00%``, ``>= 95.00% (tolerance 2 SE)``."""
+    """``>= 95.00%``, ``within 0.10 pp of 70.00%``, ``>= 95.00% (tolerance 2 SE)``."""
     if op == "within":
-        return f"within {tolerance:g}{gap_unit(unit, esc)} of {number(threshold, unit, esc)}"
+        return f"within {amount(tolerance, unit, esc)} of {number(threshold, unit, esc)}"
     k = finite(tolerance_se)
     extra = f" (tolerance {k:g} SE)" if k else ""
     return f"{op if op in OPS else esc(op)} {number(threshold, unit, esc)}{extra}"

@@ -1,7 +1,6 @@
 """The history store: one row per verdict per session, trends, last green and regressions."""
 import json
 import os
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -285,7 +284,8 @@ def test_smoke_sessions_killed_rerun_and_a_raised_bar_is_a_moved_bar(pytester, o
     the history shows one entry per verdict per finished session, and the raised bar as a moved
     bar, not as a regression (issue 10 item 5 printed `REGRESSION ... 97.78% -> 97.78%`)."""
     suite = pytester.path / "test_baseline_suite_copy.py"  # a name no other module has
-    shutil.copy(ROOT / "suites" / "baseline" / "test_baseline.py", suite)
+    suite.write_text((ROOT / "suites" / "baseline" / "test_baseline.py").read_text().replace(
+        "from ..profiles import", "from suites.profiles import"))      # outside its package
     reports = pytester.path / "reports"
     args = ["--profile", "smoke", "--device", "cpu", "--no-progress", "--reports-dir", str(reports),
             "-p", "no:cacheprovider", suite.name]
@@ -329,3 +329,47 @@ def test_a_corrupt_history_is_a_usage_error(pytester):
     result = pytester.runpytest("--profile", "smoke", "--reports-dir", str(reports))
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*history.sqlite: not a harness history store*"])
+
+
+def _folder_session(tmp_path, folder: str, observed: float, finished: float) -> dict:
+    """A session judging one run folder from its files, evidence as harness.runfolder writes it
+    (``run``: the record's source and the folder; no run id)."""
+    bar = Expectation("pruning/rsst/state1/sparsity", "rsst State 1 sparsity", "within", 20.0, "%", 0.1)
+    verdict = bar.evaluate(observed, {"file": "1checkpoint.pth.tar", "stored_as": "weight_orig",
+                                      "run": f"run:research {folder}"})
+    report = build_report(profile="nightly", verdicts=[verdict], tests=[], records={},
+                          environment={"git_commit": "c", "device": "cpu"},
+                          started=finished - 1, finished=finished, exit_status=int(not verdict.passed))
+    record_session(report, tmp_path)
+    return report["history"]["verdicts"][bar.id]
+
+
+def test_another_run_folder_with_the_same_log_is_another_input_not_a_regression(tmp_path):
+    """Issue 21 item 5: a different run folder with the same log text was labelled REGRESSION
+    (the findings' evidence names the folder under ``run``, which keyed nothing)."""
+    _folder_session(tmp_path, "/runs/a", 20.0, 1000)
+    trend = _folder_session(tmp_path, "/runs/b", 25.0, 2000)
+    assert trend["relation"] == ANOTHER_INPUT and trend["regression"] is False
+    assert trend["previous"]["input"] == "run run:research /runs/a"
+    again = _folder_session(tmp_path, "/runs/b", 30.0, 3000)     # the same folder again: same run
+    assert again["relation"] == SAME and again["change"] == pytest.approx(5.0)
+
+
+def test_a_verdict_naming_no_input_is_keyed_by_the_sessions_one_run(tmp_path):
+    """A verdict whose evidence names nothing (a suite's own check) in a session that judged one
+    run folder is that run's: two folders (two run ids, the same log) are two inputs."""
+    from harness.record import RunRecord
+
+    bar = Expectation("mine/state0/trained", "trained", "==", 0.0)
+    trends = []
+    for k, run_id in enumerate(("run-aaaa", "run-bbbb")):
+        record = RunRecord(run_id=run_id, source="run:research", dataset="cifar10", num_classes=10,
+                           model="vit", notes={"log": "/logs/same.log"})
+        report = build_report(profile="nightly", verdicts=[bar.evaluate(float(k))], tests=[],
+                              records={"pruning/rsst": record},
+                              environment={"git_commit": "c", "device": "cpu"},
+                              started=k, finished=k + 1.0, exit_status=k)
+        record_session(report, tmp_path)
+        trends.append(report["history"]["verdicts"][bar.id])
+    assert trends[1]["relation"] == ANOTHER_INPUT and trends[1]["regression"] is False
+    assert trends[1]["previous"]["input"] == "run:research run-aaaa"

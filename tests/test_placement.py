@@ -1,6 +1,5 @@
 """GPU placement of xdist workers, and `pytest -n 2` on the smoke suite training each run once."""
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -65,7 +64,9 @@ def test_elsewhere_two():
 
 @pytest.mark.slow
 def test_xdist_pins_workers_groups_tests_by_case_and_trains_each_run_once(pytester, monkeypatch):
-    shutil.copy(ROOT / "suites" / "baseline" / "test_baseline.py", pytester.path / "test_baseline.py")
+    (pytester.path / "test_baseline.py").write_text((ROOT / "suites" / "baseline" / "test_baseline.py")
+                                                    .read_text().replace("from ..profiles import",
+                                                                         "from suites.profiles import"))
     pytester.makeconftest(CONFTEST)
     pytester.makepyfile(test_again=AGAIN)
     monkeypatch.setenv("PYTHONPATH", str(ROOT))

@@ -40,7 +40,9 @@ def test_the_other_plugins_option(request):
     assert request.config.getoption("profile") is True
 
 def test_the_harness_option(harness):
-    assert harness.profile.name == "smoke"
+    from harness.expect import Expectation
+    harness.record(Expectation("probe/profile", "profile is smoke", "==", 1).evaluate(
+        float(harness.profile.name == "smoke")))      # a session that judges nothing fails
 '''
 
 

@@ -33,6 +33,10 @@ def bar(v: Verdict, esc: Esc = plain) -> str:
 
 
 def gap(v: Verdict, esc: Esc = plain) -> str:
+    """The signed gap (``-1.90 pp``); for a ``within`` bar, the distance from its target
+    (``off by 0.02 pp``)."""
+    if v.op == "within":
+        return wording.off_by(v.observed, v.threshold, v.unit, esc)
     return wording.gap(v.gap, v.unit, esc)
 
 

@@ -150,13 +150,20 @@ def device_key(environment: dict) -> str:
 
 def input_of(evidence: dict, runs: dict) -> str:
     """What a verdict judged, from its evidence (``runs``: the report's runs by run id): an engine
-    run's spec (its hash), a log's source and path, a checkpoint's path; "" when unnamed."""
+    run's spec (its hash), a log's source and path, a run folder's source and folder (its
+    ``run`` evidence), a checkpoint's path; else the session's one run when it judged one
+    (``--harness-from-log``, ``--harness-from-run``); "" when unnamed."""
     parts = []
     for key, value in evidence.items():
         if (key == "run_id" or key.endswith("_run")) and isinstance(value, str):
             parts.append(_run_input(value, runs.get(value)))
+    if not parts and isinstance(evidence.get("run"), str):
+        parts.append(f"run {evidence['run']}")
     if not parts and isinstance(evidence.get("path"), str):
         parts.append(f"file {evidence['path']}")
+    if not parts and len(runs) == 1:
+        (run_id, run), = runs.items()
+        parts.append(_run_input(run_id, run))
     return "; ".join(parts)
 
 
@@ -168,7 +175,9 @@ def _run_input(run_id: str, run: Optional[dict]) -> str:
         digest = hashlib.sha256(dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
         return f"spec {digest}"
     log = run.get("log") or {}
-    return f"{run.get('source')} {log.get('log_path') or run_id}"
+    if str(run.get("source")).startswith("log:"):
+        return f"{run.get('source')} {log.get('log_path') or run_id}"
+    return f"{run.get('source')} {run_id}"      # a run folder's id names its folder, not its log alone
 
 
 def _notify(message: str) -> None:

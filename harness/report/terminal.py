@@ -19,7 +19,7 @@ def summary_lines(verdicts: list[Verdict]) -> list[str]:
         mark = "PASS" if v.passed else "FAIL"
         bar = terminal(cells.bar(v))
         lines.append(f"{mark}  {ids[v.id]:<{width}}  {terminal(cells.fmt(v.observed, v.unit)):>9}  "
-                     f"{bar:>11}  gap {terminal(cells.gap(v))}")
+                     f"{bar:>11}  {terminal(v.gap_text())}")
     return lines
 
 
@@ -42,11 +42,15 @@ def status_line(report: dict) -> str:
     return terminal(f"harness: {session_status(report).headline()}")
 
 
-def write_summary(terminalreporter, report: dict, paths: dict, profile: str) -> None:
-    """The harness section of pytest's terminal summary (``terminalreporter``: pytest's)."""
+def write_summary(terminalreporter, report: dict, paths: dict, profile: str, nothing: str = "") -> None:
+    """The harness section of pytest's terminal summary (``terminalreporter``: pytest's);
+    ``nothing``: the line saying why harness tests judged nothing (the session fails)."""
     if not report:
         return
     verdicts = [verdict_of(v) for v in report.get("verdicts", [])]
+    if nothing:
+        terminalreporter.write_line(terminal(nothing), red=True)
+        return
     if not verdicts:  # a session of other tests: one neutral line, no section
         terminalreporter.write_line("harness: no verdict was recorded; report.md and `harness gate` "
                                     "count this session as FAILED")

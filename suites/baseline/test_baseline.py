@@ -8,7 +8,7 @@ import pytest
 
 from harness.recipes import assess
 from harness.start import epoch_zero, start_evidence
-from suites.profiles import BASELINE_BARS, BASELINE_CASES
+from ..profiles import BASELINE_BARS, BASELINE_CASES
 
 SUITE = "baseline"
 HARNESS_CASES = BASELINE_CASES

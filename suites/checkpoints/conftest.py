@@ -4,7 +4,7 @@ import pytest
 
 @pytest.fixture(scope="session")
 def demo_files(harness_session):
-    from fixtures.checkpoints import build_demo
+    from .demo import build_demo
 
     folder = harness_session.context.reports_dir / "fixtures" / "checkpoints"
     return build_demo(folder, harness_session.context)

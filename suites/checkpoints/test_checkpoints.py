@@ -3,12 +3,12 @@
 
 `pytest suites/checkpoints --harness-checkpoints PATH` (repeat the option for more files or
 folders) judges your files, one test per file. Without it, it judges the demonstration set of
-fixtures/checkpoints.py: the mislabeled files
+suites/checkpoints/demo.py: the mislabeled files
 there are expected failures (xfail, the verdict in the reason), showing what a catch looks like.
 """
 import pytest
 
-from fixtures.checkpoints import demo_cases, expected, sentinel_path
+from .demo import demo_cases, expected, sentinel_path
 from harness.expect import Expectation
 from harness.forensics.inspection import claim_verdict, inspect_checkpoint
 

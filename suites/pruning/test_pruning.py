@@ -19,7 +19,7 @@ from harness.escape import terminal
 from harness.prune.measurement import measure_run, stored_accuracy
 from harness.prune.methods import METHODS
 from harness.runfolder import Finding, RunFolderError, judgement_of
-from suites.profiles import PRUNING_BARS, PRUNING_CASES
+from ..profiles import PRUNING_BARS, PRUNING_CASES
 
 SUITE = "pruning"
 HARNESS_CASES = PRUNING_CASES

@@ -1,0 +1,1 @@
+"""Baseline suite: State 0 of each profile case, and the pretrained start."""

@@ -1,0 +1,1 @@
+"""Checkpoint suite: files that claim to be pretrained, judged from their weights."""

@@ -1,0 +1,1 @@
+"""Pruning suite: Refill and RSST per state, from the stored files."""
