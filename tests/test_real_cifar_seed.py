@@ -23,11 +23,11 @@ EXAMPLE = REPO / "examples" / "real_cifar"
 
 
 def test_the_example_judges_with_the_calibrated_recipe():
-    sys.path.insert(0, str(EXAMPLE / "tests"))
-    try:
-        import test_seed_scenario as example
-    finally:
-        sys.path.remove(str(EXAMPLE / "tests"))
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("real_cifar_example", EXAMPLE / "tests" / "test_seed_scenario.py")
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
     assert example.RECIPE == transfer_init.SEED_RECIPE
     assert set(example.FILES.values()) == {transfer_init.RANDOM_FILE, transfer_init.TRAINED_FILE}
 
