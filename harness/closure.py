@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Optional
 
+from harness.storage import file_digest
+
 MAX_FILES = 200
 MAX_PARSED_BYTES = 1 << 20
 
@@ -97,7 +99,7 @@ class _Walk:
                                   f"are hashed")
                 break
             data = path.read_bytes() if path.stat().st_size <= MAX_PARSED_BYTES else None
-            self.files[rel] = hashlib.sha256(data).hexdigest() if data is not None else _digest(path)
+            self.files[rel] = hashlib.sha256(data).hexdigest() if data is not None else file_digest(path)
             if self.installed:
                 break
             names = list(self._imports(rel, data, package))
@@ -170,14 +172,6 @@ def _with_parents(name: str) -> Iterator[str]:
         yield ".".join(parts[:end])
 
 
-def _digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def run_code(spec, root: Optional[Path] = None) -> dict:
     """What a run computes from beyond its spec's values, as it keys the run: the closure of a
     user's model and dataset factory, and the files of ``spec.inputs`` (relative to ``root``,
@@ -220,7 +214,7 @@ def input_digests(names: tuple, root: Path) -> dict:
         if not path.is_file():
             raise SpecError(f"RunSpec.inputs names {name!r}, which is not a file under the "
                             f"project root {root}")
-        digests[name] = _digest(path)
+        digests[name] = file_digest(path)
     return digests
 
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
+from harness.storage import file_digest
 from harness.escape import visible_controls
 
 TAIL_LINES = 20
@@ -131,11 +132,7 @@ def _digest(path: Path) -> str:
     stat = path.stat()
     if stat.st_size > MAX_HASHED_BYTES:
         return f"size {stat.st_size}, mtime {stat.st_mtime_ns}"
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return file_digest(path)
 
 
 def execute(spec: CommandSpec, cwd: Path, output: Path,

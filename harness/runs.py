@@ -9,7 +9,6 @@ resumes after its last completed state.
 """
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any, Callable, Optional
 
 import torch
 
+from harness.storage import file_digest
 from harness.closure import code_key, code_record, run_code
 from harness.data import Dataset, load_dataset
 from harness.data.batches import Batches, augment_for
@@ -61,11 +61,7 @@ def init_digest(init: Optional[str]) -> str:
         return ""
     if init.startswith("timm:"):
         return init
-    digest = hashlib.sha256()
-    with open(init, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return file_digest(init)
 
 
 def run_key(spec: RunSpec, device: torch.device, root: Optional[Path] = None) -> str:

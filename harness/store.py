@@ -19,13 +19,13 @@ and in the record's ``notes["store_repairs"]``.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import warnings
 from pathlib import Path
 from typing import Optional
 
 from harness import storage
+from harness.storage import file_digest
 from harness.record import RunRecord, StateRecord
 
 FILE_FIELDS = ("checkpoint", "masks")
@@ -33,14 +33,6 @@ FILE_FIELDS = ("checkpoint", "masks")
 
 class StoreWarning(UserWarning):
     """The runs store found something damaged and will not reuse it."""
-
-
-def file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class RunStore:

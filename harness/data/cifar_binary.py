@@ -14,13 +14,14 @@ class of the official files.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
+
+from harness.storage import file_digest
 
 FOLDER = "cifar-10-batches-bin"
 RECORD = 3073
@@ -46,11 +47,7 @@ class BinaryError(ValueError):
 
 
 def md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_digest(path, "md5")
 
 
 def encode(images: np.ndarray, labels: np.ndarray) -> bytes:
