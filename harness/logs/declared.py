@@ -25,23 +25,17 @@ import re
 from dataclasses import dataclass, field
 from typing import Optional
 
-try:                                    # Python 3.11+
-    from re import _parser as _sre     # type: ignore[attr-defined]
-except ImportError:                     # pragma: no cover - older Pythons
-    import sre_parse as _sre            # type: ignore[no-redef]
-
 from harness.logs.bounds import (MAX_EPOCHS, MAX_EVENT_CHARS, MAX_STATES, MAX_VALUE_CHARS, Listed,
                                  add_argument, clip, percent_problem)
 from harness.logs.namespace import literal, read_namespace, read_object
 from harness.logs.source import LogError, LogLines, Tally
 from harness.logsyntax import PATTERNS, SCALES, listed
 from harness.record import EpochRecord, StateRecord
+from harness.regex import PatternError, compile_bounded
 
 NAME = "declared"
 DESCRIPTION = "a format declared as named regular expressions (epoch, test_accuracy, ...)"
 KEYS = tuple(PATTERNS)
-MAX_PATTERN_CHARS = 500
-_REPEATS = {"MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"}
 _GROUPS = {"test_correct_total": 2, "argument": 2, "state": 0, "arguments": 0}   # else 1
 
 
@@ -101,18 +95,10 @@ class LogPatterns:
 
 
 def _compile(key: str, text: str, source: str) -> re.Pattern:
-    if len(text) > MAX_PATTERN_CHARS:
-        raise LogError(f"{source}: pattern {key} is {len(text)} characters, over "
-                       f"{MAX_PATTERN_CHARS}")
     try:
-        pattern = re.compile(text)
-        tree = _sre.parse(text)
-    except re.error as exc:
-        raise LogError(f"{source}: pattern {key} {text!r} is no regular expression ({exc})") from None
-    if _nested_repeat(tree, False):
-        raise LogError(f"{source}: pattern {key} {text!r} repeats a group that itself repeats "
-                       f"(like (a+)+): its time can explode on a long line; write it without "
-                       f"the nesting")
+        pattern = compile_bounded(text, f"pattern {key}")
+    except PatternError as exc:
+        raise LogError(f"{source}: {exc}") from None
     needs = _GROUPS.get(key, 1)
     if pattern.groups < needs:
         what = "the two values it reads" if needs == 2 else "the value it reads"
@@ -120,22 +106,6 @@ def _compile(key: str, text: str, source: str) -> re.Pattern:
     return pattern
 
 
-def _nested_repeat(tree, inside: bool) -> bool:
-    for op, arg in tree:
-        name = str(op)
-        if name in _REPEATS:
-            many = arg[1] > 1          # an optional (?) part repeats nothing
-            if inside and many:
-                return True
-            if _nested_repeat(arg[2], inside or many):
-                return True
-        elif name == "SUBPATTERN":
-            if _nested_repeat(arg[-1], inside):
-                return True
-        elif name == "BRANCH":
-            if any(_nested_repeat(b, inside) for b in arg[1]):
-                return True
-    return False
 
 
 def sniff(lines: LogLines, patterns: LogPatterns) -> int:

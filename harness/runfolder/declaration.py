@@ -33,20 +33,14 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Callable, Optional
 
-try:                                    # Python 3.11+
-    from re import _parser as _sre     # type: ignore[attr-defined]
-except ImportError:                     # pragma: no cover - older Pythons
-    import sre_parse as _sre            # type: ignore[no-redef]
-
+from harness.regex import MAX_PATTERN_CHARS, PatternError, compile_bounded
 from harness.runfolder.layout import RunFolderError
 
-MAX_PATTERN_CHARS = 500
 MAX_DIGITS = 8
 SCOPES = {"global": "global", "layer-wise": "layer-wise", "layer": "layer-wise"}
 REWINDS = ("init", "none")
 _BOOLEAN = {"yes": True, "true": True, "1": True, "no": False, "false": False, "0": False}
 _METHOD = re.compile(r"[A-Za-z0-9_.-]{1,40}")
-_REPEATS = {"MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"}
 
 
 def _fraction(text: str, key: str, source: str, low_open: bool) -> float:
@@ -118,34 +112,16 @@ def line_pattern(text: str, key: str, source: str, groups: tuple = ()) -> re.Pat
     """A declared regex for log lines: bounded, compiled, no repetition nested in a repetition
     (the guard :mod:`harness.logs.declared` applies: such a pattern's time can explode on a long
     line), with one of ``groups`` when given."""
-    if len(text) > MAX_PATTERN_CHARS:
-        raise RunFolderError(f"{source}: {key} is {len(text)} characters, over {MAX_PATTERN_CHARS}")
     try:
-        pattern, tree = re.compile(text), _sre.parse(text)
-    except re.error as exc:
-        raise RunFolderError(f"{source}: {key} {text!r} is no regular expression ({exc})") from None
-    if _nested_repeat(tree, False):
-        raise RunFolderError(f"{source}: {key} {text!r} repeats a group that itself repeats (like "
-                             f"(a+)+): its time can explode on a long line; write it without the "
-                             f"nesting")
+        pattern = compile_bounded(text, key)
+    except PatternError as exc:
+        raise RunFolderError(f"{source}: {exc}") from None
     if groups and not set(groups) & set(pattern.groupindex):
         raise RunFolderError(f"{source}: {key} {text!r} needs a named group "
                              f"{' or '.join(f'(?P<{g}>...)' for g in groups)}")
     return pattern
 
 
-def _nested_repeat(tree, inside: bool) -> bool:
-    for op, arg in tree:
-        name = str(op)
-        if name in _REPEATS:
-            many = arg[1] > 1
-            if (inside and many) or _nested_repeat(arg[2], inside or many):
-                return True
-        elif name == "SUBPATTERN" and _nested_repeat(arg[-1], inside):
-            return True
-        elif name == "BRANCH" and any(_nested_repeat(b, inside) for b in arg[1]):
-            return True
-    return False
 
 
 # --- the declaration ----------------------------------------------------------------------------
