@@ -49,7 +49,7 @@ def main(argv: Optional[list] = None) -> int:
     context = RunContext(device=torch.device("cpu"), reports_dir=args.work, data_root=args.data_root,
                          threads=args.threads, progress=False)
     record = get_or_run(spec, context)
-    run = open_folder(context.store.path(record.run_id))
+    run = open_folder(context.store.path(record.run_id), data_root=args.data_root)
     verdicts = [o.verdict() for o in run.outcomes("penalty") if isinstance(o, Finding)]
     for v in verdicts:
         print(f"{'PASS' if v.passed else 'FAIL'} {v.id}: {v.line()}")
