@@ -141,25 +141,49 @@ def _run_folder(path: Path, log: Path | None, declared: list, patterns=None):
             try:
                 find_layout(path)
             except RunFolderError:
-                return _no_layout(path)
+                if not _holds_checkpoints(path):
+                    return None                          # no run folder: a timm output folder
+                layout = _project_layout()
+                if layout is None:
+                    return _no_layout(path)
         return open_folder(path, log=log, log_option="--run-log", layout=layout, patterns=patterns)
     except RunFolderError as exc:
         raise CliError(terminal(exc)) from None
 
 
-def _no_layout(path: Path) -> None:
-    """None for a folder that is no run folder (a timm output folder); a folder of checkpoints in
-    no known layout is an error saying how to declare it."""
+def _holds_checkpoints(path: Path) -> bool:
+    """Whether ``path`` is a folder of checkpoints (not a timm output folder)."""
     from harness.checkpoint.reader import is_checkpoint_path
-    from harness.escape import terminal
     from harness.runfolder.layout import folder_files
 
-    if (path / "summary.csv").is_file() or not any(map(is_checkpoint_path, folder_files(path))):
-        return None
+    return not (path / "summary.csv").is_file() and any(map(is_checkpoint_path, folder_files(path)))
+
+
+def _project_layout():
+    """The ``harness_run_layout`` of the project's ini file (found from the working folder
+    upwards, as ``harness_log_patterns`` is), or None when it declares none."""
+    from harness.escape import terminal
+    from harness.inifile import IniError, find
+    from harness.runfolder.declaration import layout_from_lines
+
+    try:
+        ini = find(Path.cwd())
+    except IniError as exc:
+        raise CliError(terminal(exc)) from None
+    lines = ini.lines("harness_run_layout") if ini is not None else ()
+    return layout_from_lines(list(lines), f"harness_run_layout in {ini.path}") if lines else None
+
+
+def _no_layout(path: Path) -> None:
+    """A folder of checkpoints in no known layout and none declared: an error saying how to
+    declare it."""
+    from harness.escape import terminal
+
     raise CliError(terminal(f"{path}: checkpoints in no known layout (neither the research group's "
                             f"{{k}}checkpoint.pth.tar nor a run of the harness's store); declare "
                             f"it, e.g. --layout 'checkpoint=state{{k}}_checkpoint.pth.tar' --layout "
-                            f"method=imp --layout rate=0.2 (README: --harness-from-run)"))
+                            f"method=imp --layout rate=0.2, or harness_run_layout in the project's ini file "
+                            f"(README: --harness-from-run)"))
 
 
 def _checked(run, lines: list) -> bool:

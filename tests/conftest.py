@@ -9,6 +9,10 @@ import harness.models  # noqa: E402,F401  (torch, torchvision, timm, torch._dyna
 
 from harness.threads import cpu_threads
 
+# A user's project kept as test data: its own tests run in a copy of it, with its own ini file
+# (tests/test_lab_project.py), never as tests of the harness's session.
+collect_ignore = ["data/lab_project"]
+
 
 @pytest.fixture
 def one_thread():

@@ -218,6 +218,28 @@ def test_harness_log_shows_the_declared_folder_and_its_checks(lab, capsys):
     assert "checkpoints in no known layout" in capsys.readouterr().err
 
 
+def test_harness_log_reads_the_layout_the_projects_ini_file_declares(lab, tmp_path, monkeypatch, capsys):
+    """As `harness log FILE` reads the project's harness_log_patterns, `harness log DIR` reads its
+    harness_run_layout (found from the working folder upwards); --layout replaces it."""
+    lines = "".join(f"    '{line}',\n" for line in LAYOUT)          # TOML literal strings
+    (tmp_path / "pyproject.toml").write_text(f"[tool.pytest.ini_options]\nharness_run_layout = [\n{lines}]\n")
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub")
+    assert main(["log", str(lab), "--checks"]) == 1
+    out = capsys.readouterr().out
+    assert f"from harness_run_layout in {tmp_path / 'pyproject.toml'}" in out
+    failed = sorted(line.split(":")[0] for line in out.splitlines() if line.startswith("FAIL "))
+    assert failed == ["FAIL pruning/imp/state3/log_consistency", "FAIL pruning/imp/state3/nesting",
+                      "FAIL pruning/imp/state3/sparsity"]
+    assert main(["log", str(lab), "--layout", "checkpoint=state{k}_checkpoint.pth.tar", "--layout",
+                 "method=lth", "--layout", "final_sparsity=65.7%", "--layout", "states=3"]) == 0
+    out = capsys.readouterr().out
+    assert f"run:declared {lab}: lth" in out and "harness_run_layout in" not in out
+    (tmp_path / "pyproject.toml").write_text("[tool.pytest.ini_options]\nharness_run_layout = ['colour: red']\n")
+    assert main(["log", str(lab)]) == 2
+    assert "unknown key 'colour'" in capsys.readouterr().err
+
+
 def _copy(lab: Path, to: Path) -> Path:
     to.mkdir()
     for path in lab.iterdir():
