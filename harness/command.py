@@ -28,7 +28,7 @@ import shutil
 import signal
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Callable, Optional
 
 from harness.storage import file_digest
@@ -59,6 +59,17 @@ def _tuple(value, name: str) -> tuple:
     return items
 
 
+def _inside(patterns: tuple) -> tuple:
+    """``patterns`` when each is a non-empty glob relative to the working folder that does not
+    climb out of it (checked here, before anything runs)."""
+    for pattern in patterns:
+        if not pattern or PurePosixPath(pattern).is_absolute() or PureWindowsPath(pattern).drive \
+                or ".." in PurePosixPath(pattern.replace("\\", "/")).parts:
+            raise ValueError(f"CommandSpec.checkpoints must hold globs relative to cwd that stay "
+                             f"inside it (not absolute, no '..'), got {pattern!r}")
+    return patterns
+
+
 @dataclass(frozen=True)
 class CommandSpec:
     """A run made by the user's own command.
@@ -85,7 +96,7 @@ class CommandSpec:
         if not argv:
             raise ValueError("CommandSpec.argv must name a command, got an empty list")
         object.__setattr__(self, "argv", argv)
-        object.__setattr__(self, "checkpoints", _tuple(self.checkpoints, "checkpoints"))
+        object.__setattr__(self, "checkpoints", _inside(_tuple(self.checkpoints, "checkpoints")))
         object.__setattr__(self, "inputs", _tuple(self.inputs, "inputs"))
         env = tuple(tuple(pair) for pair in (self.env.items() if isinstance(self.env, dict) else self.env))
         if not all(len(p) == 2 and all(isinstance(x, str) for x in p) for p in env):
@@ -152,8 +163,9 @@ class Output:
         return self.printed > MAX_OUTPUT_BYTES
 
     def cut_note(self) -> str:
-        return (f"output.log keeps the first {MAX_OUTPUT_BYTES >> 20} MiB of the "
-                f"{self.printed} bytes the command printed")
+        kept = MAX_OUTPUT_BYTES
+        shown = f"{kept >> 20} MiB" if kept % (1 << 20) == 0 else f"{kept} bytes"
+        return f"output.log keeps the first {shown} of the {self.printed} bytes the command printed"
 
 
 def execute(spec: CommandSpec, cwd: Path, output: Path,
@@ -245,14 +257,15 @@ def get_or_run_command(spec: CommandSpec, context, base: Path):
             if read_with is not None and read_with != _reading(spec, patterns):
                 log = _kept(store.path(key)) if spec.log else output
                 stored = _with_run(_read_log(spec, key, log if log.exists() else cwd / spec.log,
-                                             patterns), stored.notes, stored.environment)
+                                             patterns, stored.notes.get("output_cut")),
+                                   stored.notes, stored.environment)
                 store.save_record(key, stored)
             stored.notes["reused"] = True
             return stored
         started = time.time()
         ran = execute(spec, cwd, output, context.echo)
         record = _read_log(spec, key, _log_to_read(spec, cwd, store.path(key), output), patterns,
-                           ran)
+                           ran.cut_note() if ran.cut else None)
         record = _with_run(record, _run_notes(spec, cwd, output, digests, time.time() - started,
                                               ran), None)
         store.save_record(key, record)
@@ -288,20 +301,20 @@ def _reading(spec: CommandSpec, patterns) -> dict:
     return {"format": spec.log_format, "declared": declared}
 
 
-def _read_log(spec: CommandSpec, key: str, log: Path, patterns, ran: Optional[Output] = None):
+def _read_log(spec: CommandSpec, key: str, log: Path, patterns, cut: Optional[str] = None):
     """The log read into a record; a log that cannot be read, or holds no evaluation, gives a
     record without epochs whose ``notes["log_unread"]`` says why (the session fails the case).
-    An output that was cut (``ran``) is not read as the log: its head would be judged as if it
-    were the whole run."""
+    An output that was cut (``cut`` says how) is not read as the log: its head would be judged
+    as if it were the whole run."""
     from dataclasses import replace
 
     from harness.logs import LogError, parse_log
     from harness.record import RunRecord
 
     try:
-        if ran is not None and ran.cut and not spec.log:
-            raise LogError(f"{log}: not read as the log: {ran.cut_note()}; write the training log "
-                           f"to a file and name it in CommandSpec.log")
+        if cut and not spec.log:
+            raise LogError(f"{log}: not read as the log: {cut}; write the training log to a file "
+                           f"and name it in CommandSpec.log")
         record = parse_log(log, spec.log_format, option="CommandSpec.log_format", patterns=patterns)
     except LogError as exc:
         record = RunRecord(run_id=key, source="command", dataset=spec.dataset or "", num_classes=0,

@@ -126,6 +126,8 @@ class HarnessSession:
                    f"(try the patterns with `harness log {log} --pattern NAME=REGEX`) or name a "
                    f"format with CommandSpec.log_format; the run is stored and is read again, not "
                    f"run again, once the format changes")
+        if notes.get("output_cut") and not case.spec.log:     # its head only: run it again
+            message = f"the command ran (exit status 0) but its log was not read: {notes['log_unread']}"
         bar = Expectation(f"{case.id}/log", f"Evaluations read from the log of case {case.id}",
                           ">=", 1)
         evidence = {"note": message, "log": log, "last_output_lines": notes.get("last_output_lines", []),

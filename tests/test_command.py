@@ -7,15 +7,17 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from harness.command import MAX_OUTPUT_BYTES, SHOWN_CHARS, CommandFailed, CommandSpec, execute
-from harness.process import OwnedProcess
+from harness.process import OwnedProcess, group_members
 
 MB = 1 << 20
+DEADLINE_S = 120     # generous: the bugs these tests name wait 3600 s
 
 
 def _peak_in_child(body: str, tmp_path: Path) -> dict:
@@ -79,29 +81,72 @@ def test_an_unreadable_log_is_reported_without_reading_the_output_again(tmp_path
                  "for _ in range(300 * 1024): sys.stdout.buffer.write(line)\\nprint('end')\\n")
         context = RunContext(device=torch.device("cpu"), reports_dir=tmp / "reports")
         record = get_or_run_command(CommandSpec(argv=(sys.executable, "-c", child)), context, tmp)
-        result = {"message": record.notes["log_unread"], "tail": record.notes["last_output_lines"]}
+        result = {"message": record.notes["log_unread"], "tail": record.notes["last_output_lines"],
+                  "cut": record.notes["output_cut"]}
         """, tmp_path)
     printed = 300 * MB + len("end\n")
     assert found["message"].endswith(
         f"output.log: not read as the log: output.log keeps the first 64 MiB of the {printed} bytes "
         f"the command printed; write the training log to a file and name it in CommandSpec.log")
+    assert found["cut"] == f"output.log keeps the first 64 MiB of the {printed} bytes the command printed"
     assert found["tail"][-1] == "end" and len(found["tail"]) == 20
     assert found["grown_mib"] < 60, found["grown_mib"]
 
 
+def _in_thread(call):
+    """``call()``'s result or exception, run in a thread; fails (not hangs) when it has not
+    ended within DEADLINE_S."""
+    done: dict = {}
+
+    def target():
+        try:
+            done["result"] = call()
+        except BaseException as exc:     # handed to the test as it is
+            done["error"] = exc
+    runner = threading.Thread(target=target, daemon=True)
+    runner.start()
+    runner.join(DEADLINE_S)
+    assert not runner.is_alive(), f"still running after {DEADLINE_S} s"
+    if "error" in done:
+        raise done["error"]
+    return done["result"]
+
+
 def test_a_command_that_never_ends_is_killed_at_its_timeout_with_one_line(tmp_path):
     """The child and the grandchild holding its output open are both killed (one process group)."""
-    child = ("import subprocess, sys, time\nprint('started', flush=True)\n"
-             "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
-             "time.sleep(600)\n")
-    started = time.monotonic()
+    child = ("import os, subprocess, sys, time\nprint(os.getpgid(0), flush=True)\n"
+             "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(3600)'])\n"
+             "time.sleep(3600)\n")
     with pytest.raises(CommandFailed) as failed:
-        execute(CommandSpec(argv=(sys.executable, "-c", child), timeout=2), tmp_path,
-                tmp_path / "output.log")
-    assert time.monotonic() - started < 60
+        _in_thread(lambda: execute(CommandSpec(argv=(sys.executable, "-c", child), timeout=2),
+                                   tmp_path, tmp_path / "output.log"))
     message = str(failed.value)
     assert "\n" not in message and message.endswith("ran past its timeout of 2 s and was killed")
-    assert failed.value.tail == ["started"] and failed.value.status == -signal.SIGTERM
+    assert failed.value.status == -signal.SIGTERM and len(failed.value.tail) == 1
+    assert group_members(int(failed.value.tail[0])) == []
+
+
+def test_a_background_process_holding_the_output_ends_with_the_run(tmp_path):
+    """`sh -c 'sleep 3600 & echo $$'` with a 5 s timeout: the shell exits at once and its sleep
+    holds the output open; reading to its end ran until the sleep ended (the timeout's kill did
+    nothing once the shell had exited), and the sleep outlived the run."""
+    spec = CommandSpec(argv=("sh", "-c", "sleep 3600 & echo $$"), timeout=5)
+    ran = _in_thread(lambda: execute(spec, tmp_path, tmp_path / "output.log"))
+    pgid = int(ran.tail[0])
+    assert ran.tail == [str(pgid)] and group_members(pgid) == []
+
+
+@pytest.mark.parametrize("pattern", ["/etc/*", "../*.pth", "ckpt/../../*.pt", "C:/x/*.pt", "a\\..\\..\\b", ""])
+def test_a_checkpoints_glob_outside_the_working_folder_is_refused_before_anything_runs(pattern, tmp_path):
+    """An absolute or climbing glob was refused only after the command ran (the glob raised while
+    the run's notes were made), so the run was discarded and ran again every session."""
+    argv = (sys.executable, "-c", "open('ran', 'w').close()")
+    with pytest.raises(ValueError) as refused:
+        CommandSpec(argv=argv, checkpoints=["ok/*.pt", pattern])
+    assert str(refused.value) == ("CommandSpec.checkpoints must hold globs relative to cwd that stay "
+                                  f"inside it (not absolute, no '..'), got {pattern!r}")
+    assert CommandSpec(argv=argv, checkpoints=["ok/**/*.pt", "./last.pt"]).checkpoints == (
+        "ok/**/*.pt", "./last.pt")
 
 
 def test_arguments_and_environment_reach_the_command_verbatim_through_no_shell(tmp_path):
@@ -145,3 +190,37 @@ def test_a_command_that_ended_before_its_timer_fired_is_not_reported_as_timed_ou
             assert list(proc.lines(timeout=0.001)) == [b"done\n"]
         assert proc.timed_out is False and proc.returncode == 0
     assert "Traceback" not in capfd.readouterr().err
+
+
+@pytest.mark.slow
+def test_ctrl_c_to_pytest_ends_the_commands_whole_process_group(tmp_path):
+    """SIGINT (Ctrl-C) to a pytest session running a command: pytest exited and the command (in
+    its own session, so the terminal's SIGINT never reaches it) and its child kept running."""
+    (tmp_path / "pyproject.toml").write_text("[tool.pytest.ini_options]\naddopts = '-p no:cacheprovider'\n")
+    (tmp_path / "train.py").write_text(
+        "import os, subprocess, sys, time\n"
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(3600)'])\n"
+        "open('pgid.tmp', 'w').write(str(os.getpgid(0)))\nos.replace('pgid.tmp', 'pgid')\n"
+        "print('training', flush=True)\ntime.sleep(3600)\n")
+    (tmp_path / "test_cmd.py").write_text(
+        "import sys\nfrom harness.suite import Case, CommandSpec\n"
+        "HARNESS_CASES = [Case('long', CommandSpec(argv=(sys.executable, 'train.py')))]\n"
+        "def test_run(harness, case):\n    harness.run(case)\n")
+    with open(tmp_path / "session.out", "wb") as out:
+        session = subprocess.Popen([sys.executable, "-m", "pytest", "-q"], cwd=tmp_path, stdout=out,
+                                   stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 600       # pytest and torch start on a loaded machine
+            while not (tmp_path / "pgid").exists():
+                assert session.poll() is None, (tmp_path / "session.out").read_text()[-3000:]
+                assert time.monotonic() < deadline, "the command did not start"
+                time.sleep(0.2)
+            pgid = int((tmp_path / "pgid").read_text())
+            assert len(group_members(pgid)) == 2          # the command and its child
+            session.send_signal(signal.SIGINT)
+            status = session.wait(DEADLINE_S)
+        finally:
+            session.kill()
+            session.wait()
+    assert status == 2, (tmp_path / "session.out").read_text()[-3000:]     # pytest: interrupted
+    assert group_members(pgid) == []

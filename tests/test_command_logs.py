@@ -138,3 +138,32 @@ def test_a_log_file_the_command_writes_is_read_again_from_the_stores_copy(tmp_pa
     (folder / "train.log").write_text("overwritten by another run\n")
     read = get_or_run_command(spec, _context(tmp_path, LogPatterns.from_lines(PATTERNS)), folder)
     assert _runs(folder) == 1 and read.state(0).best_accuracy == pytest.approx(87.12)
+
+
+def test_an_output_cut_at_its_cap_is_not_judged_as_the_whole_log(tmp_path, monkeypatch):
+    """output.log keeps the head of the output (the cap made small here: 2 of the 4 epochs); the
+    head read as the log would judge a run whose later epochs were never seen. It is refused
+    when run and when read again with the declared patterns, and the case fails saying why."""
+    import harness.command
+
+    monkeypatch.setattr(harness.command, "MAX_OUTPUT_BYTES", 170)
+    folder, spec = _lab(tmp_path)
+    patterns = LogPatterns.from_lines(PATTERNS)
+    record = get_or_run_command(spec, _context(tmp_path), folder)
+    cut = "output.log keeps the first 170 bytes of the 254 bytes the command printed"
+    assert record.notes["output_cut"] == cut and record.states == []
+    assert record.notes["log_unread"].endswith(f"not read as the log: {cut}; write the training log "
+                                               f"to a file and name it in CommandSpec.log")
+    output = Path(record.notes["output_log"]).read_bytes()
+    assert output.startswith(b"args: ") and output.endswith(f"\n[harness: {cut}]\n".encode())
+    assert len(output) == 170 + len(f"\n[harness: {cut}]\n")
+    again = get_or_run_command(spec, _context(tmp_path, patterns), folder)   # read again: refused
+    assert _runs(folder) == 1 and again.states == [] and again.notes["log_unread"] == record.notes["log_unread"]
+    options = Options(profile="smoke", device="cpu", reports_dir=tmp_path / "reports", no_progress=True)
+    hs = HarnessSession(options, Resolved(PROFILES["smoke"], torch.device("cpu")), root=folder)
+    recorder = hs.recorder("test::lab")
+    with pytest.raises(RunFailed):
+        recorder.run(Case("lab", spec, suite="own"))
+    (verdict,) = recorder.verdicts
+    assert not verdict.passed and verdict.evidence["note"] == (
+        f"the command ran (exit status 0) but its log was not read: {record.notes['log_unread']}")
