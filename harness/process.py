@@ -17,9 +17,11 @@ pipe. Interface::
   reading), or when ``timeout`` seconds since the start have passed (then it stops the group and
   sets ``timed_out``). It never waits on a read more than :data:`POLL_S` before checking these.
 - ``stop(grace_s=STOP_GRACE_S)`` ends the whole group: SIGTERM, then SIGKILL to whatever is left
-  after ``grace_s`` seconds; it reaps the command, closes the pipe, and is idempotent.
-- leaving the ``with`` block always calls ``stop()``: at the end of a run, on an exception, on
-  KeyboardInterrupt (Ctrl-C), so no process of the group outlives it.
+  after ``grace_s`` seconds; it reaps the command and is idempotent. It may be called from
+  another thread while ``lines()`` runs (a watcher restarting the command): ``lines()`` then ends
+  at the end of output (at most DRAIN_S later).
+- leaving the ``with`` block always calls ``stop()`` and closes the pipe: at the end of a run,
+  on an exception, on KeyboardInterrupt (Ctrl-C), so no process of the group outlives it.
 - :func:`group_members` lists the live (not zombie) processes of a group (from /proc).
 
 The command is not reaped until ``stop()`` (its exit is seen with ``waitid(WNOWAIT)``), so its
@@ -81,6 +83,7 @@ class OwnedProcess:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+        self._proc.stdout.close()
 
     def exited(self) -> bool:
         """Whether the command itself has exited (it is not reaped until stop())."""
@@ -135,8 +138,8 @@ class OwnedProcess:
         del pending[:start]
 
     def stop(self, grace_s: float = STOP_GRACE_S) -> None:
-        """End the whole group (SIGTERM, SIGKILL after ``grace_s``), reap the command, close
-        the pipe. Safe to call more than once."""
+        """End the whole group (SIGTERM, SIGKILL after ``grace_s``) and reap the command. Safe to
+        call more than once, and from another thread while lines() runs."""
         if self._stopped:
             return
         try:
@@ -151,7 +154,6 @@ class OwnedProcess:
                         time.sleep(0.05)
         finally:
             self.returncode = self._proc.wait()
-            self._proc.stdout.close()
             self._stopped = True
 
     def _signal(self, sig) -> bool:

@@ -68,3 +68,13 @@ def test_a_long_line_comes_in_pieces_of_at_most_max_line_bytes():
 def test_a_command_that_cannot_start_raises_oserror_and_leaves_nothing(tmp_path):
     with pytest.raises(FileNotFoundError):
         OwnedProcess([str(tmp_path / "no-such-program")])
+
+
+def test_stop_from_another_thread_ends_the_group_and_the_reading():
+    """A watcher restarting the command stops it while the output is being read."""
+    with OwnedProcess(["sh", "-c", "echo up; sleep 3600 & sleep 3600"]) as proc:
+        first = next(proc.lines())
+        threading.Thread(target=proc.stop).start()
+        rest = _read_all(proc)
+    assert (first, rest) == (b"up\n", []) and proc.returncode == -15
+    assert group_members(proc.pgid) == []
