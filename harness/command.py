@@ -334,17 +334,21 @@ def _read_log(spec: CommandSpec, key: str, log: Path, patterns, cut: Optional[st
 def _run_notes(spec: CommandSpec, cwd: Path, output: Path, digests: dict, seconds: float,
                ran: Output) -> dict:
     files = sorted({p for pattern in spec.checkpoints for p in cwd.glob(pattern) if p.is_file()})
+    outside = [p for p in files if not p.resolve().is_relative_to(cwd)]
     notes = {"command": spec.to_dict(), "command_files": digests,
              "command_seconds": round(seconds, 3), "output_log": str(output),
              "last_output_lines": list(ran.tail),
-             "checkpoints": {str(p.relative_to(cwd)): _digest(p) for p in files}}
+             "checkpoints": {str(p.relative_to(cwd)): _digest(p) for p in files if p not in outside}}
+    if outside:
+        notes["checkpoints_outside"] = [f"{p.relative_to(cwd)}: a link to a file outside cwd, not read"
+                                        for p in outside]
     if ran.cut:
         notes["output_cut"] = ran.cut_note()
     return notes
 
 
 _RUN_NOTES = ("command", "command_files", "command_seconds", "output_log", "last_output_lines",
-              "checkpoints", "output_cut")
+              "checkpoints", "checkpoints_outside", "output_cut")
 
 
 def _with_run(record, run_notes: dict, environment: Optional[dict]):

@@ -224,3 +224,21 @@ def test_ctrl_c_to_pytest_ends_the_commands_whole_process_group(tmp_path):
             session.wait()
     assert status == 2, (tmp_path / "session.out").read_text()[-3000:]     # pytest: interrupted
     assert group_members(pgid) == []
+
+
+def test_a_checkpoint_the_glob_finds_that_links_outside_the_working_folder_is_named_not_read(tmp_path):
+    import torch
+
+    from harness.command import get_or_run_command
+    from harness.runs import RunContext
+
+    work, outside = tmp_path / "work", tmp_path / "outside.pt"
+    work.mkdir()
+    outside.write_bytes(b"not the run's")
+    make = ("import os; os.makedirs('ckpt'); open('ckpt/a.pt', 'wb').write(b'weights'); "
+            f"os.symlink({str(outside)!r}, 'ckpt/b.pt')")
+    spec = CommandSpec(argv=(sys.executable, "-c", make), checkpoints=["ckpt/*.pt"])
+    context = RunContext(device=torch.device("cpu"), reports_dir=tmp_path / "reports", progress=False)
+    notes = get_or_run_command(spec, context, work).notes
+    assert list(notes["checkpoints"]) == ["ckpt/a.pt"]
+    assert notes["checkpoints_outside"] == ["ckpt/b.pt: a link to a file outside cwd, not read"]
