@@ -11,8 +11,12 @@ command whose log cannot be read (or holds no evaluation) is stored too, its rec
 another way is read again, not run again. A command that fails or is killed raises
 :class:`CommandFailed` (exit status and last lines) and stores no record. Whatever the command
 prints, the harness holds only its last lines, each cut at :data:`SHOWN_CHARS` (a line without a
-line ending is read :data:`MAX_LINE_BYTES` at a time); ``output.log`` keeps every byte. It runs
-with no shell: ``argv`` reaches it as given.
+line ending is read :data:`MAX_LINE_BYTES` at a time); ``output.log`` keeps the first
+:data:`MAX_OUTPUT_BYTES` and then a line saying it was cut (the record's ``notes["output_cut"]``
+says so too, and a cut output is not read as the log). It runs with no shell: ``argv`` reaches it
+as given. The command and every process it starts are one process group
+(:class:`harness.process.OwnedProcess`), ended whole at its timeout, at the end of its run (a
+background process it left is ended) and when the caller is interrupted (Ctrl-C).
 """
 from __future__ import annotations
 
@@ -22,8 +26,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +38,7 @@ TAIL_LINES = 20
 MAX_LINE_BYTES = 64 << 10       # read at a time: a line longer than this is stored whole, shown cut
 SHOWN_CHARS = 2000              # of one line, in the tail and on the terminal
 MAX_HASHED_BYTES = 2 << 30      # a named file larger than this is keyed by size and mtime
+MAX_OUTPUT_BYTES = 64 << 20     # of the output kept in output.log (the head; a line says it was cut)
 
 
 class CommandFailed(RuntimeError):
@@ -135,65 +138,74 @@ def _digest(path: Path) -> str:
     return file_digest(path)
 
 
+@dataclass(frozen=True)
+class Output:
+    """What :func:`execute` kept of the command's output: its last lines (each cut at
+    SHOWN_CHARS) and how many bytes it printed in all (``output.log`` keeps the first
+    MAX_OUTPUT_BYTES of them)."""
+
+    tail: list
+    printed: int
+
+    @property
+    def cut(self) -> bool:
+        return self.printed > MAX_OUTPUT_BYTES
+
+    def cut_note(self) -> str:
+        return (f"output.log keeps the first {MAX_OUTPUT_BYTES >> 20} MiB of the "
+                f"{self.printed} bytes the command printed")
+
+
 def execute(spec: CommandSpec, cwd: Path, output: Path,
-            echo: Optional[Callable[[str], None]] = None) -> list:
-    """Run the command, its standard output and error streamed line by line into ``output``
-    (and to ``echo``); raise CommandFailed on a non-zero status, a signal or the timeout. Returns
-    its last lines (each cut at SHOWN_CHARS: memory stays bounded whatever the command prints)."""
+            echo: Optional[Callable[[str], None]] = None) -> Output:
+    """Run the command (its whole process group owned: see :mod:`harness.process`), its
+    standard output and error streamed line by line into ``output`` (its first MAX_OUTPUT_BYTES,
+    then a line saying it was cut) and to ``echo``; raise CommandFailed on a non-zero status, a
+    signal or the timeout. Memory stays bounded whatever the command prints."""
+    from harness.process import OwnedProcess
+
     env = dict(os.environ, **dict(spec.env))
     tail: collections.deque = collections.deque(maxlen=TAIL_LINES)
     output.parent.mkdir(parents=True, exist_ok=True)
     with open(output, "wb") as sink:
         try:
-            proc = subprocess.Popen(list(spec.argv), cwd=cwd, env=env, stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
+            proc = OwnedProcess(list(spec.argv), cwd=cwd, env=env, max_line=MAX_LINE_BYTES)
         except OSError as exc:
             raise CommandFailed(f"cannot start {spec.argv[0]!r} in {cwd}: {exc.strerror or exc}",
                                 127, []) from None
-        timed_out = _pump(proc, sink, tail, echo, spec.timeout)
+        with proc:
+            printed = _pump(proc.lines(spec.timeout), sink, tail, echo)
+        kept = Output(list(tail), printed)
+        if kept.cut:
+            sink.write(f"\n[harness: {kept.cut_note()}]\n".encode())
     status = proc.returncode
-    if timed_out:
+    if proc.timed_out:
         raise CommandFailed(f"{_shown(spec)} ran past its timeout of {spec.timeout:g} s and was "
-                            f"killed", status, list(tail))
+                            f"killed", status, kept.tail)
     if status != 0:
         how = (f"was killed by signal {signal.Signals(-status).name}" if status < 0
                else f"exited with status {status}")
-        raise CommandFailed(f"{_shown(spec)} {how}", status, list(tail))
-    return list(tail)
+        raise CommandFailed(f"{_shown(spec)} {how}", status, kept.tail)
+    return kept
 
 
-def _pump(proc, sink, tail, echo, timeout) -> bool:
-    """Copy the command's output until it ends; True when it was killed for the timeout."""
-    killed = threading.Event()
-
-    def kill() -> None:
-        if proc.poll() is not None:      # it ended on its own just as the timer fired
-            return
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:       # the group was gone by the time of the kill
-            return
-        killed.set()
-    timer = threading.Timer(timeout, kill) if timeout is not None else None
-    if timer is not None:
-        timer.daemon = True
-        timer.start()
-    try:
-        continued = False       # the previous piece read ended inside a long line
-        for raw in iter(lambda: proc.stdout.readline(MAX_LINE_BYTES), b""):
-            sink.write(raw)
+def _pump(pieces, sink, tail, echo) -> int:
+    """Copy the output's pieces into ``sink`` (up to MAX_OUTPUT_BYTES), their lines into
+    ``tail`` and ``echo``; the number of bytes printed in all."""
+    continued = False       # the previous piece ended inside a long line
+    printed = 0
+    for raw in pieces:
+        if printed < MAX_OUTPUT_BYTES:
+            sink.write(raw[:MAX_OUTPUT_BYTES - printed])
             sink.flush()
-            if not continued:
-                text = _line(raw)
-                tail.append(text)
-                if echo is not None:
-                    echo(text)
-            continued = not raw.endswith(b"\n")
-        proc.wait()
-    finally:
-        if timer is not None:
-            timer.cancel()
-    return killed.is_set()
+        printed += len(raw)
+        if not continued:
+            text = _line(raw)
+            tail.append(text)
+            if echo is not None:
+                echo(text)
+        continued = not raw.endswith(b"\n")
+    return printed
 
 
 def _line(raw: bytes) -> str:
@@ -238,10 +250,11 @@ def get_or_run_command(spec: CommandSpec, context, base: Path):
             stored.notes["reused"] = True
             return stored
         started = time.time()
-        tail = execute(spec, cwd, output, context.echo)
-        record = _read_log(spec, key, _log_to_read(spec, cwd, store.path(key), output), patterns)
+        ran = execute(spec, cwd, output, context.echo)
+        record = _read_log(spec, key, _log_to_read(spec, cwd, store.path(key), output), patterns,
+                           ran)
         record = _with_run(record, _run_notes(spec, cwd, output, digests, time.time() - started,
-                                              tail), None)
+                                              ran), None)
         store.save_record(key, record)
         return record
 
@@ -275,15 +288,20 @@ def _reading(spec: CommandSpec, patterns) -> dict:
     return {"format": spec.log_format, "declared": declared}
 
 
-def _read_log(spec: CommandSpec, key: str, log: Path, patterns):
+def _read_log(spec: CommandSpec, key: str, log: Path, patterns, ran: Optional[Output] = None):
     """The log read into a record; a log that cannot be read, or holds no evaluation, gives a
-    record without epochs whose ``notes["log_unread"]`` says why (the session fails the case)."""
+    record without epochs whose ``notes["log_unread"]`` says why (the session fails the case).
+    An output that was cut (``ran``) is not read as the log: its head would be judged as if it
+    were the whole run."""
     from dataclasses import replace
 
     from harness.logs import LogError, parse_log
     from harness.record import RunRecord
 
     try:
+        if ran is not None and ran.cut and not spec.log:
+            raise LogError(f"{log}: not read as the log: {ran.cut_note()}; write the training log "
+                           f"to a file and name it in CommandSpec.log")
         record = parse_log(log, spec.log_format, option="CommandSpec.log_format", patterns=patterns)
     except LogError as exc:
         record = RunRecord(run_id=key, source="command", dataset=spec.dataset or "", num_classes=0,
@@ -301,16 +319,19 @@ def _read_log(spec: CommandSpec, key: str, log: Path, patterns):
 
 
 def _run_notes(spec: CommandSpec, cwd: Path, output: Path, digests: dict, seconds: float,
-               tail: list) -> dict:
+               ran: Output) -> dict:
     files = sorted({p for pattern in spec.checkpoints for p in cwd.glob(pattern) if p.is_file()})
-    return {"command": spec.to_dict(), "command_files": digests,
-            "command_seconds": round(seconds, 3), "output_log": str(output),
-            "last_output_lines": list(tail),
-            "checkpoints": {str(p.relative_to(cwd)): _digest(p) for p in files}}
+    notes = {"command": spec.to_dict(), "command_files": digests,
+             "command_seconds": round(seconds, 3), "output_log": str(output),
+             "last_output_lines": list(ran.tail),
+             "checkpoints": {str(p.relative_to(cwd)): _digest(p) for p in files}}
+    if ran.cut:
+        notes["output_cut"] = ran.cut_note()
+    return notes
 
 
 _RUN_NOTES = ("command", "command_files", "command_seconds", "output_log", "last_output_lines",
-              "checkpoints")
+              "checkpoints", "output_cut")
 
 
 def _with_run(record, run_notes: dict, environment: Optional[dict]):

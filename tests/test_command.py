@@ -2,9 +2,8 @@
 whole but held in bounded memory, a command that never ends is killed at its timeout with one
 line, its log goes through the bounded log readers, and its output reaches the terminal and the
 report escaped."""
-import collections
-import io
 import json
+import signal
 import subprocess
 import sys
 import textwrap
@@ -13,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.command import SHOWN_CHARS, CommandFailed, CommandSpec, _pump, execute
+from harness.command import MAX_OUTPUT_BYTES, SHOWN_CHARS, CommandFailed, CommandSpec, execute
+from harness.process import OwnedProcess
 
 MB = 1 << 20
 
@@ -44,19 +44,26 @@ def test_a_100_mb_line_without_newline_is_stored_whole_in_bounded_memory(tmp_pat
         from harness.command import CommandSpec, execute
         child = ("import sys\\nfor _ in range(100): sys.stdout.write('x' * (1 << 20))\\n"
                  "print()\\nfor i in range(50000): print('step', i)\\nprint('last')\\n")
-        tail = execute(CommandSpec(argv=(sys.executable, "-c", child)), tmp, tmp / "output.log")
-        result = {"tail": tail, "size": (tmp / "output.log").stat().st_size}
+        tail = execute(CommandSpec(argv=(sys.executable, "-c", child)), tmp, tmp / "output.log").tail
+        with open(tmp / "output.log", "rb") as log:
+            head = log.read(1 << 20)
+            log.seek(-200, 2)
+            end = log.read().decode()
+        result = {"tail": tail, "size": (tmp / "output.log").stat().st_size,
+                  "head_is_x": head == b"x" * (1 << 20), "end": end}
         """, tmp_path)
     assert found["grown_mib"] < 40, found["grown_mib"]
-    lines = "".join(f"step {i}\n" for i in range(50000))
-    assert found["size"] == 100 * MB + 1 + len(lines) + len("last\n")   # nothing lost
+    printed = 100 * MB + 1 + len("".join(f"step {i}\n" for i in range(50000))) + len("last\n")
+    note = f"\n[harness: output.log keeps the first 64 MiB of the {printed} bytes the command printed]\n"
+    assert found["head_is_x"] and found["end"].endswith("x" * 50 + note)   # the head, then the note
+    assert found["size"] == MAX_OUTPUT_BYTES + len(note)
     assert found["tail"][-1] == "last" and len(found["tail"]) == 20
 
 
 def test_each_line_kept_and_shown_is_cut_and_says_so(tmp_path):
     shown = []
     tail = execute(CommandSpec(argv=(sys.executable, "-c", "print('y' * 200000); print('ok')")),
-                   tmp_path, tmp_path / "output.log", shown.append)
+                   tmp_path, tmp_path / "output.log", shown.append).tail
     assert shown == ["y" * SHOWN_CHARS + " [line cut]", "ok"] and tail == shown
     assert (tmp_path / "output.log").read_bytes() == b"y" * 200000 + b"\nok\n"
 
@@ -74,7 +81,10 @@ def test_an_unreadable_log_is_reported_without_reading_the_output_again(tmp_path
         record = get_or_run_command(CommandSpec(argv=(sys.executable, "-c", child)), context, tmp)
         result = {"message": record.notes["log_unread"], "tail": record.notes["last_output_lines"]}
         """, tmp_path)
-    assert "is over the 64 MiB a training log may have" in found["message"]
+    printed = 300 * MB + len("end\n")
+    assert found["message"].endswith(
+        f"output.log: not read as the log: output.log keeps the first 64 MiB of the {printed} bytes "
+        f"the command printed; write the training log to a file and name it in CommandSpec.log")
     assert found["tail"][-1] == "end" and len(found["tail"]) == 20
     assert found["grown_mib"] < 60, found["grown_mib"]
 
@@ -91,7 +101,7 @@ def test_a_command_that_never_ends_is_killed_at_its_timeout_with_one_line(tmp_pa
     assert time.monotonic() - started < 60
     message = str(failed.value)
     assert "\n" not in message and message.endswith("ran past its timeout of 2 s and was killed")
-    assert failed.value.tail == ["started"] and failed.value.status == -9
+    assert failed.value.tail == ["started"] and failed.value.status == -signal.SIGTERM
 
 
 def test_arguments_and_environment_reach_the_command_verbatim_through_no_shell(tmp_path):
@@ -125,13 +135,13 @@ def test_escape_sequences_a_command_prints_reach_no_terminal_or_report_raw(tmp_p
 
 
 def test_a_command_that_ended_before_its_timer_fired_is_not_reported_as_timed_out(capfd):
-    """The timer fires after the command has ended on its own but before its output's end was
-    read (here: each read waits 10 ms): nothing is killed, no traceback, not a timeout."""
+    """The timeout passes after the command has ended on its own but before its output's end was
+    read: nothing is killed, no traceback, not a timeout."""
     for _ in range(5):
-        proc = subprocess.Popen([sys.executable, "-c", "pass"], stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-        proc.wait()
-        read = proc.stdout.readline
-        proc.stdout.readline = lambda n, read=read: (time.sleep(0.01), read(n))[1]
-        assert _pump(proc, io.BytesIO(), collections.deque(maxlen=5), None, 0.001) is False
+        with OwnedProcess([sys.executable, "-c", "print('done')"]) as proc:
+            while not proc.exited():
+                time.sleep(0.01)
+            time.sleep(0.01)
+            assert list(proc.lines(timeout=0.001)) == [b"done\n"]
+        assert proc.timed_out is False and proc.returncode == 0
     assert "Traceback" not in capfd.readouterr().err
