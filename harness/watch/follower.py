@@ -37,8 +37,7 @@ class Follower:
         self.handle = None
         self.identity: Optional[tuple] = None
         self.offset = 0
-        self.pending = bytearray()
-        self.skipping = False          # inside the cut-off rest of a long line
+        self.buffer = LineBuffer()
         self.ended_idle = False
         if not wait_for_file:
             self._open(missing_ok=False)
@@ -84,8 +83,7 @@ class Follower:
         else:
             return False
         self.close()
-        self.pending.clear()
-        self.skipping = False
+        self.buffer.clear()
         return self._open(missing_ok=True)
 
     # --- the lines --------------------------------------------------------------------------
@@ -118,7 +116,27 @@ class Follower:
         return self._split(data)
 
     def _split(self, data: bytes) -> list[str]:
-        out = []
+        return self.buffer.split(data)
+
+    def unfinished(self) -> Optional[str]:
+        """The last line so far when no line ending closed it yet."""
+        return self.buffer.unfinished()
+
+
+class LineBuffer:
+    """Bytes in, complete lines out: the last line held until its ending comes, a line over
+    MAX_LINE_BYTES cut there and the rest of it skipped."""
+
+    def __init__(self) -> None:
+        self.pending = bytearray()
+        self.skipping = False          # inside the cut-off rest of a long line
+
+    def clear(self) -> None:
+        self.pending.clear()
+        self.skipping = False
+
+    def split(self, data: bytes) -> list[str]:
+        out: list[str] = []
         start = 0
         for end in _breaks(data):
             self._take(data[start:end], out, ended=True)
@@ -128,9 +146,6 @@ class Follower:
         return out
 
     def _take(self, piece: bytes, out: list, ended: bool) -> None:
-        if piece == b"" and ended and not self.pending and not self.skipping:
-            out.append("")
-            return
         if not self.skipping:
             room = MAX_LINE_BYTES - len(self.pending)
             self.pending += piece[:room]
@@ -145,7 +160,6 @@ class Follower:
             self.skipping = False
 
     def unfinished(self) -> Optional[str]:
-        """The last line so far when no line ending closed it yet."""
         return self.pending.decode("utf-8", errors="replace") if self.pending else None
 
 

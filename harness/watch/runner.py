@@ -8,7 +8,7 @@ every verdict passed.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -89,12 +89,18 @@ def report_of(watch: Watch, outcome: Outcome, options: dict) -> dict:
     from harness.report import build_report
 
     records = {"watch": watch.record} if watch.record is not None else {}
+    verdicts = list(watch.verdicts)
+    if outcome.how == "stopped":       # the verdict that stopped the run says what was not run
+        at = next(i for i, v in enumerate(verdicts) if not v.passed)
+        verdicts[at] = replace(verdicts[at], evidence=dict(
+            verdicts[at].evidence, run_stopped=f"this verdict stopped the run: "
+                                               f"{stopped_text(watch.record)}"))
     status = outcome.exit_status if outcome.exit_status is not None else 0
     if outcome.how == "stopped":
         status = 1
     options = dict(options, ended=outcome.how, stopped=stopped_text(watch.record)
                    if outcome.how == "stopped" else None, notes=list(watch.notes))
-    return build_report(profile=watch.ctx.book.profile, verdicts=watch.verdicts,
+    return build_report(profile=watch.ctx.book.profile, verdicts=verdicts,
                         tests=[{"nodeid": f"watch {options.get('watched', '')}",
                                 "outcome": "failed" if watch.failed or not watch.verdicts else "passed",
                                 "duration_s": round(time.time() - outcome.started, 3)}],
