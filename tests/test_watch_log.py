@@ -117,3 +117,23 @@ def test_a_finished_log_gets_the_verdicts_from_log_gives(tmp_path):
     # the epoch-0 verdict came before any later epoch was read
     first = next(i for i, line in enumerate(watch.said) if "pretrained_start" in line)
     assert all("state0/accuracy" not in line for line in watch.said[:first])
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["watch"], "name the log to follow (harness watch LOG) or a command to run"),
+    (["watch", "--"], "nothing after --: name the command to run"),
+    (["watch", "run.log", "--", "python", "x.py"], "give a log to follow or a command after --"),
+    (["watch", "run.log", "--idle", "0"], "--idle must be a number of seconds > 0, got 0.0"),
+    (["watch", "nope.log"], "nope.log: no such file; pass the log the run writes"),
+    (["watch", "run.log", "--expect", "baseline/x>=abc"], "expected the form ID>=VALUE"),
+    (["watch", "run.log", "--expect", "baseline/nope>=1"], "--expect 'baseline/nope': no bar with "
+                                                           "this id in any profile"),
+])
+def test_usage_mistakes_are_one_line(tmp_path, monkeypatch, capsys, argv, message):
+    from harness.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "run.log").write_text("")
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("harness watch: error: ") and message in err and err.count("\n") == 1

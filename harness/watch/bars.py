@@ -38,7 +38,18 @@ def bar_book(profile: str, expect: list, suite_files: list, start: Path) -> BarB
             book.add(_suite_bars(Path(file)), f"--bars-from {file}")
     except (ExpectationError, IniError) as exc:
         raise BarsError(str(exc)) from None
+    _check_overrides(book)
     return book
+
+
+def _check_overrides(book: BarBook) -> None:
+    from harness.options import PROFILES
+
+    known = {i for name in PROFILES for i in book.ids(name)}
+    for verdict_id in book.overrides:
+        if verdict_id not in known:
+            raise BarsError(f"--expect {verdict_id!r}: no bar with this id in any profile; known "
+                            f"ids include {', '.join(sorted(known)[:6])}, ...")
 
 
 def _suite_bars(path: Path) -> list:
