@@ -474,5 +474,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":     # python -m harness.cli: the module's own CliError, as installed
+    from harness import cli
+    sys.exit(cli.main())

@@ -92,6 +92,10 @@ class CommandSpec:
         if not all(len(p) == 2 and all(isinstance(x, str) for x in p) for p in env):
             raise ValueError(f"CommandSpec.env must map strings to strings, got {self.env!r}")
         object.__setattr__(self, "env", tuple(sorted(env)))
+        if self.stop_on_fail and self.log_format == "timm":
+            raise ValueError("CommandSpec.stop_on_fail judges a log file or the command's output "
+                             "as it runs; log_format 'timm' is an output folder: name the "
+                             "console log it prints instead (log_format None or 'research')")
         if self.timeout is not None and not self.timeout > 0:
             raise ValueError(f"CommandSpec.timeout must be > 0 seconds, got {self.timeout!r}")
 

@@ -14,6 +14,7 @@ import pytest
 
 from fixtures.checkpoints import fresh_state
 from harness import storage
+from harness.cli import main
 from harness.process import group_members
 
 from forensics_support import trained_digits
@@ -50,6 +51,7 @@ def test_a_random_init_named_pretrained_is_stopped_after_epoch_0(tmp_path):
     assert report["options"]["stopped"].startswith("stopped after epoch 0 of 3")
     assert "this verdict stopped the run" in init["evidence"]["run_stopped"]
     assert report["exit_status"] == 1 and (tmp_path / "reports" / "history.sqlite").is_file()
+    assert main(["gate", str(tmp_path / "reports" / "latest")]) == 1     # the report is the gate's
     pgid = int(re.search(r"process group (\d+)", out).group(1))
     assert group_members(pgid) == []                       # nothing of the run is left
     stored = (tmp_path / "reports" / "watch" / "output.log").read_text()
@@ -71,3 +73,4 @@ def test_the_same_script_from_a_trained_backbone_runs_to_its_end_and_passes(tmp_
     assert verdicts["baseline/digits/init/pretrained"]["evidence"]["verdict"] == "trained"
     assert "watch: passed (5/5 verdicts passed, profile smoke)" in done.stdout
     assert report["options"]["ended"] == "exited" and report["exit_status"] == 0
+    assert main(["gate", str(tmp_path / "reports" / "latest")]) == 0

@@ -32,6 +32,8 @@ def test_stop_on_fail_is_in_the_run_key_only_when_set():
     plain = CommandSpec(argv=("python", "train.py"))
     assert "stop_on_fail" not in plain.to_dict()      # keys of stored commands unchanged
     assert CommandSpec(argv=("python", "train.py"), stop_on_fail=True).to_dict()["stop_on_fail"]
+    with pytest.raises(ValueError, match="log_format 'timm' is an output folder"):
+        CommandSpec(argv=("python", "train.py"), log_format="timm", stop_on_fail=True)
 
 
 @pytest.mark.slow

@@ -125,6 +125,8 @@ def test_a_finished_log_gets_the_verdicts_from_log_gives(tmp_path):
     (["watch", "run.log", "--", "python", "x.py"], "give a log to follow or a command after --"),
     (["watch", "run.log", "--idle", "0"], "--idle must be a number of seconds > 0, got 0.0"),
     (["watch", "nope.log"], "nope.log: no such file; pass the log the run writes"),
+    (["watch", "--log-format", "declared", "--", "true"], "--log-format declared needs the format "
+                                                          "declared: --pattern NAME=REGEX"),
     (["watch", "run.log", "--expect", "baseline/x>=abc"], "expected the form ID>=VALUE"),
     (["watch", "run.log", "--expect", "baseline/nope>=1"], "--expect 'baseline/nope': no bar with "
                                                            "this id in any profile"),

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Optional
 
 from harness.escape import terminal
+from harness.logs import LogError
 from harness.logs.bounds import MAX_LOG_BYTES
 from harness.watch.follower import Follower, LineBuffer
 from harness.watch.runner import Outcome, exit_status, publish, report_of, summary_lines
@@ -41,7 +42,10 @@ def watch_command(args, argv: list, settings) -> int:
     output = reports / "watch" / "output.log"
     output.parent.mkdir(parents=True, exist_ok=True)
     log = args.command_log
-    watch = Watch(str(log if log is not None else output), settings, _say)
+    try:
+        watch = Watch(str(log if log is not None else output), settings, _say)
+    except LogError as exc:
+        raise CliError(terminal(exc)) from None
     outcome = _run(watch, argv, output, log, args.grace)
     for line in summary_lines(watch, outcome):
         _say(line)

@@ -44,6 +44,9 @@ class LiveRecord:
         if patterns is not None:
             self.formats[declared.NAME] = _declared_format(patterns, declared.DESCRIPTION)
             fmt = fmt or declared.NAME
+        if fmt == declared.NAME and patterns is None:
+            raise LogError("--log-format declared needs the format declared: --pattern "
+                           "NAME=REGEX (repeatable) or harness_log_patterns in the ini file")
         if fmt is not None and fmt not in self.formats:
             raise LogError(f"--log-format {fmt!r} cannot be watched; use one of "
                            f"{', '.join(self.formats)} (a timm output folder: watch the console "
