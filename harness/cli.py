@@ -423,6 +423,30 @@ def _fetch_cifar10(args: argparse.Namespace) -> int:
     return 0
 
 
+def _watch_args(p: argparse.ArgumentParser) -> None:
+    from harness.watch.cli import configure
+    configure(p)
+
+
+@command("watch", "judge a run while it trains: follow its log (harness watch LOG) or run its "
+         "command (harness watch [options] -- python train.py ...), say each verdict as it is "
+         "decided and stop a doomed command", _watch_args)
+def _watch(args: argparse.Namespace) -> int:
+    from harness.watch.cli import run
+    return run(args)
+
+
+SPLIT_AT_DASHES = ("watch",)   # `harness watch [options] -- COMMAND ...`: the command is argv
+
+
+def _split_command(argv: list[str]) -> tuple[list[str], list[str] | None]:
+    """``argv`` before ``--`` and the command after it, for the subcommands that run one."""
+    if argv and argv[0] in SPLIT_AT_DASHES and "--" in argv:
+        at = argv.index("--")
+        return argv[:at], argv[at + 1:]
+    return argv, None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="harness", description="Executable expectations for deep-learning training and "
@@ -436,7 +460,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv, command_argv = _split_command(list(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(argv)
+    if command_argv is not None:
+        args.command_argv = command_argv
     if args.command is None:
         parser.print_help()
         return 2
@@ -447,5 +474,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":     # python -m harness.cli: the module's own CliError, as installed
+    from harness import cli
+    sys.exit(cli.main())

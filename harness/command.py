@@ -89,6 +89,7 @@ class CommandSpec:
     dataset: Optional[str] = None
     timeout: Optional[float] = None
     label: str = ""
+    stop_on_fail: bool = False      # judge its log while it runs; stop it on the first failing verdict
     prune: None = field(default=None, init=False)   # the engine's pruning spec: never for commands
 
     def __post_init__(self) -> None:
@@ -102,6 +103,10 @@ class CommandSpec:
         if not all(len(p) == 2 and all(isinstance(x, str) for x in p) for p in env):
             raise ValueError(f"CommandSpec.env must map strings to strings, got {self.env!r}")
         object.__setattr__(self, "env", tuple(sorted(env)))
+        if self.stop_on_fail and self.log_format == "timm":
+            raise ValueError("CommandSpec.stop_on_fail judges a log file or the command's output "
+                             "as it runs; log_format 'timm' is an output folder: name the "
+                             "console log it prints instead (log_format None or 'research')")
         if self.timeout is not None and not self.timeout > 0:
             raise ValueError(f"CommandSpec.timeout must be > 0 seconds, got {self.timeout!r}")
 
@@ -116,7 +121,9 @@ class CommandSpec:
     def to_dict(self) -> dict:
         return {"argv": list(self.argv), "cwd": self.cwd, "env": dict(self.env), "log": self.log,
                 "log_format": self.log_format, "checkpoints": list(self.checkpoints),
-                "inputs": list(self.inputs), "dataset": self.dataset, "timeout": self.timeout}
+                "inputs": list(self.inputs), "dataset": self.dataset, "timeout": self.timeout,
+                # only when set: the run keys of commands stored before the field stay as they were
+                **({"stop_on_fail": True} if self.stop_on_fail else {})}
 
 
 def command_key(spec: CommandSpec, base: Path) -> tuple[str, dict]:
@@ -169,14 +176,19 @@ class Output:
 
 
 def execute(spec: CommandSpec, cwd: Path, output: Path,
-            echo: Optional[Callable[[str], None]] = None) -> Output:
+            echo: Optional[Callable[[str], None]] = None,
+            judge: Optional[Callable[[str], Optional[str]]] = None) -> Output:
     """Run the command (its whole process group owned: see :mod:`harness.process`), its
     standard output and error streamed line by line into ``output`` (its first MAX_OUTPUT_BYTES,
     then a line saying it was cut) and to ``echo``; raise CommandFailed on a non-zero status, a
-    signal or the timeout. Memory stays bounded whatever the command prints."""
+    signal or the timeout. Memory stays bounded whatever the command prints. ``judge`` (see
+    :func:`harness.watch.inline.stop_rule`) sees each line; when it gives a reason the whole group
+    is stopped at once and CommandFailed says why."""
     from harness.process import OwnedProcess
 
     env = dict(os.environ, **dict(spec.env))
+    if judge is not None:       # judged as it prints: Python must not hold its lines back in blocks
+        env.setdefault("PYTHONUNBUFFERED", "1")
     tail: collections.deque = collections.deque(maxlen=TAIL_LINES)
     output.parent.mkdir(parents=True, exist_ok=True)
     with open(output, "wb") as sink:
@@ -186,11 +198,14 @@ def execute(spec: CommandSpec, cwd: Path, output: Path,
             raise CommandFailed(f"cannot start {spec.argv[0]!r} in {cwd}: {exc.strerror or exc}",
                                 127, []) from None
         with proc:
-            printed = _pump(proc.lines(spec.timeout), sink, tail, echo)
+            printed, stopped = _pump(proc.lines(spec.timeout), sink, tail, echo, judge)
         kept = Output(list(tail), printed)
         if kept.cut:
             sink.write(f"\n[harness: {kept.cut_note()}]\n".encode())
     status = proc.returncode
+    if stopped:
+        raise CommandFailed(f"{_shown(spec)} was stopped by the harness (stop_on_fail): {stopped}",
+                            status if status else 1, kept.tail)
     if proc.timed_out:
         raise CommandFailed(f"{_shown(spec)} ran past its timeout of {spec.timeout:g} s and was "
                             f"killed", status, kept.tail)
@@ -201,9 +216,10 @@ def execute(spec: CommandSpec, cwd: Path, output: Path,
     return kept
 
 
-def _pump(pieces, sink, tail, echo) -> int:
+def _pump(pieces, sink, tail, echo, judge=None) -> tuple:
     """Copy the output's pieces into ``sink`` (up to MAX_OUTPUT_BYTES), their lines into
-    ``tail`` and ``echo``; the number of bytes printed in all."""
+    ``tail``, ``echo`` and ``judge``; the number of bytes printed in all, and why ``judge``
+    stopped the command ("" when it did not)."""
     continued = False       # the previous piece ended inside a long line
     printed = 0
     for raw in pieces:
@@ -216,8 +232,11 @@ def _pump(pieces, sink, tail, echo) -> int:
             tail.append(text)
             if echo is not None:
                 echo(text)
+            stopped = judge(text) if judge is not None else None
+            if stopped:
+                return printed, stopped
         continued = not raw.endswith(b"\n")
-    return printed
+    return printed, ""
 
 
 def _line(raw: bytes) -> str:
@@ -263,13 +282,22 @@ def get_or_run_command(spec: CommandSpec, context, base: Path):
             stored.notes["reused"] = True
             return stored
         started = time.time()
-        ran = execute(spec, cwd, output, context.echo)
+        ran = execute(spec, cwd, output, context.echo, _stop_rule(spec, context, cwd, patterns))
         record = _read_log(spec, key, _log_to_read(spec, cwd, store.path(key), output), patterns,
                            ran.cut_note() if ran.cut else None)
         record = _with_run(record, _run_notes(spec, cwd, output, digests, time.time() - started,
                                               ran), None)
         store.save_record(key, record)
         return record
+
+
+def _stop_rule(spec: CommandSpec, context, cwd: Path, patterns):
+    """With ``stop_on_fail``: the watcher that judges the command's log as it runs."""
+    if not spec.stop_on_fail:
+        return None
+    from harness.watch.inline import stop_rule
+
+    return stop_rule(spec, getattr(context, "bars", None), patterns, cwd)
 
 
 def _kept(folder: Path) -> Path:

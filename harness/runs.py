@@ -50,6 +50,7 @@ class RunContext:
     echo: Optional[Callable[[str], None]] = None   # where a command's live output goes
     root: Optional[Path] = None   # the project root RunSpec.inputs are relative to (None: cwd)
     log_patterns: Any = None   # the project's declared log format: how a command's log is read
+    bars: Any = None           # the session's BarBook: what a stop_on_fail command is judged by
 
     @property
     def store(self) -> RunStore:

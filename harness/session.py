@@ -49,7 +49,7 @@ class HarnessSession:
                                   data_root=options.data_root, download=options.download,
                                   rerun=options.rerun, progress=options.progress,
                                   threads=options.threads, compile=options.compile, root=self.root,
-                                  log_patterns=resolved.log_patterns)
+                                  log_patterns=resolved.log_patterns, bars=self.book)
         self.started = time.time()
         self.records: dict[str, RunRecord] = {}
         self.failures: dict[str, RunFailed] = {}
