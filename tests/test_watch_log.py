@@ -41,7 +41,8 @@ WRITER = ("import sys\n"
 def test_watch_follows_a_log_another_process_appends_to(tmp_path):
     log = tmp_path / "run.log"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    watcher = subprocess.Popen([sys.executable, "-m", "harness.cli", "watch", str(log), "--wait"],
+    watcher = subprocess.Popen([sys.executable, "-m", "harness.cli", "watch", str(log), "--wait",
+                                "--idle", "1800"],   # a watcher that never decides ends (and fails)
                                cwd=tmp_path, env=env, stdout=subprocess.PIPE, text=True)
     writer = subprocess.Popen([sys.executable, "-c", WRITER, str(log)], stdin=subprocess.PIPE,
                               text=True)
