@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from harness import __version__
+
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable]] = {}
 
 
@@ -428,6 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="harness", description="Executable expectations for deep-learning training and "
         "pruning runs. The suites run under pytest (harness suites baseline, or pytest "
         "suites/baseline in a checkout); this command holds the tools around them.")
+    parser.add_argument("--version", action="version", version=f"harness {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (help_text, configure, _) in sorted(COMMANDS.items()):
         configure(sub.add_parser(name, help=help_text, description=help_text))
