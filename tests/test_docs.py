@@ -8,7 +8,7 @@ import pytest
 
 from harness.logs.registry import parse_log
 from harness.options import OPTIONS
-from harness.optiontable import MARKER, fill
+from harness.doctables import MARKER, fill
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"

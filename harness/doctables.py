@@ -1,10 +1,14 @@
-"""The options table of the documentation (docs/options.md), written from :data:`OPTIONS`, the one
-place every option is defined, so that the page cannot drift from the code. Imports no torch."""
+"""The documentation's generated tables, written when the site is built (docs/hooks/tables.py)
+from the one place each list is defined, so that the pages cannot drift from the code: the
+options (docs/options.md, from :data:`harness.options.OPTIONS`) and the names of a declared log
+format (docs/logs.md, from :data:`harness.logsyntax.NAMES`). Imports no torch."""
 from __future__ import annotations
 
+from harness import logsyntax
 from harness.options import OPTIONS, OptionSpec
 
 MARKER = "<!-- options-table -->"
+NAMES_MARKER = "<!-- log-pattern-names -->"
 HEADER = ("| option | short form | ini key | default | meaning |\n"
           "|---|---|---|---|---|\n")
 
@@ -36,12 +40,18 @@ def row(spec: OptionSpec) -> str:
     return f"| {_flag(spec)} | {short} | {ini} | {_default(spec)} | {_cell(spec.help)} |\n"
 
 
-def table() -> str:
+def options_table() -> str:
     """Every option as one markdown table row, in :data:`OPTIONS`' order."""
     return HEADER + "".join(row(spec) for spec in OPTIONS)
 
 
+def names_table() -> str:
+    """The names ``harness_log_patterns`` lines may use, one row each, in :data:`logsyntax.NAMES`' order."""
+    return ("| name | what it reads |\n| --- | --- |\n"
+            + "".join(f"| `{name}` | {_cell(text)} |\n" for name, text in logsyntax.NAMES.items()))
+
+
 def fill(markdown: str) -> str:
-    """``markdown`` with its :data:`MARKER` replaced by the table; a page without the marker is
-    returned unchanged."""
-    return markdown.replace(MARKER, table())
+    """``markdown`` with its markers replaced by their tables; a page without one is returned
+    unchanged."""
+    return markdown.replace(MARKER, options_table()).replace(NAMES_MARKER, names_table())
