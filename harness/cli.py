@@ -185,7 +185,7 @@ def _no_layout(path: Path) -> None:
                             f"{{k}}checkpoint.pth.tar nor a run of the harness's store); declare "
                             f"it, e.g. --layout 'checkpoint=state{{k}}_checkpoint.pth.tar' --layout "
                             f"method=imp --layout rate=0.2, or harness_run_layout in the project's ini file "
-                            f"(README: --harness-from-run)"))
+                            f"(docs/pruning.md: --harness-from-run)"))
 
 
 def _checked(run, lines: list) -> bool:
