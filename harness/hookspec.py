@@ -77,3 +77,14 @@ def pytest_harness_update_json(config, report):
         otherwise no report is written and the session ends with one ``harness: ERROR:`` line
         naming the field (exit status 3, pytest's internal error).
     """
+
+
+@hookspec
+def pytest_harness_verdicts(item, verdicts):
+    """Observe the verdicts a harness test recorded, once the test has run and before pytest
+    decides its outcome; called in the process that ran the test (an xdist worker under ``-n``).
+
+    :param pytest.Item item: the test.
+    :param list[harness.Verdict] verdicts: its verdicts, in the order recorded (frozen; read
+        ``verdict.id``, ``observed``, ``threshold``, ``gap``, ``passed``, ``evidence``).
+    """

@@ -313,6 +313,7 @@ def pytest_runtest_call(item: pytest.Item):
         refused = str(exc)
     finally:
         _publish(item, hs)
+        item.config.hook.pytest_harness_verdicts(item=item, verdicts=list(hs.recorder(item.nodeid).verdicts))
     if refused is not None:
         pytest.fail(refused, pytrace=False)
     message = hs.recorder(item.nodeid).failure_message()

@@ -112,3 +112,35 @@ def test_p_no_harness_turns_the_plugin_off(pytester):
     plain = pytester.runpytest("-p", "no:harness", "-q")
     plain.stdout.fnmatch_lines(["*fixture 'harness' not found*"])
     assert not (pytester.path / "r").exists()
+
+
+OBSERVES = '''
+def pytest_harness_verdicts(item, verdicts):
+    with open("seen.txt", "a") as fh:
+        for v in verdicts:
+            fh.write(f"{item.name} {v.id} {v.observed} {v.passed}\\n")
+'''
+
+TWO = '''
+from harness import Bar
+
+HARNESS_BARS = [Bar("mine/x", "X of mine", ">=", 1.0), Bar("mine/y", "Y of mine", "<=", 1.0)]
+
+def test_x(harness):
+    harness.check("mine/x", 2.0)
+
+def test_y(harness):
+    harness.check("mine/y", 3.0)
+
+def test_plain():
+    pass
+'''
+
+
+def test_a_conftest_observes_each_tests_verdicts_failing_ones_included(pytester):
+    pytester.makeconftest(OBSERVES)
+    pytester.makepyfile(test_mine=TWO)
+    result = pytester.runpytest("--harness-reports-dir", "r", "-q", "-p", "no:randomly")
+    assert result.ret == 1
+    assert (pytester.path / "seen.txt").read_text().splitlines() == [
+        "test_x mine/x 2.0 True", "test_y mine/y 3.0 False"]
