@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from harness import __version__
+
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable]] = {}
 
 
@@ -183,7 +185,7 @@ def _no_layout(path: Path) -> None:
                             f"{{k}}checkpoint.pth.tar nor a run of the harness's store); declare "
                             f"it, e.g. --layout 'checkpoint=state{{k}}_checkpoint.pth.tar' --layout "
                             f"method=imp --layout rate=0.2, or harness_run_layout in the project's ini file "
-                            f"(README: --harness-from-run)"))
+                            f"(docs/pruning.md: --harness-from-run)"))
 
 
 def _checked(run, lines: list) -> bool:
@@ -452,6 +454,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="harness", description="Executable expectations for deep-learning training and "
         "pruning runs. The suites run under pytest (harness suites baseline, or pytest "
         "suites/baseline in a checkout); this command holds the tools around them.")
+    parser.add_argument("--version", action="version", version=f"harness {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (help_text, configure, _) in sorted(COMMANDS.items()):
         configure(sub.add_parser(name, help=help_text, description=help_text))

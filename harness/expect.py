@@ -1,7 +1,7 @@
 """Expectations and verdicts: a bar, an observed value, and the signed gap between them.
 
 An :class:`Expectation` is data (id, title, op, threshold, unit). Evaluating it on an observed
-value gives a :class:`Verdict` carrying every field of DESIGN.md: id, observed, op, threshold,
+value gives a :class:`Verdict` carrying every field report.json stores: id, observed, op, threshold,
 unit, gap (observed minus threshold, negative when short of the bar), passed and evidence.
 """
 from __future__ import annotations
@@ -204,7 +204,7 @@ class Verdict:
     evidence: dict = field(default_factory=dict)
 
     def line(self) -> str:
-        """The one-line message of DESIGN.md, e.g.
+        """The one-line message every report and failing test shows, e.g.
         ``State 0 accuracy on digits: observed 93.10% vs expected >= 95.00% (gap -1.90 pp)``."""
         note = self.evidence.get("note")
         tail = f"; {note}" if note else ""

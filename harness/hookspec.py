@@ -1,7 +1,9 @@
 """The contract between the harness plugin and a suite: what a test module may set, the fixtures
-it gets, and what the plugin guarantees. This module is documentation that imports nothing; the
-names it describes live in :mod:`harness.suite` (declarations), :mod:`harness.session` (the
-``harness`` fixture) and :mod:`harness.command` (commands as runs).
+it gets, what the plugin guarantees, and the pytest hooks a conftest.py or plugin may implement.
+The names it describes live in :mod:`harness.suite` (declarations, also importable from
+``harness``), :mod:`harness.session` (the ``harness`` fixture) and :mod:`harness.command`
+(commands as runs). The hook specifications at the end are registered by the plugin
+(``pytest_addhooks``); this module imports only pluggy, which pytest itself is built on.
 
 Module-level names a test module (or a file it imports them from) may set
 ----------------------------------------------------------------------------
@@ -56,3 +58,33 @@ Guarantees
 - A session that sets no harness option and uses none of this imports no torch and writes
   nothing.
 """
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("pytest")
+
+
+@hookspec
+def pytest_harness_update_json(config, report):
+    """Add to or change the session's report before report.json (and report.md, report.html and
+    the history row, which are written from it) is written; called once per session that writes
+    reports, on the xdist controller only.
+
+    :param pytest.Config config: the session's config.
+    :param dict report: report.json's content; change it in place, e.g.
+        ``report["lab"] = {"commit": "abc123"}``. After every implementation has run the report
+        must still follow report.json's schema (harness.report.validate) and be strict JSON;
+        otherwise no report is written and the session ends with one ``harness: ERROR:`` line
+        naming the field (exit status 3, pytest's internal error).
+    """
+
+
+@hookspec
+def pytest_harness_verdicts(item, verdicts):
+    """Observe the verdicts a harness test recorded, once the test has run and before pytest
+    decides its outcome; called in the process that ran the test (an xdist worker under ``-n``).
+
+    :param pytest.Item item: the test.
+    :param list[harness.Verdict] verdicts: its verdicts, in the order recorded (frozen; read
+        ``verdict.id``, ``observed``, ``threshold``, ``gap``, ``passed``, ``evidence``).
+    """

@@ -1,6 +1,6 @@
 """The names a declared log format uses (``harness_log_patterns``, ``harness log --pattern``):
-one list, read by the parser, the option help, ``harness log --help`` and checked against the
-README. Imports nothing: the pytest plugin reads it at startup."""
+one list, read by the parser, the option help, ``harness log --help`` and the docs' table
+(docs/logs.md, written from it by harness.doctables). Imports nothing: the pytest plugin reads it at startup."""
 from __future__ import annotations
 
 # name -> what it reads. The first eight are regular expressions; the last two are settings.

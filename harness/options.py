@@ -3,7 +3,7 @@
 A user sets an option on the command line (``--harness-profile nightly``, or the short
 ``--profile nightly`` where no other plugin owns that name) or in ``[tool.pytest.ini_options]``
 (``harness_profile = "nightly"``); the command line wins. :class:`Options` is the frozen,
-typed result; :func:`harness.resolution.resolve` validates it once, at the edge.
+typed result; :func:`resolve` (below) validates it once, at the edge.
 
 This module imports neither torch nor pytest: the plugin reads it at startup, and a session that
 uses no harness option and no harness fixture must stay as light as pytest alone.
@@ -153,7 +153,7 @@ BY_NAME = {o.name: o for o in OPTIONS}
 
 @dataclass(frozen=True)
 class Options:
-    """What the user asked for, typed; validated by :func:`harness.resolution.resolve`."""
+    """What the user asked for, typed; validated by :func:`resolve`."""
 
     profile: str = "auto"
     device: Optional[str] = None

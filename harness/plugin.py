@@ -24,6 +24,13 @@ STATE_KEY = pytest.StashKey["_State"]()
 HARNESS_FIXTURES = ("harness", "case", "checkpoint", "harness_session")
 
 
+# --- hooks a conftest.py or plugin may implement (harness.hookspec) ------------------------
+def pytest_addhooks(pluginmanager) -> None:
+    from harness import hookspec
+
+    pluginmanager.add_hookspecs(hookspec)
+
+
 # --- options --------------------------------------------------------------------------------
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("harness", "harness: executable expectations for training runs")
@@ -306,6 +313,7 @@ def pytest_runtest_call(item: pytest.Item):
         refused = str(exc)
     finally:
         _publish(item, hs)
+        item.config.hook.pytest_harness_verdicts(item=item, verdicts=list(hs.recorder(item.nodeid).verdicts))
     if refused is not None:
         pytest.fail(refused, pytrace=False)
     message = hs.recorder(item.nodeid).failure_message()
@@ -370,6 +378,23 @@ def pytest_xdist_auto_num_workers(config: pytest.Config):
 
 
 # --- reports ----------------------------------------------------------------------------------
+def _extended(config: pytest.Config, report: dict) -> str:
+    """Run the pytest_harness_update_json hooks on ``report``; "" when it is still a report, else
+    the one line saying what they broke."""
+    from harness.escape import dumps, terminal
+    from harness.report.validate import ReportError, validate_report
+
+    config.hook.pytest_harness_update_json(config=config, report=report)
+    try:
+        validate_report(report)
+        dumps(report)
+    except (ReportError, ValueError, TypeError) as exc:
+        return terminal(f"harness: ERROR: a pytest_harness_update_json hook left the report invalid "
+                        f"({exc}); no report was written: keep report.json's fields and strict "
+                        f"JSON values")
+    return ""
+
+
 class _Reporter:
     """Registered in the controlling process: records test outcomes and writes the reports at
     the end, for a session that used the harness."""
@@ -382,6 +407,7 @@ class _Reporter:
         self.outcomes: dict = {}  # harness test nodeid -> its outcome
         self.skips: list = []     # why harness tests were skipped
         self.nothing = ""         # the line saying that the session judged nothing, and why
+        self.error = ""           # the line saying that a pytest_harness_update_json hook broke the report
 
     @property
     def hs(self):
@@ -439,11 +465,18 @@ class _Reporter:
                      "from_log": str(options.from_log) if options.from_log else None,
                      "from_run": str(options.from_run) if options.from_run else None,
                      "log_format": options.from_log_format, "dataset": options.dataset})
+        self.error = _extended(session.config, report)
+        if self.error:
+            session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+            return
         self.report = report
         self.paths = publish_session(report, options.reports_dir)
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
         if not self.reporting:
+            return
+        if self.error:
+            terminalreporter.write_line(self.error, red=True, bold=True)
             return
         from harness.report.terminal import write_summary
 

@@ -1,4 +1,4 @@
-"""Evidence of a pretrained start (DESIGN.md): the first epoch decides, the first batch informs.
+"""Evidence of a pretrained start: the first epoch decides, the first batch informs.
 
 A first-batch loss near ln(C) happens with a random backbone and with a trained backbone under a
 fresh head alike, so it is quoted, never judged; what separates the two is the test accuracy after

@@ -27,11 +27,11 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Union
 
 from harness.command import CommandSpec
-from harness.expect import OPS, Expectation, ExpectationError, parse_override
+from harness.expect import Expectation, ExpectationError, parse_override
 from harness.spec import PruneSpec, Recipe, RunSpec
 
-__all__ = ["Bar", "Case", "CheckpointFile", "CommandSpec", "PruneSpec", "Recipe", "RunSpec",
-           "BarBook", "parse_bar", "cases_for"]
+# the authoring API only; BarBook, parse_bar, cases_for, UnknownBar are the session's machinery
+__all__ = ["Bar", "Case", "CheckpointFile", "CommandSpec", "PruneSpec", "Recipe", "RunSpec"]
 
 
 @dataclass(frozen=True)
@@ -176,6 +176,3 @@ class BarBook:
 
     def unknown_overrides(self) -> list[str]:
         return [i for i in self.overrides if not self.has(i)]
-
-
-__all__ += ["UnknownBar", "OPS"]

@@ -7,15 +7,15 @@
   ``--harness-init``; ViT-S/4 at 32x32 pruned over 15 states of 5 epochs towards 70% (rewound to
   the init each state).
 - full (CUDA): the same cases at 60 epochs per state (SGD lr 0.01, batch 128). This is the
-  harness's own schedule at the research group's budget, not their schedule: the README's
-  "Deviations from the reference code" lists where it differs.
+  harness's own schedule at the research group's budget, not their schedule: docs/deviations.md
+  lists where it differs.
 - reference (CUDA, pruning only): the research group's schedule and recipe as their
   run_vit_small_70p_all.sh runs main_imp_fillback.py: 15 pruned states each keeping 30% of all
   heads and, separately, 30% of all MLP neurons, re-selected every state (``per_state_rate``,
   ``rate_of="all"``); 20 warm-up epochs then a constant lr of 0.01 (SGD, momentum 0.9, weight
   decay 1e-4, batch 128, 60 epochs per state); 45,000 training images and the last 5,000 held
   out for validation, "best SA" = test accuracy at the best-validation epoch. What still
-  differs from their code is listed in the README's deviations table.
+  differs from their code is listed in docs/deviations.md.
 """
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ PRUNING_CASES = [
                    final_sparsity=0.7, rewind="init"),
     # --pruning_times 16 (States 0-15), --rate 0.7 --mlp_prune_ratio 0.7, --sorting_mode global,
     # rewound to the init (--prune_type lt); RSST's curve as --RST_schedule exp_custom_exponents
-    # --exponents 4, on the harness's own penalty (the README's deviations table).
+    # --exponents 4, on the harness's own penalty (docs/deviations.md).
     *pruning_cases(replace(PRUNING_BASE, recipe=REFERENCE_RECIPE, validation=REFERENCE_VALIDATION),
                    REFERENCE_RECIPE, REFERENCE, states=15, rewind="init", schedule="per_state_rate",
                    rate=0.7, mlp_rate=0.7, rate_of="all", reg_schedule="exp_custom_exponents",
@@ -103,7 +103,7 @@ def baseline_bars(dataset: str, accuracy: float, start_floor: float, profiles: t
 
 # Pretrained-start floors (test accuracy after epoch 0 of a run that claims a pretrained init).
 # CIFAR-10, 50%: measured on the real CIFAR-10 (bench/results/cifar10_calibration_cpu.json,
-# `python -m bench.calibration`; README "The real CIFAR-10"), a random init reached at most
+# `python -m bench.calibration`; docs/baseline.md, "The real CIFAR-10"), a random init reached at most
 # 27.60% after epoch 0 of the full recipe (25.97-27.60%, 3 seeds), 22.18-24.15% of the nightly's and
 # 22.89-25.62% of the reference's, and the research group's random ViT-S/16 20.66%: the floor keeps
 # 22.4 pp above the random maximum. A backbone trained on 5 other classes for 8 CPU epochs reached

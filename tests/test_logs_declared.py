@@ -80,14 +80,20 @@ def test_argument_lines_are_read_before_the_first_evaluation_only(tmp_path):
     assert record.notes["lines_not_understood"] == 1
 
 
-def test_the_readme_help_and_option_list_every_name():
-    """One list: the README's table, `harness log --help` and the ini option's help."""
+def test_the_docs_table_help_and_option_list_every_name():
+    """One list: the table of docs/logs.md (generated from it at build time), `harness log --help`
+    and the ini option's help."""
+    import html
+
     from harness.cli import build_parser
+    from harness.doctables import NAMES_MARKER, fill
     from harness.options import BY_NAME
 
-    readme = (ROOT / "README.md").read_text()
-    table = re.findall(r"^\s*\| `(\w+)` \| (.+) \|$", readme.split("harness_log_patterns = [")[1], re.M)
-    assert dict(table) == NAMES and [name for name, _ in table] == list(NAMES)
+    source = (ROOT / "docs" / "logs.md").read_text()
+    assert source.count(NAMES_MARKER) == 1
+    table = re.findall(r"^\| `(\w+)` \| (.+) \|$", fill(source), re.M)
+    shown = {name: html.unescape(text).replace("\\|", "|").replace("\\*", "*") for name, text in table}
+    assert shown == NAMES and [name for name, _ in table] == list(NAMES)
     sub = build_parser()._subparsers._group_actions[0].choices["log"]
     assert all(name in sub.format_help() for name in NAMES)
     assert all(name in BY_NAME["log_patterns"].help for name in NAMES)

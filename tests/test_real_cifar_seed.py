@@ -1,5 +1,5 @@
 """The seed's scenario on the real CIFAR-10 bytes, through the documented route
-(README: "The seed's scenario on the real CIFAR-10, on a CPU"): the data root from the npm
+(docs/baseline.md: "The seed's scenario on the real CIFAR-10, on a CPU"): the data root from the npm
 package, the two init files from fixtures.transfer_init, `pytest` in examples/real_cifar. The
 random file under the "pretrained" name fails its forensics and its first epoch; the backbone
 trained on classes 0-4 passes its first epoch on classes 5-9."""

@@ -1,4 +1,5 @@
-"""Group and overall verdicts from per-tensor evidence, in DESIGN.md's vocabulary.
+"""Group and overall verdicts from per-tensor evidence, in the words `harness inspect` prints
+(docs/forensics.md).
 
 Tensors are grouped by module: the key up to its first numeric part (``blocks.3``,
 ``encoder.layer.5``, ``layer1.0``), else its first part (``patch_embed``, ``head``, ``norm``).

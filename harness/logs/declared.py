@@ -1,7 +1,7 @@
 """A log format declared as named regular expressions, so a lab's own log is read without code.
 
 The names and what each reads are :data:`harness.logsyntax.NAMES` (the one list the option help,
-``harness log --help`` and the README show). Each pattern is searched in every line; group 1, or
+``harness log --help`` and docs/logs.md show). Each pattern is searched in every line; group 1, or
 the named groups, carry the values. An epoch enters the record when its test accuracy is printed.
 
 Phases: without a ``state`` pattern, an epoch counter that goes back to (or below) the first
