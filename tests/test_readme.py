@@ -36,7 +36,8 @@ def test_the_install_and_test_commands_are_what_ci_runs():
 def test_the_readme_is_a_short_front_page_whose_links_resolve():
     assert len(README.splitlines()) < 200
     first_screen = "\n".join(README.splitlines()[:40])
-    assert "<!-- watch-example -->" in first_screen
+    assert "$ harness watch -- python3 -m fixtures.group_train" in first_screen
+    assert "watch: the run was stopped for a failing verdict" in README
     links = re.findall(r"\]\((docs/[^)#]+)(?:#[^)]*)?\)", README)
     assert {Path(link).name for link in links} >= set(DOCS), "a docs page the README does not point to"
     for link in links:
