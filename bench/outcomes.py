@@ -2,7 +2,8 @@
 folder, each as a harness :class:`~harness.expect.Verdict` (``gpu_check/...`` ids):
 
 - every step exited as expected (``steps.tsv``: name, exit status, the statuses it may have,
-  seconds), and the whole check within its time budget (``--wall-seconds``, ``--budget-seconds``);
+  seconds, and the time limit it ran under: the budget left when it started, or ``none`` in the
+  dry run), and the whole check within its time budget (``--wall-seconds``, ``--budget-seconds``);
 - each pytest session (``session_<init>/report.json`` and ``junit.xml``) ran every case of the
   profile to its last state (its final accuracy verdict exists, no run failed, no test errored);
 - the random init under a pretrained name failed ``pretrained_start`` and ``init/pretrained`` of
@@ -46,9 +47,10 @@ def _is(id_: str, title: str, holds: bool, note: str) -> Verdict:
 def step_outcomes(out: Path, wall: Optional[float], budget: Optional[float]) -> list[Verdict]:
     lines = [line.split("\t") for line in (out / "steps.tsv").read_text().splitlines() if line.strip()]
     verdicts = []
-    for name, status, allowed, seconds in lines:
+    for name, status, allowed, seconds, *limit in lines:
         ok = status in allowed.split(",")
-        why = "timed out (killed by its time limit)" if status == "124" else f"exit status {status}"
+        cap = f" of {limit[0]} s: the budget left when it started" if limit and limit[0] != "none" else ""
+        why = f"timed out (killed by its time limit{cap})" if status == "124" else f"exit status {status}"
         verdicts.append(_is(f"step/{name}", f"step {name} ended as expected", ok,
                             f"{why}, expected one of {allowed}; {float(seconds):.0f} s"))
     if budget is not None:
