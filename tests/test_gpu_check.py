@@ -95,6 +95,22 @@ def test_outcomes_name_each_one_that_does_not_hold(tmp_path, capsys):
     assert "| `gpu_check/wall_seconds` | **FAIL** |" in (out / "outcomes.md").read_text()
 
 
+def test_throughput_bars_are_outcomes_and_a_variant_left_out_is_reported(tmp_path, capsys):
+    out = _out(tmp_path)
+    mfu = Expectation("throughput/vit_small_patch4_32/mfu", "ViT-S/4 @32 engine MFU", ">=", 30.0, "%")
+    storage.write_json(out / "throughput_vit_small_patch4_32.json", {"cases": {"vit_small_patch4_32": {
+        "bars": [mfu.evaluate(22.2, {"device": "NVIDIA H200"}).to_dict()],
+        "variants_left_out": {"max-autotune": "~300 s estimated (compile ~240 s), 90 s left"}}}})
+    assert outcomes.main([str(out), "--profile", "smoke", "--throughput-bars"]) == 1
+    doc = json.loads((out / "outcomes.json").read_text())
+    assert doc["failed"] == ["throughput/vit_small_patch4_32/mfu"]
+    assert doc["reported"] == {"throughput/vit_small_patch4_32/max-autotune":
+                               "variant left out: ~300 s estimated (compile ~240 s), 90 s left"}
+    printed = capsys.readouterr().out
+    assert "FAIL throughput/vit_small_patch4_32/mfu" in printed
+    assert "REPORTED throughput/vit_small_patch4_32/max-autotune: variant left out" in printed
+
+
 def test_a_session_without_its_report_is_an_outcome_not_a_traceback(tmp_path, capsys):
     out = _out(tmp_path)
     (out / "session_trained" / "report.json").unlink()
