@@ -162,16 +162,84 @@ class _Times:
     eval: list
 
 
+# A variant's compilation as a multiple of the default mode's, measured on the card: the estimate
+# a deadline keeps or leaves a variant out by (max-autotune benchmarks matmul templates: minutes
+# where the default takes tens of seconds; CUDA graphs are recorded once more per shape). These
+# factors are estimates, not measurements; what each variant took is in its figures.
+COMPILE_FACTOR = {None: 1.0, "reduce-overhead": 2.0, "max-autotune-no-cudagraphs": 6.0}
+
+
+@dataclass
+class _Plan:
+    """Which variants fit before a deadline (seconds after ``start``; None: all of them)."""
+
+    start: float
+    deadline: Optional[float]
+    left_out: dict
+
+    def fits(self, variant: Variant, base: "_Base", reserved: float) -> bool:
+        """Whether ``variant`` (its compile, its timed rounds and a profiled epoch) fits in what is
+        left after ``reserved`` seconds; if not, why goes to :attr:`left_out`."""
+        if self.deadline is None:
+            return True
+        compile_s = COMPILE_FACTOR.get(variant.compile_mode, COMPILE_FACTOR[None]) * base.compile_s
+        cost = compile_s + (base.rounds + 1) * base.epoch_s * variant.batch_scale
+        left = self.deadline - (time.perf_counter() - self.start) - reserved
+        if cost <= left:
+            return True
+        self.left_out[variant.name] = (f"~{cost:.0f} s estimated (compile ~{compile_s:.0f} s, "
+                                       f"{base.rounds + 1} epochs of ~{base.epoch_s * variant.batch_scale:.1f} s, "
+                                       f"from the default variant measured here), {max(left, 0):.0f} s left")
+        return False
+
+
+@dataclass
+class _Base:
+    """The first variant's measured costs: its compile (warm-up epoch less a steady one) and a
+    steady epoch (train + eval), and the reference loop's estimated time."""
+
+    compile_s: float
+    epoch_s: float
+    rounds: int
+
+
+def _warm(engine: "EngineLoop") -> tuple[_Times, float]:
+    """The warm-up epoch (compilation), then one steady epoch timed: (times, steady epoch s)."""
+    warm_train, warm_eval = engine.epoch()
+    train_s, eval_s = engine.epoch()
+    return _Times(warm_train, [], []), train_s + eval_s
+
+
 def measure(case: BenchCase, dataset: Dataset, device: torch.device, variants: list[Variant],
-            compile: bool, data: str, workers: int) -> tuple[dict, dict, dict]:
+            compile: bool, data: str, workers: int,
+            deadline: Optional[float] = None) -> tuple[dict, dict, dict, dict]:
     """Warm every loop up, then alternate rounds (one epoch of each engine variant, then
     reference steps) so that all see the same conditions; throughput = images / seconds summed
-    over the timed rounds. Returns (engine figures per variant, reference figures, the loops)."""
-    engines = {v.name: EngineLoop(case, dataset, device, v, compile) for v in variants}
+    over the timed rounds. With ``deadline`` (seconds from now), a variant after the first is
+    left out when its cost, estimated from the first variant's compile and epoch measured here,
+    does not fit in what is left. Returns (engine figures per variant, reference figures, the
+    loops, the variants left out and why)."""
+    plan = _Plan(time.perf_counter(), deadline, {})
     reference = ReferenceLoop(case, dataset, device, data, workers)
-    times = {name: _Times(engine.epoch()[0], [], []) for name, engine in engines.items()}
     ref_warm = reference.steps(case.reference_warmup)
     per_round = max(1, case.reference_steps // case.rounds)
+    ref_reserve = ref_warm / max(1, case.reference_warmup) * per_round * case.rounds
+    engines, times, base = {}, {}, None
+    for variant in variants:
+        if base is not None and not plan.fits(variant, base, ref_reserve + base.rounds * sum(
+                base.epoch_s * engines[n].variant.batch_scale for n in engines)):
+            continue
+        try:
+            engine = EngineLoop(case, dataset, device, variant, compile)
+            times[variant.name], steady = _warm(engine)
+        except RuntimeError as exc:     # e.g. a compile mode or a batch this card cannot run
+            if base is None:
+                raise
+            plan.left_out[variant.name] = f"failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
+            continue
+        engines[variant.name] = engine
+        if base is None:
+            base = _Base(max(0.0, times[variant.name].warmup - steady), steady, case.rounds)
     ref_times = []
     for _ in range(case.rounds):
         for name, engine in engines.items():
@@ -184,7 +252,7 @@ def measure(case: BenchCase, dataset: Dataset, device: torch.device, variants: l
            "round_seconds_each": [round(t, 4) for t in ref_times],
            "final_running_loss": reference.running_loss / max(1, reference.k),
            "data": data, "workers": workers}
-    return {name: _figures(engines[name], times[name]) for name in engines}, ref, engines
+    return {name: _figures(engines[name], times[name]) for name in engines}, ref, engines, plan.left_out
 
 
 def _figures(engine: EngineLoop, t: _Times) -> dict:

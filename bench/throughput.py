@@ -3,7 +3,7 @@
     PYTHONPATH=. python bench/throughput.py                 # CUDA: ViT-S/4 @32 and ViT-S/16 @224
     PYTHONPATH=. python bench/throughput.py --quick         # small sizes (on CPU: the smoke model)
     options: --out FILE.json  --cases NAME[,NAME]  --variants NAME[,NAME]  --data-root DIR
-             --no-compile  --threads N  --check  --profile-kernels DIR
+             --no-compile  --threads N  --check  --profile-kernels DIR  --deadline-seconds S
 
 Per case it measures (bench/loops.py)
   (a) a loop in the research group's style: fp32, eager, batch 128, SGD, explicit softmax attention
@@ -13,7 +13,11 @@ Per case it measures (bench/loops.py)
       ``train.train_phase``), in each variant asked for (bench/cases.py: torch.compile modes,
       channels-last, a larger batch as its own case). Epoch 0 is the warm-up (compilation): it is
       reported separately and excluded; throughput is measured over the following epochs, each
-      timed after a synchronise, the loops alternating round by round.
+      timed after a synchronise, the loops alternating round by round. With
+      ``--deadline-seconds``, a variant after the first whose cost (estimated from the first
+      variant's compile and epoch, measured in this run) does not fit is left out, and said so
+      (``variants_left_out`` in the JSON); a variant after the first that fails to compile or
+      run is left out with its error, the others still measured.
 It also measures the device's matmul ceiling (bench/ceiling.py) and counts training FLOPs per
 image (bench/flops.py) to give MFU, and estimates the research group's budget, 16 states x 60
 epochs per method, from the measured epoch (bench/schedule.py). Prints a table (bench/table.py),
@@ -52,8 +56,11 @@ def run_case(case: BenchCase, device: torch.device, args: argparse.Namespace, ce
     dataset = bench_dataset(case, args.data_root)
     full_train, full_test = full_sizes(case)
     flops = training_flops_per_image(case, dataset, device)
-    engines, reference, loops = measure(case, dataset, device, args.variant_list, not args.no_compile,
-                                        args.reference_data, args.reference_workers)
+    deadline = None if args.deadline_seconds is None else args.deadline_seconds - (time.perf_counter() - args.started)
+    engines, reference, loops, left_out = measure(case, dataset, device, args.variant_list, not args.no_compile,
+                                                  args.reference_data, args.reference_workers, deadline)
+    for name, why in left_out.items():
+        print(f"variant {name} of {case.name} left out: {why}", flush=True)
     ref_epoch_s = full_train / reference["img_per_s"]
     result = {"case": case.name, "model": case.model, "data": dataset.source, "device": str(device),
               "device_name": device_name(device), "reference_data": args.reference_data,
@@ -64,7 +71,8 @@ def run_case(case: BenchCase, device: torch.device, args: argparse.Namespace, ce
               "reference_warmup_seconds": reference["warmup_s"],
               "reference_schedule_minutes": schedule_minutes(ref_epoch_s, reference["warmup_s"]),
               "variants": {name: _variant_figures(engine, reference, flops, ceiling, full_train, full_test)
-                           for name, engine in engines.items()}}
+                           for name, engine in engines.items()},
+              "variants_left_out": left_out}
     judged = "default" if "default" in result["variants"] else next(iter(result["variants"]))
     result.update({k: v for k, v in result["variants"][judged].items() if k != "engine"})
     result["figures_of_variant"] = judged
@@ -127,7 +135,14 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
     p.add_argument("--profile-kernels", type=Path, default=None, metavar="DIR",
                    help="write the top-20 kernels of each variant's training step (torch.profiler) to DIR")
     p.add_argument("--check", action="store_true", help="exit 1 when a case misses a bar")
+    p.add_argument("--deadline-seconds", type=float, default=None, metavar="S",
+                   help="leave out a variant (after the first) whose cost, estimated from the first "
+                        "variant's compile and epoch measured in this run, would end the run past S "
+                        "seconds from its start (default: run every variant)")
     args = p.parse_args(argv)
+    args.started = time.perf_counter()
+    if args.deadline_seconds is not None and args.deadline_seconds < 0:
+        p.error(f"--deadline-seconds must be >= 0, got {args.deadline_seconds}")
     args.device = device_option(args.device, p)
     args.reference_data = args.reference_data or ("device" if args.device.type == "cuda" else "loader")
     cases = _names(args.cases, CASES, "--cases", p) or list(DEFAULT_CASES[args.device.type])

@@ -81,7 +81,7 @@ def test_outcomes_name_each_one_that_does_not_hold(tmp_path, capsys):
     out = _out(tmp_path)
     _session(out, "random", start_passes=True)                          # the mislabelled file slips through
     _session(out, "trained", start_passes=True, drop="pruning/rsst/state3/accuracy")   # a run cut short
-    (out / "steps.tsv").write_text("pretraining\t124\t0\t240.0\n")
+    (out / "steps.tsv").write_text("pretraining\t124\t0\t240.0\t240\n")
     (out / "gpu_tests.xml").write_text('<testsuite tests="3" failures="0" errors="0" skipped="3"/>')
     assert outcomes.main([str(out), "--profile", "smoke", "--require-cuda", "--wall-seconds", "500",
                           "--budget-seconds", "480"]) == 1
@@ -90,8 +90,25 @@ def test_outcomes_name_each_one_that_does_not_hold(tmp_path, capsys):
                       "gpu_check/random/baseline/digits/state0/pretrained_start",
                       "gpu_check/random/baseline/digits/init/pretrained", "gpu_check/trained/runs_complete"}
     printed = capsys.readouterr().out
-    assert "timed out" in printed and "pruning/rsst/state3/accuracy" in printed
+    assert "timed out (killed by its time limit of 240 s: the budget left when it started)" in printed
+    assert "pruning/rsst/state3/accuracy" in printed
     assert "| `gpu_check/wall_seconds` | **FAIL** |" in (out / "outcomes.md").read_text()
+
+
+def test_throughput_bars_are_outcomes_and_a_variant_left_out_is_reported(tmp_path, capsys):
+    out = _out(tmp_path)
+    mfu = Expectation("throughput/vit_small_patch4_32/mfu", "ViT-S/4 @32 engine MFU", ">=", 30.0, "%")
+    storage.write_json(out / "throughput_vit_small_patch4_32.json", {"cases": {"vit_small_patch4_32": {
+        "bars": [mfu.evaluate(22.2, {"device": "NVIDIA H200"}).to_dict()],
+        "variants_left_out": {"max-autotune": "~300 s estimated (compile ~240 s), 90 s left"}}}})
+    assert outcomes.main([str(out), "--profile", "smoke", "--throughput-bars"]) == 1
+    doc = json.loads((out / "outcomes.json").read_text())
+    assert doc["failed"] == ["throughput/vit_small_patch4_32/mfu"]
+    assert doc["reported"] == {"throughput/vit_small_patch4_32/max-autotune":
+                               "variant left out: ~300 s estimated (compile ~240 s), 90 s left"}
+    printed = capsys.readouterr().out
+    assert "FAIL throughput/vit_small_patch4_32/mfu" in printed
+    assert "REPORTED throughput/vit_small_patch4_32/max-autotune: variant left out" in printed
 
 
 def test_a_session_without_its_report_is_an_outcome_not_a_traceback(tmp_path, capsys):
@@ -104,14 +121,47 @@ def test_a_session_without_its_report_is_an_outcome_not_a_traceback(tmp_path, ca
     assert "bench.outcomes: cannot read" in capsys.readouterr().err
 
 
+def failing_lines(out: Path, stdout: str, stderr: str) -> str:
+    """What a failed dry run shows: every FAIL line and each step that did not end as allowed,
+    with the end of its log (the step's own error), then the script's stderr; never a bare tail
+    that may have cut the FAIL line off."""
+    shown = [line for line in stdout.splitlines() if line.startswith("FAIL ") or "not holding" in line]
+    steps = out / "steps.tsv"
+    for fields in (line.split("\t") for line in (steps.read_text().splitlines() if steps.is_file() else [])):
+        if fields[1] not in fields[2].split(","):
+            log = out / "logs" / f"{fields[0]}.log"
+            tail = log.read_text(errors="replace")[-3000:] if log.is_file() else "(no log)"
+            shown.append(f"--- step {fields[0]}: exit {fields[1]} (allowed {fields[2]}) after "
+                         f"{fields[3]} s; the end of logs/{fields[0]}.log:\n{tail}")
+    return "\n".join(shown or ["(no FAIL line and no failed step; the end of its output:)", stdout[-3000:]]) \
+        + "\n--- stderr:\n" + stderr[-2000:]
+
+
+def test_a_failed_check_shows_its_fail_lines_and_the_failed_steps_log(tmp_path):
+    """Issue 22 item 9: a FAIL line far from the end of the output, and the step's own error,
+    are both in what the assertion prints."""
+    out = _out(tmp_path)
+    (out / "steps.tsv").write_text("fixtures\t0\t0\t1.5\tnone\npretraining\t1\t0\t20.0\tnone\n")
+    (out / "logs" / "pretraining.log").write_text("x" * 10_000 + "\nRuntimeError: CUDA out of memory\n")
+    stdout = "FAIL gpu_check/step/pretraining: exit status 1\n" + "PASS something\n" * 2000
+    shown = failing_lines(out, stdout, "boom")
+    assert "FAIL gpu_check/step/pretraining: exit status 1" in shown
+    assert "--- step pretraining: exit 1 (allowed 0)" in shown and "RuntimeError: CUDA out of memory" in shown
+    assert "fixtures" not in shown and shown.endswith("boom") and len(shown) < 6000
+
+
 @pytest.mark.slow
 def test_dry_run_of_the_gpu_check_holds_every_outcome(tmp_path):
-    """GPU_CHECK_DRY=1: every step on the CPU with tiny sizes (smoke profile for the sessions)."""
+    """GPU_CHECK_DRY=1: every step on the CPU with tiny sizes (smoke profile for the sessions).
+    No step has a time limit in the dry run, so a loaded machine makes it slow, never red; the
+    subprocess's own limit only stops a hang (about 7 minutes on an idle 2-core machine)."""
     out = tmp_path / "out"
     env = dict(os.environ, GPU_CHECK_DRY="1", OUT=str(out), PYTHON=sys.executable, TMPDIR=str(tmp_path))
     done = subprocess.run(["bash", str(ROOT / "bench" / "gpu_check.sh")], env=env, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=1800)
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+                          capture_output=True, text=True, timeout=6 * 3600)
+    assert done.returncode == 0, failing_lines(out, done.stdout, done.stderr)
+    steps = [line.split("\t") for line in (out / "steps.tsv").read_text().splitlines()]
+    assert steps and {fields[4] for fields in steps} == {"none"}       # no time limit on any step
     doc = json.loads((out / "outcomes.json").read_text())
     assert doc["passed"] and len(doc["outcomes"]) >= 15
     random = json.loads((out / "session_random" / "report.json").read_text())

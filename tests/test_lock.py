@@ -43,9 +43,10 @@ def test_the_lock_is_released_when_the_holder_dies(tmp_path):
     with _held(tmp_path / "k.lock", 60.0) as holder:
         holder.kill()
         holder.join(60)
-        t0 = time.monotonic()
-        with exclusive(tmp_path / "k.lock"):
-            assert time.monotonic() - t0 < 5
+        waits = []      # the lock is free at once: no wait at all (not "under N seconds", which load breaks)
+        with exclusive(tmp_path / "k.lock", timeout=600, on_wait=waits.append):
+            pass
+        assert waits == []
 
 
 def test_a_waiting_process_is_told_who_holds_the_lock(tmp_path):

@@ -22,15 +22,18 @@ ROOT = Path(__file__).resolve().parent.parent
 ADDRESS_SPACE = 3 * 1024 ** 3   # the child's limit: a regression fails here, not the machine
 
 
-def measure(body: str, timeout: float = 300) -> dict:
+def measure(body: str, timeout: float = 1800) -> dict:
     """Run ``body`` (which fills the dict ``out``) in a fresh interpreter; ``out`` comes back
     with the child's peak RSS (``peak_mb``: VmHWM, the high-water mark of its own memory; the
-    getrusage maximum would also count the forking test process) and the wall time of ``body``
-    (``seconds``)."""
+    getrusage maximum would also count the forking test process), the wall time of ``body``
+    (``seconds``) and the CPU time it spent (``cpu_seconds``: what the tests bound, since a loaded
+    machine stretches wall time, not the work done); ``timeout`` (wall) only stops a hang."""
     code = (f"import json, resource, time\n"
             f"resource.setrlimit(resource.RLIMIT_AS, ({ADDRESS_SPACE}, {ADDRESS_SPACE}))\n"
-            f"out = {{}}\nstart = time.perf_counter()\n{textwrap.dedent(body)}\n"
+            f"out = {{}}\nstart, cpu_start = time.perf_counter(), time.process_time()\n"
+            f"{textwrap.dedent(body)}\n"
             f"out['seconds'] = time.perf_counter() - start\n"
+            f"out['cpu_seconds'] = time.process_time() - cpu_start\n"
             f"status = open('/proc/self/status').read().split('VmHWM:')[1].split()[0]\n"
             f"out['peak_mb'] = int(status) / 1024\n"
             f"print(json.dumps(out))\n")
@@ -65,7 +68,7 @@ def test_a_50_mb_namespace_line_is_read_in_bounded_memory_and_says_what_was_cut(
     assert len(out["cut"]) == 1 and out["cut"][0].startswith("decreasing_lr: a value of 49,500,00")
     # old parser: ~550 bytes per byte of line (27 GB here); now a few copies of the line at most
     assert out["peak_mb"] < 8 * size_mb, out
-    assert out["seconds"] < 120, out
+    assert out["cpu_seconds"] < 120, out
 
 
 def test_lines_that_made_patterns_backtrack_are_read_in_linear_time(tmp_path):
@@ -85,12 +88,12 @@ def test_lines_that_made_patterns_backtrack_are_read_in_linear_time(tmp_path):
         timm = parse_log(root + "/timm")
         out["timm_first_batch"] = timm.state(0).first_batch_loss
         out["timm_epochs"] = len(timm.state(0).epochs)
-    """, timeout=300)
+    """)
     assert out["detected"] == "research"
     assert out["research"] >= 8   # read (and not understood), not hung on
     assert any("over the 65,536 an event is read up to" in p for p in out["mllog"])
     assert (out["timm_first_batch"], out["timm_epochs"]) == (2.33, 60)   # the real lines still read
-    assert out["seconds"] < 60, out
+    assert out["cpu_seconds"] < 60, out
     assert out["peak_mb"] < 500, out
 
 
@@ -145,7 +148,7 @@ def test_an_args_yaml_alias_bomb_is_refused_and_never_expanded(tmp_path):
         out["note"] = record.notes["args_yaml"]
         out["args"] = record.spec["args"]
         out["json_bytes"] = len(dumps(record.to_dict()))
-    """, timeout=120)
+    """)
     assert out["note"] == ("args.yaml refused: its YAML aliases expand to over 10,000 values: "
                            "no run arguments")
     assert out["args"] == {} and out["json_bytes"] < 100_000

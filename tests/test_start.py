@@ -94,4 +94,4 @@ def test_a_log_spelling_300k_batches_of_epoch_0_gives_bounded_evidence(tmp_path)
             "0/300000 -> ") in out["note"]
     assert out["note"].endswith("-> 40.00% at step 299999/300000") and len(out["note"]) < 1000
     assert out["json_bytes"] < 16_000 and out["record_bytes"] < 64_000
-    assert out["peak_mb"] < 300 and out["seconds"] < 120, out
+    assert out["peak_mb"] < 300 and out["cpu_seconds"] < 120, out

@@ -2,11 +2,12 @@
 for in one table, figures consistent, bars judged as harness Expectations, the kernel table."""
 import json
 import math
+import time
 
 import pytest
 import torch
 
-from bench import throughput
+from bench import loops, throughput
 from bench.cases import CASES, VARIANTS, bar
 from bench.flops import training_flops_per_image
 from bench.schedule import EPOCHS, STATES, schedule_minutes
@@ -33,6 +34,7 @@ def test_quick_run_on_cpu_measures_both_loops_and_every_variant(tmp_path, restor
     for key in ("engine_img_per_s", "reference_img_per_s", "ratio", "mfu", "epoch_seconds"):
         assert doc[key] == case[key] == (case["variants"]["default"].get(key, case[key]))
     assert set(case["variants"]) == {"default", "batch-x2"} and set(doc["variants"]) == {"default", "batch-x2"}
+    assert case["variants_left_out"] == {}          # no --deadline-seconds: every variant runs
     batches = {name: v["engine"]["batch_size"] for name, v in case["variants"].items()}
     assert batches["batch-x2"] == 2 * batches["default"]
     for v in case["variants"].values():
@@ -105,6 +107,36 @@ def test_variants_change_how_the_loop_runs_never_the_recipe():
     assert VARIANTS["batch-x2"].recipe(recipe).batch_size == 2 * recipe.batch_size
     assert VARIANTS["max-autotune"].compile_mode == "max-autotune-no-cudagraphs"
     assert CASES["vit_small_patch4_32"].recipe.batch_size == 512     # unchanged by the variant
+
+
+def test_a_deadline_leaves_out_the_variants_whose_measured_cost_does_not_fit():
+    """Issue 25: the GPU check's variants are kept by their cost estimated from the default
+    variant measured on the card (compile and epoch), never by a fixed guess."""
+    base = loops._Base(compile_s=10.0, epoch_s=2.0, rounds=3)
+    roomy = loops._Plan(time.perf_counter(), 1000.0, {})
+    assert all(roomy.fits(v, base, reserved=0.0) for v in VARIANTS.values())
+    tight = loops._Plan(time.perf_counter(), 50.0, {})
+    kept = [name for name, v in VARIANTS.items() if tight.fits(v, base, reserved=0.0)]
+    # default-mode compile ~10 s + 4 epochs of 2 s fits; max-autotune's ~60 s compile does not;
+    # twice the batch costs twice the epoch (26 s) and fits
+    assert "max-autotune" not in kept and {"channels-last", "batch-x2"} <= set(kept)
+    assert tight.left_out["max-autotune"].startswith("~68 s estimated (compile ~60 s, 4 epochs of ~2.0 s")
+    assert loops._Plan(time.perf_counter(), None, {}).fits(VARIANTS["max-autotune"], base, 1e9)
+
+
+@pytest.mark.slow
+def test_a_run_past_its_deadline_measures_the_first_variant_and_names_the_rest(tmp_path, restore_threads,
+                                                                               capsys):
+    out = tmp_path / "t.json"
+    assert throughput.main(["--quick", "--threads", "1", "--device", "cpu", "--variants", "default,batch-x2",
+                            "--deadline-seconds", "0", "--out", str(out)]) == 0
+    case = json.loads(out.read_text())["cases"]["smoke"]
+    assert set(case["variants"]) == {"default"} and case["variants"]["default"]["engine_img_per_s"] > 0
+    assert set(case["variants_left_out"]) == {"batch-x2"}
+    assert "variant batch-x2 of smoke left out: ~" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        throughput.parse_args(["--deadline-seconds", "-1"])
+    assert "--deadline-seconds must be >= 0, got -1.0" in capsys.readouterr().err
 
 
 @pytest.mark.slow
