@@ -227,12 +227,18 @@ def _gate_args(p: argparse.ArgumentParser) -> None:
 def _gate(args: argparse.Namespace) -> int:
     from harness.escape import terminal
     from harness.gate import session_status
+    from harness.report import marker
 
     path = args.path / "report.json" if args.path.is_dir() else args.path
     if not path.is_file():
         raise CliError(f"{args.path}: no report.json there; did the pytest session run "
                        f"with this --reports-dir?")
     report = _read_report(path)
+    stale = marker.problem(path.parent, report)
+    if stale:
+        print(terminal(stale))
+        print(terminal(f"gate: FAILED (the report in {path.parent} is not the latest session's)"))
+        return 1
     status = session_status(report)
     for line in status.problems:
         print(terminal(line))

@@ -101,6 +101,22 @@ class _State:
             raise pytest.UsageError(str(exc)) from None
         self.session = None
         self.modules: dict = {}            # collected modules that use the harness, by name
+        self.started = time.time()
+        self.session_id = ""               # set when latest/session.json marks this session
+
+    def mark_start(self) -> None:
+        """Mark ``latest/`` as this session's before anything runs (harness.report.marker), so
+        that `harness gate` refuses the previous report if this session stops before its own."""
+        if self.session_id or self.is_worker or self.config.option.collectonly:
+            return
+        from harness.report import marker
+
+        session_id = marker.new_id(self.started)
+        try:
+            marker.start(self.options.reports_dir, session_id, self.started)
+        except marker.MarkerError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        self.session_id = session_id
 
     @property
     def is_worker(self) -> bool:
@@ -170,6 +186,8 @@ def pytest_configure(config: pytest.Config) -> None:
     _refuse_borrowed_ini(config)
     state = _State(config)
     config.stash[STATE_KEY] = state
+    if state.options.given:
+        state.mark_start()   # first: whatever stops this session now, the gate refuses latest/
     _xdist_configure(config)
     if not state.is_worker:
         config.pluginmanager.register(_Reporter(state), "harness-reporter")
@@ -252,10 +270,14 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Hand the session every case the selected tests need, so an executor can start them all."""
-    hs = _state(session.config).session
+    state = _state(session.config)
+    hs = state.session
     if hs is None or session.config.option.collectonly:
         return
     from harness.executors import ExecutorError
+
+    if any(set(HARNESS_FIXTURES) & set(getattr(i, "fixturenames", ())) for i in session.items):
+        state.mark_start()
 
     needed = []
     for item in session.items:
@@ -370,6 +392,25 @@ def pytest_xdist_auto_num_workers(config: pytest.Config):
 
 
 # --- reports ----------------------------------------------------------------------------------
+def _publish_session(report: dict, reports_dir: Path) -> tuple[dict, str]:
+    """The reports' paths, or ({}, one line saying why they could not be written: a full disk,
+    a folder gone read-only, a history store that broke during the session)."""
+    from harness.escape import terminal
+    from harness.report import publish_session
+    from harness.report.history import HistoryError
+    from harness.report.marker import why
+
+    try:
+        return publish_session(report, reports_dir), ""
+    except HistoryError as exc:
+        reason = str(exc)
+    except OSError as exc:
+        reason = f"{why(exc)}{f': {exc.filename}' if exc.filename else ''}"
+    return {}, terminal(f"harness: the session's reports were not written under {reports_dir} "
+                        f"({reason}); the session fails: free space or fix the "
+                        f"folder, then run it again")
+
+
 class _Reporter:
     """Registered in the controlling process: records test outcomes and writes the reports at
     the end, for a session that used the harness."""
@@ -382,6 +423,7 @@ class _Reporter:
         self.outcomes: dict = {}  # harness test nodeid -> its outcome
         self.skips: list = []     # why harness tests were skipped
         self.nothing = ""         # the line saying that the session judged nothing, and why
+        self.unwritten = ""       # the line saying why the reports could not be written
 
     @property
     def hs(self):
@@ -407,6 +449,7 @@ class _Reporter:
             if not used:
                 return
             self.state.activate()          # xdist controller: a worker used the harness
+            self.state.mark_start()
         if report.when == "call" and report.nodeid not in self.hs.verdicts:
             self.hs.collect_remote(report.nodeid, report.user_properties)  # from an xdist worker
         if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
@@ -421,7 +464,7 @@ class _Reporter:
         if not self.reporting:
             return
         from harness.environment import environment
-        from harness.report import build_report, publish_session
+        from harness.report import build_report
 
         options = hs.options
         if self.outcomes and not hs.all_verdicts() and exitstatus == pytest.ExitCode.OK:
@@ -432,7 +475,7 @@ class _Reporter:
         report = build_report(
             profile=hs.profile.name, verdicts=hs.all_verdicts(), tests=hs.tests, records=hs.records,
             environment=environment(hs.device, hs.root), started=hs.started, finished=time.time(),
-            exit_status=int(exitstatus),
+            exit_status=int(exitstatus), session_id=self.state.session_id or None,
             options={"profile": hs.profile.name, "device": str(hs.device),
                      "data_root": str(options.data_root) if options.data_root else None,
                      "init": options.init, "expect": list(options.expect), "rerun": options.rerun,
@@ -440,11 +483,16 @@ class _Reporter:
                      "from_run": str(options.from_run) if options.from_run else None,
                      "log_format": options.from_log_format, "dataset": options.dataset})
         self.report = report
-        self.paths = publish_session(report, options.reports_dir)
+        self.paths, self.unwritten = _publish_session(report, options.reports_dir)
+        if self.unwritten:
+            session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
         if not self.reporting:
             return
         from harness.report.terminal import write_summary
 
+        if self.unwritten:
+            terminalreporter.write_line(self.unwritten, red=True)
+            return
         write_summary(terminalreporter, self.report, self.paths, self.hs.profile.name, self.nothing)

@@ -111,7 +111,7 @@ RUN = Record({"case": (STR, True), "run_id": (STR, True), "source": (STR, True),
               "states": (ListOf(STATE), True), "log": (LOG, False)})
 REPORT = Record({
     "schema": (Kind(f"{SCHEMA!r}", lambda v: v == SCHEMA), True), "profile": (STR, True),
-    "created": (STR, True),
+    "created": (STR, True), "session_id": (STR_OR_NULL, False),
     "timings": (Record({"started": (NUMBER, False), "finished": (NUMBER, True),
                         "duration_s": (NUMBER, True)}), True),
     "counts": (Record({"verdicts": (INT, True), "passed": (INT, True), "failed": (INT, True),
