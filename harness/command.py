@@ -12,7 +12,8 @@ another way is read again, not run again. A command that fails or is killed rais
 :class:`CommandFailed` (exit status and last lines) and stores no record. Whatever the command
 prints, the harness holds only its last lines, each cut at :data:`SHOWN_CHARS` (a line without a
 line ending is read :data:`MAX_LINE_BYTES` at a time); ``output.log`` keeps every byte. It runs
-with no shell: ``argv`` reaches it as given.
+with no shell: ``argv`` reaches it as given. ``env``'s values reach the command and key the run
+but are written nowhere: records, reports and messages show each name with ``<redacted>``.
 """
 from __future__ import annotations
 
@@ -84,10 +85,7 @@ class CommandSpec:
         object.__setattr__(self, "argv", argv)
         object.__setattr__(self, "checkpoints", _tuple(self.checkpoints, "checkpoints"))
         object.__setattr__(self, "inputs", _tuple(self.inputs, "inputs"))
-        env = tuple(tuple(pair) for pair in (self.env.items() if isinstance(self.env, dict) else self.env))
-        if not all(len(p) == 2 and all(isinstance(x, str) for x in p) for p in env):
-            raise ValueError(f"CommandSpec.env must map strings to strings, got {self.env!r}")
-        object.__setattr__(self, "env", tuple(sorted(env)))
+        object.__setattr__(self, "env", _env(self.env))
         if self.timeout is not None and not self.timeout > 0:
             raise ValueError(f"CommandSpec.timeout must be > 0 seconds, got {self.timeout!r}")
 
@@ -100,9 +98,33 @@ class CommandSpec:
         return False
 
     def to_dict(self) -> dict:
+        """The spec as records and reports show it: ``env``'s values are ``<redacted>`` (an
+        API token must not reach report.html, a CI artifact); its names are kept."""
+        return {**self._fields(), "env": {name: REDACTED for name, _ in self.env}}
+
+    def _fields(self) -> dict:
         return {"argv": list(self.argv), "cwd": self.cwd, "env": dict(self.env), "log": self.log,
                 "log_format": self.log_format, "checkpoints": list(self.checkpoints),
                 "inputs": list(self.inputs), "dataset": self.dataset, "timeout": self.timeout}
+
+    def __repr__(self) -> str:   # a traceback or a parameter shown by pytest shows no env value
+        shown = ", ".join(f"{k}={v!r}" for k, v in self.to_dict().items())
+        return f"CommandSpec({shown}, label={self.label!r})"
+
+
+REDACTED = "<redacted>"
+
+
+def _env(env) -> tuple:
+    """``CommandSpec.env`` as sorted (name, value) pairs; a ValueError naming the entry that is
+    not a string pair, never showing a value."""
+    pairs = tuple(tuple(pair) for pair in (env.items() if isinstance(env, dict) else env))
+    for i, pair in enumerate(pairs):
+        if len(pair) != 2 or not all(isinstance(x, str) for x in pair):
+            name = repr(pair[0]) if pair and isinstance(pair[0], str) else f"number {i}"
+            raise ValueError(f"CommandSpec.env must map strings to strings; its entry {name} "
+                             f"holds {', '.join(type(x).__name__ for x in pair) or 'nothing'}")
+    return tuple(sorted(pairs))
 
 
 def command_key(spec: CommandSpec, base: Path) -> tuple[str, dict]:
@@ -114,7 +136,7 @@ def command_key(spec: CommandSpec, base: Path) -> tuple[str, dict]:
     digests = {name: _digest(cwd / name) for name in sorted(set(named))}
     if _is_file(cwd / spec.argv[0]):
         digests[spec.argv[0]] = _digest(cwd / spec.argv[0])
-    payload = {"command": spec.to_dict(), "files": digests, "harness": __version__}
+    payload = {"command": spec._fields(), "files": digests, "harness": __version__}   # env values key the run
     text = json.dumps(payload, sort_keys=True)
     return "cmd-" + hashlib.sha256(text.encode()).hexdigest()[:16], digests
 
