@@ -109,12 +109,14 @@ class _State:
         that `harness gate` refuses the previous report if this session stops before its own."""
         if self.session_id or self.is_worker or self.config.option.collectonly:
             return
-        from harness.report import marker
+        from harness.report import ReportsDirError, marker
+        from harness.report.folder import check_folder
 
         session_id = marker.new_id(self.started)
         try:
+            check_folder(self.options.reports_dir)
             marker.start(self.options.reports_dir, session_id, self.started)
-        except marker.MarkerError as exc:
+        except (ReportsDirError, marker.MarkerError) as exc:
             raise pytest.UsageError(str(exc)) from None
         self.session_id = session_id
 

@@ -80,7 +80,8 @@ def test_a_start_marker_that_cannot_be_written_is_one_line(pytester):
     result = _session(pytester, reports, "--harness-profile", "smoke")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     errors = [line for line in result.errlines if line.startswith("ERROR:")]
-    assert errors == [f"ERROR: {reports / 'latest'}: exists and is not a folder; move it away"]
+    assert errors == [f"ERROR: --reports-dir {reports}: {reports / 'latest'} exists and is not a "
+                      f"folder; move it away"]
 
 
 def test_a_marker_that_is_not_one_is_refused(tmp_path, capsys):

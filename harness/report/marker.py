@@ -46,15 +46,16 @@ def start(reports_dir: Path, session_id: str, started: float) -> Path:
     latest = Path(reports_dir) / "latest"
     try:
         if latest.is_symlink() or (latest.exists() and not latest.is_dir()):
-            raise MarkerError(f"{latest}: exists and is not a folder; move it away")
+            raise MarkerError(f"--reports-dir {reports_dir}: {latest} exists and is not a "
+                              f"folder; move it away")
         latest.mkdir(parents=True, exist_ok=True)
         return storage.write_json(latest / FILENAME, marker(session_id, started, False))
     except MarkerError:
         raise
     except OSError as exc:
-        raise MarkerError(f"--harness-reports-dir {reports_dir}: cannot mark the session's start "
+        raise MarkerError(f"--reports-dir {reports_dir}: cannot mark the session's start "
                           f"in {latest / FILENAME} ({why(exc)}){_unmark(latest)}; free space or "
-                          f"pass a folder this user can write (--harness-reports-dir DIR)") from None
+                          f"pass a folder this user can write (--reports-dir DIR)") from None
 
 
 def _unmark(latest: Path) -> str:

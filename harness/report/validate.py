@@ -92,6 +92,7 @@ TREND = Record({"previous": (ENTRY, True), "last_green": (ENTRY, True), "change"
                 "regression": (BOOL, True), "relation": (STR, False), "series": (ListOf(POINT), False)})
 HISTORY = Record({"store": (STR, False), "session": (INT, False), "device": (STR_OR_NULL, False),
                   "sessions_of_profile": (INT, False), "regressions": (ListOf(STR), False),
+                  "skipped": (ListOf(STR), False),
                   "verdicts": (MapOf(TREND), False)}, nullable=True)
 STATE = Record({"state": (INT, True), "best_accuracy": (NUMBER_OR_NULL, True),
                 "final_accuracy": (NUMBER_OR_NULL, True), "sparsity": (NUMBER_OR_NULL, True),
