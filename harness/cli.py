@@ -267,15 +267,15 @@ def _run_args(p: argparse.ArgumentParser) -> None:
          "its processes", _run_args)
 def _run(args: argparse.Namespace) -> int:
     from harness.distributed import DistributedError, train_or_reuse
+    from harness.executors import run_errors
     from harness.options import OptionError
-    from harness.spec import SpecError
 
     try:
         spec, device = _run_target(args)
         record, group = train_or_reuse(spec, device, reports_dir=args.reports_dir,
                                        data_root=args.data_root, download=args.download,
                                        rerun=args.rerun, progress=not args.no_progress)
-    except (OptionError, SpecError, DistributedError) as exc:
+    except (OptionError, DistributedError, *run_errors()) as exc:   # run_errors: SpecError too
         raise CliError(str(exc)) from None
     if group is None or group.is_main:
         for s in record.states:

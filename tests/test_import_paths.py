@@ -2,6 +2,7 @@
 SyntaxError or raises at import, an attribute that is missing or raises, a non-callable, or a
 factory that raises gave a traceback (or an INTERNALERROR) instead of one line naming the path
 and the error. Real modules on disk, imported for real."""
+import json
 import sys
 
 import pytest
@@ -91,3 +92,15 @@ def test_a_session_says_it_in_one_line_without_a_traceback(pytester, model, line
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     assert "INTERNALERROR" not in output and "Traceback" not in output
     assert f"imp/c: model '{model}'" in output and line in output
+
+
+def test_harness_run_says_it_in_one_line(project, capsys):
+    from harness.cli import main
+    from harness.spec import RunSpec
+
+    spec = project / "spec.json"
+    spec.write_text(json.dumps(RunSpec(model="i22_plain:factory", dataset="digits").to_dict()))
+    assert main(["run", "--spec", str(spec), "--device", "cpu", "--no-progress",
+                 "--reports-dir", str(project / "reports")]) == 2
+    assert capsys.readouterr().err == ("harness run: error: model 'i22_plain:factory' raised "
+                                       "ValueError: bad width 0 (at i22_plain.py:5)\n")
