@@ -8,7 +8,7 @@ import sqlite3
 import pytest
 
 from harness.expect import Expectation
-from harness.report import build_report
+from harness.report import build_report, render_markdown
 from harness.report.history import FILENAME, History, HistoryError, record_session
 
 ACC = Expectation("baseline/digits/state0/accuracy", "State 0 accuracy on digits", ">=", 95.0, "%")
@@ -80,6 +80,8 @@ def test_a_row_of_the_wrong_type_or_size_is_skipped_and_named(tmp_path):
     trend = history["verdicts"][ACC.id]
     assert trend["previous"]["session"] == 3 and len(trend["series"]) == 2
     assert len(json.dumps(report)) < 20_000
+    markdown = render_markdown(report)
+    assert "rows not read into the trends" in markdown and "observed is text 'ninety'" in markdown
 
 
 def test_a_session_over_a_hostile_store_says_it_before_any_test(pytester, tmp_path):
