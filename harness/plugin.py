@@ -394,25 +394,6 @@ def pytest_xdist_auto_num_workers(config: pytest.Config):
 
 
 # --- reports ----------------------------------------------------------------------------------
-def _publish_session(report: dict, reports_dir: Path) -> tuple[dict, str]:
-    """The reports' paths, or ({}, one line saying why they could not be written: a full disk,
-    a folder gone read-only, a history store that broke during the session)."""
-    from harness.escape import terminal
-    from harness.report import publish_session
-    from harness.report.history import HistoryError
-    from harness.report.marker import why
-
-    try:
-        return publish_session(report, reports_dir), ""
-    except HistoryError as exc:
-        reason = str(exc)
-    except OSError as exc:
-        reason = f"{why(exc)}{f': {exc.filename}' if exc.filename else ''}"
-    return {}, terminal(f"harness: the session's reports were not written under {reports_dir} "
-                        f"({reason}); the session fails: free space or fix the "
-                        f"folder, then run it again")
-
-
 class _Reporter:
     """Registered in the controlling process: records test outcomes and writes the reports at
     the end, for a session that used the harness."""
@@ -467,6 +448,7 @@ class _Reporter:
             return
         from harness.environment import environment
         from harness.report import build_report
+        from harness.report.writer import publish_or_say
 
         options = hs.options
         if self.outcomes and not hs.all_verdicts() and exitstatus == pytest.ExitCode.OK:
@@ -485,7 +467,7 @@ class _Reporter:
                      "from_run": str(options.from_run) if options.from_run else None,
                      "log_format": options.from_log_format, "dataset": options.dataset})
         self.report = report
-        self.paths, self.unwritten = _publish_session(report, options.reports_dir)
+        self.paths, self.unwritten = publish_or_say(report, options.reports_dir)
         if self.unwritten:
             session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
 

@@ -65,3 +65,20 @@ def publish_session(report: dict, reports_dir: Path,
         paths = write_reports(report, reports_dir)
         history.append(report, session)
     return paths
+
+
+def publish_or_say(report: dict, reports_dir: Path) -> tuple[dict, str]:
+    """:func:`publish_session`'s paths and "", or ({}, one line saying why the reports could
+    not be written: a full disk, a folder gone read-only, a history store broken meanwhile)."""
+    from harness.escape import terminal
+    from harness.report.history import HistoryError
+
+    try:
+        return publish_session(report, reports_dir), ""
+    except HistoryError as exc:
+        reason = str(exc)
+    except OSError as exc:
+        reason = f"{marker.why(exc)}{f': {exc.filename}' if exc.filename else ''}"
+    return {}, terminal(f"harness: the session's reports were not written under {reports_dir} "
+                        f"({reason}); the session fails: free space or fix the folder, then run "
+                        f"it again")
