@@ -229,12 +229,18 @@ def _gate_args(p: argparse.ArgumentParser) -> None:
 def _gate(args: argparse.Namespace) -> int:
     from harness.escape import terminal
     from harness.gate import session_status
+    from harness.report import marker
 
     path = args.path / "report.json" if args.path.is_dir() else args.path
     if not path.is_file():
         raise CliError(f"{args.path}: no report.json there; did the pytest session run "
                        f"with this --reports-dir?")
     report = _read_report(path)
+    stale = marker.problem(path.parent, report)
+    if stale:
+        print(terminal(stale))
+        print(terminal(f"gate: FAILED (the report in {path.parent} is not the latest session's)"))
+        return 1
     status = session_status(report)
     for line in status.problems:
         print(terminal(line))
@@ -263,15 +269,15 @@ def _run_args(p: argparse.ArgumentParser) -> None:
          "its processes", _run_args)
 def _run(args: argparse.Namespace) -> int:
     from harness.distributed import DistributedError, train_or_reuse
+    from harness.executors import run_errors
     from harness.options import OptionError
-    from harness.spec import SpecError
 
     try:
         spec, device = _run_target(args)
         record, group = train_or_reuse(spec, device, reports_dir=args.reports_dir,
                                        data_root=args.data_root, download=args.download,
                                        rerun=args.rerun, progress=not args.no_progress)
-    except (OptionError, SpecError, DistributedError) as exc:
+    except (OptionError, DistributedError, *run_errors()) as exc:   # run_errors: SpecError too
         raise CliError(str(exc)) from None
     if group is None or group.is_main:
         for s in record.states:

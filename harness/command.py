@@ -16,7 +16,9 @@ line ending is read :data:`MAX_LINE_BYTES` at a time); ``output.log`` keeps the 
 says so too, and a cut output is not read as the log). It runs with no shell: ``argv`` reaches it
 as given. The command and every process it starts are one process group
 (:class:`harness.process.OwnedProcess`), ended whole at its timeout, at the end of its run (a
-background process it left is ended) and when the caller is interrupted (Ctrl-C).
+background process it left is ended) and when the caller is interrupted (Ctrl-C). ``env``'s
+values reach the command and key the run but are written nowhere: records, reports and messages
+show each name with ``<redacted>``.
 """
 from __future__ import annotations
 
@@ -99,10 +101,7 @@ class CommandSpec:
         object.__setattr__(self, "argv", argv)
         object.__setattr__(self, "checkpoints", _inside(_tuple(self.checkpoints, "checkpoints")))
         object.__setattr__(self, "inputs", _tuple(self.inputs, "inputs"))
-        env = tuple(tuple(pair) for pair in (self.env.items() if isinstance(self.env, dict) else self.env))
-        if not all(len(p) == 2 and all(isinstance(x, str) for x in p) for p in env):
-            raise ValueError(f"CommandSpec.env must map strings to strings, got {self.env!r}")
-        object.__setattr__(self, "env", tuple(sorted(env)))
+        object.__setattr__(self, "env", _env(self.env))
         if self.stop_on_fail and self.log_format == "timm":
             raise ValueError("CommandSpec.stop_on_fail judges a log file or the command's output "
                              "as it runs; log_format 'timm' is an output folder: name the "
@@ -119,11 +118,35 @@ class CommandSpec:
         return False
 
     def to_dict(self) -> dict:
+        """The spec as records and reports show it: ``env``'s values are ``<redacted>`` (an
+        API token must not reach report.html, a CI artifact); its names are kept."""
+        return {**self._fields(), "env": {name: REDACTED for name, _ in self.env}}
+
+    def _fields(self) -> dict:
         return {"argv": list(self.argv), "cwd": self.cwd, "env": dict(self.env), "log": self.log,
                 "log_format": self.log_format, "checkpoints": list(self.checkpoints),
                 "inputs": list(self.inputs), "dataset": self.dataset, "timeout": self.timeout,
                 # only when set: the run keys of commands stored before the field stay as they were
                 **({"stop_on_fail": True} if self.stop_on_fail else {})}
+
+    def __repr__(self) -> str:   # a traceback or a parameter shown by pytest shows no env value
+        shown = ", ".join(f"{k}={v!r}" for k, v in self.to_dict().items())
+        return f"CommandSpec({shown}, label={self.label!r})"
+
+
+REDACTED = "<redacted>"
+
+
+def _env(env) -> tuple:
+    """``CommandSpec.env`` as sorted (name, value) pairs; a ValueError naming the entry that is
+    not a string pair, never showing a value."""
+    pairs = tuple(tuple(pair) for pair in (env.items() if isinstance(env, dict) else env))
+    for i, pair in enumerate(pairs):
+        if len(pair) != 2 or not all(isinstance(x, str) for x in pair):
+            name = repr(pair[0]) if pair and isinstance(pair[0], str) else f"number {i}"
+            raise ValueError(f"CommandSpec.env must map strings to strings; its entry {name} "
+                             f"holds {', '.join(type(x).__name__ for x in pair) or 'nothing'}")
+    return tuple(sorted(pairs))
 
 
 def command_key(spec: CommandSpec, base: Path) -> tuple[str, dict]:
@@ -135,7 +158,7 @@ def command_key(spec: CommandSpec, base: Path) -> tuple[str, dict]:
     digests = {name: _digest(cwd / name) for name in sorted(set(named))}
     if _is_file(cwd / spec.argv[0]):
         digests[spec.argv[0]] = _digest(cwd / spec.argv[0])
-    payload = {"command": spec.to_dict(), "files": digests, "harness": __version__}
+    payload = {"command": spec._fields(), "files": digests, "harness": __version__}   # env values key the run
     text = json.dumps(payload, sort_keys=True)
     return "cmd-" + hashlib.sha256(text.encode()).hexdigest()[:16], digests
 

@@ -11,10 +11,15 @@ import importlib
 import inspect
 import re
 import sys
+import traceback
+from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable
 
 _PATH = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+
+
+_HARNESS = Path(__file__).resolve().parent
 
 
 class ImportPathError(ValueError):
@@ -35,11 +40,42 @@ def load_object(path: str, what: str) -> Any:
     except ImportError as exc:
         raise ImportPathError(f"{what} {path!r}: cannot import {module_name!r} ({exc}); is the "
                               f"project on sys.path (run pytest from its root)?") from None
+    except Exception as exc:   # the user's module failed while it was imported: say where
+        raise ImportPathError(f"{what} {path!r}: importing {module_name!r} failed: "
+                              f"{raised(exc)}") from None
     for part in attribute.split("."):
-        if not hasattr(obj, part):
-            raise ImportPathError(f"{what} {path!r}: {module_name!r} has no attribute {attribute!r}")
-        obj = getattr(obj, part)
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise ImportPathError(f"{what} {path!r}: {module_name!r} has no attribute "
+                                  f"{attribute!r}") from None
+        except Exception as exc:   # a module __getattr__ or a property of the user's that raised
+            raise ImportPathError(f"{what} {path!r}: reading {attribute!r} failed: "
+                                  f"{raised(exc)}") from None
     return obj
+
+
+def raised(exc: BaseException) -> str:
+    """What the user's code raised, in one line: ``RuntimeError: boom (at model.py:12)``."""
+    message = " ".join(str(exc).split())[:300]
+    if isinstance(exc, SyntaxError) and exc.filename:
+        where = f"{Path(exc.filename).name}:{exc.lineno}"
+        message = " ".join((exc.msg or "").split())[:300]
+    else:
+        frames = [f for f in traceback.extract_tb(exc.__traceback__)
+                  if not Path(f.filename).resolve().is_relative_to(_HARNESS)]   # the user's own
+        where = f"{Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    text = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    return f"{text} (at {where})" if where else text
+
+
+def call_factory(fn: Callable, path: str, what: str, **kwargs: Any) -> Any:
+    """``call_with(fn, **kwargs)``; whatever the user's factory raises becomes one line
+    naming ``path`` (an ImportPathError)."""
+    try:
+        return call_with(fn, **kwargs)
+    except Exception as exc:
+        raise ImportPathError(f"{what} {path!r} raised {raised(exc)}") from None
 
 
 def import_module(name: str) -> ModuleType:

@@ -13,7 +13,8 @@ import torch
 from torch import nn
 
 from harness.checkpoint.loading import LoadAudit, ModelError, audit_keys, fit_problems, load_init
-from harness.imports import ImportPathError, call_with, is_import_path, load_callable, source_digest
+from harness.imports import (ImportPathError, call_factory, is_import_path, load_callable,
+                             source_digest)
 
 __all__ = ["MODELS", "LoadAudit", "ModelError", "Variant", "audit_keys", "check_model_name",
            "create_model", "create_skeleton", "fit_problems", "load_init", "model_definition", "native_image_size"]
@@ -69,7 +70,10 @@ def _factory(name: str) -> Optional[Source]:
 
     def build(num_classes, in_chans, image_size):
         given = {"num_classes": num_classes, "image_size": image_size, "in_chans": in_chans}
-        model = call_with(fn, **{k: v for k, v in given.items() if v is not None})
+        try:
+            model = call_factory(fn, name, "model", **{k: v for k, v in given.items() if v is not None})
+        except ImportPathError as exc:
+            raise ModelError(str(exc)) from None
         if not isinstance(model, nn.Module):
             raise ModelError(f"model {name!r} returned a {type(model).__name__}, not a torch "
                              f"nn.Module")

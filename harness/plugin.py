@@ -108,6 +108,24 @@ class _State:
             raise pytest.UsageError(str(exc)) from None
         self.session = None
         self.modules: dict = {}            # collected modules that use the harness, by name
+        self.started = time.time()
+        self.session_id = ""               # set when latest/session.json marks this session
+
+    def mark_start(self) -> None:
+        """Mark ``latest/`` as this session's before anything runs (harness.report.marker), so
+        that `harness gate` refuses the previous report if this session stops before its own."""
+        if self.session_id or self.is_worker or self.config.option.collectonly:
+            return
+        from harness.report import ReportsDirError, marker
+        from harness.report.folder import check_folder
+
+        session_id = marker.new_id(self.started)
+        try:
+            check_folder(self.options.reports_dir)
+            marker.start(self.options.reports_dir, session_id, self.started)
+        except (ReportsDirError, marker.MarkerError) as exc:
+            raise pytest.UsageError(str(exc)) from None
+        self.session_id = session_id
 
     @property
     def is_worker(self) -> bool:
@@ -177,6 +195,8 @@ def pytest_configure(config: pytest.Config) -> None:
     _refuse_borrowed_ini(config)
     state = _State(config)
     config.stash[STATE_KEY] = state
+    if state.options.given:
+        state.mark_start()   # first: whatever stops this session now, the gate refuses latest/
     _xdist_configure(config)
     if not state.is_worker:
         config.pluginmanager.register(_Reporter(state), "harness-reporter")
@@ -259,10 +279,14 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Hand the session every case the selected tests need, so an executor can start them all."""
-    hs = _state(session.config).session
+    state = _state(session.config)
+    hs = state.session
     if hs is None or session.config.option.collectonly:
         return
     from harness.executors import ExecutorError
+
+    if any(set(HARNESS_FIXTURES) & set(getattr(i, "fixturenames", ())) for i in session.items):
+        state.mark_start()
 
     needed = []
     for item in session.items:
@@ -408,6 +432,7 @@ class _Reporter:
         self.skips: list = []     # why harness tests were skipped
         self.nothing = ""         # the line saying that the session judged nothing, and why
         self.error = ""           # the line saying that a pytest_harness_update_json hook broke the report
+        self.unwritten = ""       # the line saying why the reports could not be written
 
     @property
     def hs(self):
@@ -433,6 +458,7 @@ class _Reporter:
             if not used:
                 return
             self.state.activate()          # xdist controller: a worker used the harness
+            self.state.mark_start()
         if report.when == "call" and report.nodeid not in self.hs.verdicts:
             self.hs.collect_remote(report.nodeid, report.user_properties)  # from an xdist worker
         if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
@@ -447,7 +473,8 @@ class _Reporter:
         if not self.reporting:
             return
         from harness.environment import environment
-        from harness.report import build_report, publish_session
+        from harness.report import build_report
+        from harness.report.writer import publish_or_say
 
         options = hs.options
         if self.outcomes and not hs.all_verdicts() and exitstatus == pytest.ExitCode.OK:
@@ -458,7 +485,7 @@ class _Reporter:
         report = build_report(
             profile=hs.profile.name, verdicts=hs.all_verdicts(), tests=hs.tests, records=hs.records,
             environment=environment(hs.device, hs.root), started=hs.started, finished=time.time(),
-            exit_status=int(exitstatus),
+            exit_status=int(exitstatus), session_id=self.state.session_id or None,
             options={"profile": hs.profile.name, "device": str(hs.device),
                      "data_root": str(options.data_root) if options.data_root else None,
                      "init": options.init, "expect": list(options.expect), "rerun": options.rerun,
@@ -470,7 +497,9 @@ class _Reporter:
             session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
             return
         self.report = report
-        self.paths = publish_session(report, options.reports_dir)
+        self.paths, self.unwritten = publish_or_say(report, options.reports_dir)
+        if self.unwritten:
+            session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
         if not self.reporting:
@@ -480,4 +509,7 @@ class _Reporter:
             return
         from harness.report.terminal import write_summary
 
+        if self.unwritten:
+            terminalreporter.write_line(self.unwritten, red=True)
+            return
         write_summary(terminalreporter, self.report, self.paths, self.hs.profile.name, self.nothing)

@@ -114,12 +114,14 @@ def _failing_session(tmp_path: Path, module: str, source: str):
 
 def test_a_run_failing_for_its_own_reasons_is_a_failing_verdict_not_retried(tmp_path):
     project, reports, result = _failing_session(tmp_path, "failing_model", FAILING_MODEL)
-    assert "the run raised RuntimeError: deliberate failure of the model factory" in result.stdout
+    raised = ("model 'failing_model:factory' raised RuntimeError: deliberate failure of the model "
+              "factory (at failing_model.py:10)")          # one line naming the path (issue 22)
+    assert raised in result.stdout
     verdict = next(v for v in report(reports)["verdicts"] if v["id"] == "failing/broken/run")
     assert not verdict["passed"] and verdict["observed"] == 1
     tail = verdict["evidence"]["last_output_lines"]
     assert "factory: about to fail" in tail
-    assert tail[-1] == "RuntimeError: deliberate failure of the model factory"
+    assert tail[-1] == f"ModelError: {raised}"
     assert (project / "attempts.txt").read_text().splitlines() == ["called"]   # one attempt
 
 

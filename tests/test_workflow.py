@@ -84,3 +84,19 @@ def test_the_reports_are_appended_to_the_step_summary(tmp_path, monkeypatch):
     paths = write_reports(report, tmp_path / "reports")
     text = summary.read_text()
     assert text.startswith("earlier step\n# harness report") and paths["html"].is_file()
+
+
+def test_last_nights_reports_cannot_pass_tonights_gate(job, tmp_path, capsys):
+    """Issue 22 item 1: a session that stopped before writing reports left last night's
+    ``latest/``, and the gate passed it. The job clears ``latest/`` before the session (whatever
+    stops pytest before the harness loads), the session marks it when it starts, and the marker
+    is uploaded with the reports."""
+    from harness.cli import main
+
+    steps = job["steps"]
+    check = _step(job, "Check the runner's configuration")
+    assert 'rm -rf "$state/reports/latest"' in check["run"]
+    assert steps.index(check) < steps.index(_step(job, "pytest suites"))
+    assert "${{ env.REPORTS_DIR }}/latest/session.json" in _step(job, "actions/upload-artifact")["with"]["path"]
+    assert main(["gate", str(tmp_path / "reports" / "latest")]) == 2    # a cleared latest/ fails
+    assert "no report.json there" in capsys.readouterr().err

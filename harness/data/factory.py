@@ -25,12 +25,12 @@ import torch
 
 from harness.data.preprocess import Preprocess
 from harness.data.registry import DataError, Dataset, Split
-from harness.imports import ImportPathError, call_with, load_callable
+from harness.imports import ImportPathError, call_factory, load_callable
 
 
 def load_factory(path: str, data_root: Optional[Path]) -> Dataset:
     try:
-        produced = call_with(load_callable(path, "dataset"), data_root=data_root)
+        produced = call_factory(load_callable(path, "dataset"), path, "dataset", data_root=data_root)
     except ImportPathError as exc:
         raise DataError(str(exc)) from None
     if isinstance(produced, Dataset):

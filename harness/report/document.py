@@ -55,7 +55,8 @@ def _pruning_summary(state) -> dict:
 
 def build_report(*, profile: str, verdicts: Iterable[Verdict], tests: list, records: dict,
                  environment: dict, started: float, finished: Optional[float] = None,
-                 options: Optional[dict] = None, exit_status: Optional[int] = None) -> dict:
+                 options: Optional[dict] = None, exit_status: Optional[int] = None,
+                 session_id: Optional[str] = None) -> dict:
     finished = finished or time.time()
     verdicts = list(verdicts)
     failed = [v for v in verdicts if not v.passed]
@@ -64,6 +65,7 @@ def build_report(*, profile: str, verdicts: Iterable[Verdict], tests: list, reco
         outcomes[t["outcome"]] = outcomes.get(t["outcome"], 0) + 1
     return {
         "schema": SCHEMA,
+        "session_id": session_id,
         "profile": profile,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(finished)),
         "timings": {"started": started, "finished": finished,

@@ -31,6 +31,13 @@ def _refuse(path: Path, why: str) -> ReportsDirError:
 def check_reports_dir(path: Path) -> Path:
     """Raise ReportsDirError (one line) unless ``path`` is, or can be made, a writable folder
     whose history store (if any) is usable; return ``path``."""
+    path = check_folder(path)
+    History(path / FILENAME).check()
+    return path
+
+
+def check_folder(path: Path) -> Path:
+    """Raise ReportsDirError (one line) unless ``path`` is, or can be made, a writable folder."""
     path = Path(path)
     for parent in (path, *path.parents):
         if parent.exists() and not parent.is_dir():
@@ -44,7 +51,6 @@ def check_reports_dir(path: Path) -> Path:
         os.unlink(probe)
     except OSError as exc:
         raise _refuse(path, f"cannot write there ({os.strerror(exc.errno) if exc.errno else exc})") from None
-    History(path / FILENAME).check()
     return path
 
 

@@ -33,6 +33,7 @@ from filelock import FileLock, Timeout
 
 from harness import storage
 from harness.escape import dumps, json_safe
+from harness.report import guard
 
 FILENAME = "history.sqlite"
 SERIES_LENGTH = 30  # sessions kept in a trend's series (the HTML sparkline)
@@ -194,6 +195,8 @@ class History:
         self.notify = notify
         self.lock_path = self.path.with_name(self.path.name + ".lock")
         self.holder_path = self.path.with_name(self.path.name + ".holder")
+        self.max_steps = guard.MAX_STEPS
+        self.skipped: list[str] = []      # stored rows not read back (harness.report.guard)
 
     # --- the lock between harness sessions -------------------------------------------------
     @contextlib.contextmanager
@@ -237,6 +240,10 @@ class History:
         """A connection with the schema in place; SQLite's errors as one-line HistoryErrors."""
         try:
             with closing(sqlite3.connect(self.path, timeout=self.lock_timeout)) as conn:
+                guard.bound(conn, self.max_steps)
+                foreign = guard.foreign_objects(conn, _VIEW)
+                if foreign:
+                    raise HistoryError(guard.refusal(self.path, foreign))
                 conn.executescript(_DDL)
                 _migrate(conn)
                 yield conn
@@ -246,6 +253,11 @@ class History:
                     f"{self.path}: locked by another process for {self.lock_timeout:g} s "
                     f"(sqlite: {exc}); the store is intact: run again when that process has "
                     f"ended") from None
+            if "interrupted" in str(exc):
+                raise HistoryError(
+                    f"{self.path}: a query ran past {self.max_steps:,} SQLite steps and was "
+                    f"stopped (a view or table built to never end?); move the store away or pass "
+                    f"another --reports-dir") from None
             raise self._not_a_store(exc) from None
         except sqlite3.IntegrityError as exc:
             raise HistoryError(f"{self.path}: {exc}: a process wrote to it without the harness's "
@@ -268,7 +280,11 @@ class History:
         with self._db() as conn:
             row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'sessions'").fetchone()
             top = conn.execute("SELECT max(id) FROM sessions").fetchone()[0]
-        return max(row[0] if row else 0, top or 0) + 1
+        ids = [row[0] if row else 0, top or 0]
+        if not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+            raise HistoryError(f"{self.path}: the sessions' ids are not integers ({ids[0]!r:.40}, "
+                               f"{ids[1]!r:.40}); move the store away or pass another --reports-dir")
+        return max(ids) + 1
 
     def append(self, report: dict, session: Optional[int] = None) -> int:
         """Store ``report``'s session (as ``session`` when given) and its verdicts; return its id."""
@@ -293,12 +309,24 @@ class History:
         """The verdict's entries in sessions of ``profile`` on ``device`` before session
         ``before``, oldest first."""
         with self._db() as conn:
-            rows = conn.execute(
-                "SELECT session_id, created, git_commit, observed, passed, input, op, threshold,"
-                " tolerance FROM verdict_history WHERE profile = ? AND device = ? AND verdict_id = ?"
-                " AND session_id < ? ORDER BY session_id, rowid",
-                (profile, device, verdict_id, before)).fetchall()
-        return [Entry(int(s), c, g, o, bool(p), i, op, t, tol) for s, c, g, o, p, i, op, t, tol in rows]
+            rows = conn.execute(guard.entry_query(
+                "WHERE profile = ? AND device = ? AND verdict_id = ? AND session_id < ?"
+                " ORDER BY session_id, rowid"), (profile, device, verdict_id, before)).fetchall()
+        entries = []
+        for row in rows:
+            values, why = guard.checked(row)
+            if values is None:
+                self.skipped.append(why)
+                continue
+            s, c, g, o, p, i, op, t, tol = values
+            entries.append(Entry(s, c, g, o, bool(p), i, op, t, tol))
+        return entries
+
+    def count(self, profile: str) -> int:
+        """How many sessions of ``profile`` the store holds."""
+        with self._db() as conn:
+            return int(conn.execute("SELECT count(*) FROM sessions WHERE profile = ?",
+                                    (profile,)).fetchone()[0])
 
     def sessions(self, profile: Optional[str] = None) -> list[dict]:
         query = "SELECT id, created, git_commit, profile, device, exit_status FROM sessions"
@@ -326,9 +354,13 @@ class History:
         regressions = sorted(vid for vid, t in trends.items() if t.regression)
         report["counts"]["regressions"] = len(regressions)
         report["history"] = {"store": str(self.path), "session": session, "device": device,
-                             "sessions_of_profile": len(self.sessions(report["profile"])) + 1,
+                             "sessions_of_profile": self.count(report["profile"]) + 1,
                              "regressions": regressions,
                              "verdicts": {vid: t.to_dict() for vid, t in trends.items()}}
+        if self.skipped:
+            report["history"]["skipped"] = guard.named(self.skipped)
+            self.notify(f"{self.path}: {len(self.skipped)} stored row(s) skipped, not read into "
+                        f"the trends (first: {self.skipped[0]}); the rest of the store is used")
         return session
 
 

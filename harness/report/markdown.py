@@ -140,12 +140,22 @@ def _status_lines(report: dict) -> list[str]:
     return lines
 
 
+def _skipped_lines(history: dict) -> list[str]:
+    """The history store's rows not read into the trends (harness.report.guard), named."""
+    skipped = history.get("skipped") or []
+    if not skipped:
+        return []
+    return (["", f"The history store's rows not read into the trends ({md_text(history.get('store', ''))}):",
+             ""] + [f"- {md_text(line)}" for line in skipped])
+
+
 def render_markdown(report: dict) -> str:
     verdicts = [verdict_of(v) for v in report["verdicts"]]
     env = report.get("environment", {})
     lines = _status_lines(report)
     lines += verdict_table(verdicts, report.get("history")) if verdicts else ["No verdicts were recorded."]
     lines += regression_lines(report)
+    lines += _skipped_lines(report.get("history") or {})
     if verdicts:
         lines += ["", "## Evidence", ""] + _evidence_lines(verdicts)
     lines += _run_lines(report.get("runs", []))

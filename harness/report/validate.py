@@ -92,6 +92,7 @@ TREND = Record({"previous": (ENTRY, True), "last_green": (ENTRY, True), "change"
                 "regression": (BOOL, True), "relation": (STR, False), "series": (ListOf(POINT), False)})
 HISTORY = Record({"store": (STR, False), "session": (INT, False), "device": (STR_OR_NULL, False),
                   "sessions_of_profile": (INT, False), "regressions": (ListOf(STR), False),
+                  "skipped": (ListOf(STR), False),
                   "verdicts": (MapOf(TREND), False)}, nullable=True)
 STATE = Record({"state": (INT, True), "best_accuracy": (NUMBER_OR_NULL, True),
                 "final_accuracy": (NUMBER_OR_NULL, True), "sparsity": (NUMBER_OR_NULL, True),
@@ -111,7 +112,7 @@ RUN = Record({"case": (STR, True), "run_id": (STR, True), "source": (STR, True),
               "states": (ListOf(STATE), True), "log": (LOG, False)})
 REPORT = Record({
     "schema": (Kind(f"{SCHEMA!r}", lambda v: v == SCHEMA), True), "profile": (STR, True),
-    "created": (STR, True),
+    "created": (STR, True), "session_id": (STR_OR_NULL, False),
     "timings": (Record({"started": (NUMBER, False), "finished": (NUMBER, True),
                         "duration_s": (NUMBER, True)}), True),
     "counts": (Record({"verdicts": (INT, True), "passed": (INT, True), "failed": (INT, True),

@@ -15,6 +15,7 @@ from typing import Callable, Optional
 from harness import storage
 from harness.escape import dumps
 from harness.report.folder import replace_folder
+from harness.report import marker
 from harness.report.history import FILENAME, History
 from harness.report.html import render_html
 from harness.report.markdown import render_markdown
@@ -33,6 +34,10 @@ def _fill(report: dict) -> Callable[[Path], str]:
         markdown = render_markdown(report)
         storage.write_text(folder / NAMES["markdown"], markdown)
         storage.write_text(folder / NAMES["html"], render_html(report, folder))
+        if report.get("session_id"):
+            started = (report.get("timings") or {}).get("started") or 0.0
+            storage.write_json(folder / marker.FILENAME,
+                               marker.marker(report["session_id"], started, True))
         return markdown
     return fill
 
@@ -43,8 +48,11 @@ def write_reports(report: dict, reports_dir: Path) -> dict:
     markdown = replace_folder(latest, _fill(report))
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
-        with open(summary, "a", encoding="utf-8") as fh:
-            fh.write(markdown)
+        try:
+            with open(summary, "a", encoding="utf-8") as fh:
+                fh.write(markdown)
+        except OSError as exc:   # name the file: the error of a write or close names none
+            raise OSError(exc.errno, exc.strerror, summary) from None
     return {kind: latest / name for kind, name in NAMES.items()}
 
 
@@ -57,3 +65,20 @@ def publish_session(report: dict, reports_dir: Path,
         paths = write_reports(report, reports_dir)
         history.append(report, session)
     return paths
+
+
+def publish_or_say(report: dict, reports_dir: Path) -> tuple[dict, str]:
+    """:func:`publish_session`'s paths and "", or ({}, one line saying why the reports could
+    not be written: a full disk, a folder gone read-only, a history store broken meanwhile)."""
+    from harness.escape import terminal
+    from harness.report.history import HistoryError
+
+    try:
+        return publish_session(report, reports_dir), ""
+    except HistoryError as exc:
+        reason = str(exc)
+    except OSError as exc:
+        reason = f"{marker.why(exc)}{f': {exc.filename}' if exc.filename else ''}"
+    return {}, terminal(f"harness: the session's reports were not written under {reports_dir} "
+                        f"({reason}); the session fails: free space or fix the folder, then run "
+                        f"it again")
