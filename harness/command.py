@@ -221,7 +221,8 @@ def execute(spec: CommandSpec, cwd: Path, output: Path,
             raise CommandFailed(f"cannot start {spec.argv[0]!r} in {cwd}: {exc.strerror or exc}",
                                 127, []) from None
         with proc:
-            printed, stopped = _pump(proc.lines(spec.timeout), sink, tail, echo, judge)
+            pieces = _scrubbed(proc.lines(spec.timeout), _secrets(spec))
+            printed, stopped = _pump(pieces, sink, tail, echo, judge)
         kept = Output(list(tail), printed)
         if kept.cut:
             sink.write(f"\n[harness: {kept.cut_note()}]\n".encode())
@@ -237,6 +238,25 @@ def execute(spec: CommandSpec, cwd: Path, output: Path,
                else f"exited with status {status}")
         raise CommandFailed(f"{_shown(spec)} {how}", status, kept.tail)
     return kept
+
+
+MIN_SECRET_CHARS = 4     # shorter env values ("1", "on") are settings, not secrets, and too common
+
+
+def _secrets(spec: CommandSpec) -> tuple:
+    """The env values the command's printed output must not carry into output.log, the terminal
+    or a report: each value of MIN_SECRET_CHARS or more, longest first."""
+    values = {value.encode() for _, value in spec.env if len(value) >= MIN_SECRET_CHARS}
+    return tuple(sorted(values, key=len, reverse=True))
+
+
+def _scrubbed(pieces, secrets: tuple):
+    """The output's pieces with every env value the command prints replaced by ``<redacted>``
+    (a value split across two pieces of one 64 KiB-long line is not caught)."""
+    for raw in pieces:
+        for value in secrets:
+            raw = raw.replace(value, REDACTED.encode())
+        yield raw
 
 
 def _pump(pieces, sink, tail, echo, judge=None) -> tuple:

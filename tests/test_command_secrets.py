@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.command import REDACTED, CommandSpec, command_key
+from harness.command import REDACTED, CommandFailed, CommandSpec, command_key, execute
 
 SECRET = "tok-3f9c1e7a-not-for-reports"
 DIGEST = hashlib.sha256(SECRET.encode()).hexdigest()
@@ -79,3 +79,18 @@ def test_the_value_still_keys_the_run_and_never_reaches_a_message(tmp_path):
         CommandSpec(argv=("x",), env={"TOKEN": "secret-value", "N": 3})
     assert str(refused.value) == ("CommandSpec.env must map strings to strings; its entry 'N' "
                                   "holds str, int")
+
+
+def test_a_command_that_prints_its_token_leaves_it_in_no_log_line_or_failure(tmp_path):
+    """A training script that echoes its environment (a debug print, a config dump) put the
+    token into output.log, the live output and the failure's last lines (report.html)."""
+    script = ("import os, sys\nprint('config:', os.environ['LAB_API_TOKEN'], 'retries=3')\n"
+              "sys.exit(f\"auth with {os.environ['LAB_API_TOKEN']} failed\")\n")
+    spec = CommandSpec(argv=(sys.executable, "-c", script), env={"LAB_API_TOKEN": SECRET, "N": "1"})
+    shown = []
+    with pytest.raises(CommandFailed) as failed:
+        execute(spec, tmp_path, tmp_path / "output.log", echo=shown.append)
+    log = (tmp_path / "output.log").read_bytes()
+    assert SECRET.encode() not in log and b"config: <redacted> retries=3" in log
+    assert "auth with <redacted> failed" in failed.value.tail
+    assert SECRET not in "\n".join(shown + failed.value.tail)
