@@ -116,3 +116,20 @@ def test_a_folder_of_thousands_of_junk_logs_is_cheap_and_its_error_one_short_lin
     assert "3,000 .log/.txt/.out files in the folder: only the first 8 by name read" in message
     assert "junk00000.log" in message and "junk02999" not in message
     assert spent < 30          # CPU seconds: 8 logs read, not 3,000 (generous on a loaded machine)
+
+
+def test_a_declared_logs_state_number_in_other_digits_or_too_long_is_refused_and_named(tmp_path):
+    """A declared state pattern's group of '\u0661' read as state 1 and 5000 digits raised deep
+    in int(); both are refused, named in the log's problems, and their lines read for no state."""
+    from harness.runfolder.declaration import layout_from_lines
+    from harness.runfolder.lablog import read_lab_log
+
+    spec = layout_from_lines(["checkpoint: s{k}.pth", "state: ^round (\\S{1,6000})",
+                              "remaining: (?P<remaining>[0-9.]{1,9})% left"], "test")
+    log = tmp_path / "log.txt"
+    log.write_text(f"round \u0661\n40.0% left\nround {'7' * 5000}\n30.0% left\nround 2\n20.0% left\n")
+    lab = read_lab_log(log, spec)
+    assert list(lab.remaining) == [2]
+    assert lab.problems[0].startswith("log line 1: the state pattern's group '\u0661' (1 characters) is "
+                                      "not a whole number of 1 to 12 ASCII digits")
+    assert "log line 3: the state pattern's group '7777" in lab.problems[2]

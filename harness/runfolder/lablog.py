@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from harness.logs.bounds import MAX_EVENT_CHARS, MAX_LISTED, MAX_STATES, clip
+from harness.logs.bounds import MAX_EVENT_CHARS, MAX_LISTED, MAX_STATES, clip, read_count
 from harness.runfolder.declaration import CLAIMS, RunLayout, claim_value
 from harness.runfolder.layout import RunFolderError
 
@@ -79,11 +79,10 @@ class _Reader:
 
     def _index(self, number: int, m) -> Optional[int]:
         text = m.groupdict().get("state") or (m.group(1) if m.re.groups else None)
-        try:
-            return int(text)
-        except (TypeError, ValueError):
-            self._problem(number, f"the state pattern's group is {text!r}, not a state number")
-            return None
+        value, why = read_count(text, "the state pattern's group")   # ASCII digits, bounded
+        if why:
+            self._problem(number, f"{why} (not a state number)")
+        return value
 
     def _remaining(self, number: int, text: str, m) -> None:
         index = self._index(number, m) if "state" in m.re.groupindex else self.current
