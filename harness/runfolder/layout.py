@@ -65,6 +65,7 @@ class FolderLayout:
     skipped: list = field(default_factory=list)     # entries not read, with why
     spec: object = None                     # the RunLayout whose names were read (not the store)
     links: dict = field(default_factory=dict)       # name -> path of each link (not followed)
+    unjudged: dict = field(default_factory=dict)    # state -> why it has no file to judge
 
     def indices(self) -> list[int]:
         return sorted(self.states)
@@ -111,7 +112,8 @@ def find_layout(folder: Path, declared=None) -> FolderLayout:
     if declared is None and ("record.json" in names or any(_STORE.match(n) for n in names)):
         return _store_layout(folder, names, _listed(skipped))
     spec = declared or PRESETS[DEFAULT]
-    states = _linked(spec, _states(spec, names, skipped), links, skipped)
+    unjudged: dict = {}
+    states = _linked(spec, _states(spec, names, skipped), links, skipped, unjudged)
     logs = sorted(p for n, p in names.items() if n.lower().endswith(LOG_SUFFIXES))
     if not states:
         wanted = " or ".join(filter(None, (spec.checkpoint, spec.best)))
@@ -121,7 +123,7 @@ def find_layout(folder: Path, declared=None) -> FolderLayout:
         store = " or state<k>.json" if declared is None else ""
         raise RunFolderError(f"{folder}: no {wanted}{store} in it ({how}); pass the folder a "
                              f"pruning run saved into")
-    return FolderLayout(folder, spec.reader, states, logs, _listed(skipped), spec, links)
+    return FolderLayout(folder, spec.reader, states, logs, _listed(skipped), spec, links, unjudged)
 
 
 def _listed(skipped: list) -> list:
@@ -164,9 +166,9 @@ def _fields(files: StateFiles) -> dict:
     return {"checkpoint": files.checkpoint, "best": files.best, "unread": files.unread}
 
 
-def _linked(spec, states: dict, links: dict, skipped: list) -> dict:
+def _linked(spec, states: dict, links: dict, skipped: list, unjudged: dict) -> dict:
     """``states`` with each state file that is a link (not followed) said on its state: which
-    file the state is judged from instead, or that it has none."""
+    file the state is judged from instead, or (in ``unjudged``) that it has none."""
     for role, pattern in spec.roles().items():
         for name in sorted(links):
             match = pattern.fullmatch(name)
@@ -179,6 +181,7 @@ def _linked(spec, states: dict, links: dict, skipped: list) -> dict:
                    f"{index} " + (f"is judged from {judged}" if judged else "has no file to judge"))
             if files.final is None:
                 skipped.append(f"state {index} not judged: {why}")
+                unjudged[index] = why
                 continue
             states[index] = StateFiles(index, **{**_fields(files), "unread": files.unread + (why,)})
     return states

@@ -111,11 +111,7 @@ class PrunedRun:
         stores as a link, not followed): not judged, and said."""
         if self.layout.kind not in ("research", "declared"):
             return []
-        said = {}
-        for note in self.layout.skipped:
-            head, _, why = note.partition(" not judged: ")
-            if why and head.startswith("state ") and head[6:].isdigit():
-                said[int(head[6:])] = why
+        said = self.layout.unjudged
         indices = {s.index for s in self.record.states} | set(said)
         return [(i, said.get(i) or f"state {i} is in the log, but {self.layout.folder} stores "
                                    f"no file of it") for i in sorted(indices - set(self.layout.states))]
