@@ -242,18 +242,22 @@ class Override:
     threshold: float
 
 
-def parse_override(text: str) -> Override:
-    """Parse ``ID>=VALUE`` (or ``<=``, ``==``) as given to ``--expect``."""
+def parse_override(text: str, source: str = "--expect", shown: str | None = None) -> Override:
+    """Parse ``ID>=VALUE`` (or ``<=``, ``==``) as given to ``--expect`` (``source``: where it
+    was given and ``shown``: the text as the user wrote it, for the message; an ini
+    ``harness_bars`` line names itself)."""
     match = _OVERRIDE.match(text)
+    shown = text if shown is None else shown
     if not match:
+        example = ("e.g. --expect 'baseline/digits/state0/accuracy>=97'" if source == "--expect"
+                   else "e.g. 'baseline/imagenet/state0/accuracy >= 75.9 %'")
         raise ExpectationError(
-            f"--expect {text!r}: expected the form ID>=VALUE, ID<=VALUE or ID==VALUE, "
-            f"e.g. --expect 'baseline/digits/state0/accuracy>=97'")
+            f"{source} {shown!r}: expected the form ID>=VALUE, ID<=VALUE or ID==VALUE, {example}")
     try:
         value = float(match["value"])
     except ValueError:
-        raise ExpectationError(f"--expect {text!r}: VALUE must be a number, got {match['value']!r}")
+        raise ExpectationError(f"{source} {shown!r}: VALUE must be a number, got {match['value']!r}")
     if not math.isfinite(value):
-        raise ExpectationError(f"--expect {text!r}: VALUE must be a finite number, got "
+        raise ExpectationError(f"{source} {shown!r}: VALUE must be a finite number, got "
                                f"{match['value']!r} (= {value!r})")
     return Override(match["id"], match["op"], value)

@@ -14,7 +14,7 @@ from typing import Any, Mapping, Optional
 
 from harness.command import CommandFailed, CommandSpec
 from harness.executors import ExecutorError, TaskFailed, make_executor, run_errors
-from harness.expect import Expectation, Verdict
+from harness.expect import Expectation, ExpectationError, Verdict
 from harness.options import Options, Resolved, init_path
 from harness.properties import RUN_PROPERTY, VERDICT_PROPERTY
 from harness.record import EpochRecord, RunRecord
@@ -273,7 +273,18 @@ class VerdictRecorder:
     def check_epoch(self, verdict_id: str, epoch: EpochRecord,
                     evidence: Mapping[str, Any] | None = None) -> Verdict:
         """An epoch's test accuracy against a bar: with its sample count and Wilson interval when
-        the record has them; a log that gives no count is judged on the printed percentage."""
+        the record has them; a log that gives no count is judged on the printed percentage.
+        ``None`` (a state with no evaluated epoch, e.g. every accuracy of its log refused) is a
+        failing verdict saying so."""
+        if epoch is None:
+            note = ("no epoch to judge: the state holds no evaluated epoch (the log printed no "
+                    "test accuracy, or every one it printed was refused; the record's notes say "
+                    "which)")
+            return self.check(verdict_id, float("nan"), {**(evidence or {}), "note": note})
+        if not isinstance(epoch, EpochRecord):
+            raise ExpectationError(f"check_epoch({verdict_id!r}, ...): epoch must be an EpochRecord "
+                                   f"(e.g. record.state(0).best_epoch) or None, got "
+                                   f"{type(epoch).__name__}")
         if epoch.test_correct is not None and epoch.test_n:
             return self.check_accuracy(verdict_id, epoch.test_correct, epoch.test_n, evidence)
         merged = {"n": None, "interval": "none: the record gives no sample count, only the "

@@ -117,7 +117,7 @@ def parse_bar(line: str) -> Bar:
     if not match:
         raise ExpectationError(f"{line!r}: expected 'ID OP VALUE [UNIT] [-- TITLE]' with OP one "
                                f"of >=, <=, ==")
-    override = parse_override(f"{match['id']}{match['op']}{match['value']}")
+    override = parse_override(f"{match['id']}{match['op']}{match['value']}", "harness_bars line", line)
     return Bar(override.id, title.strip() or override.id, override.op, override.threshold,
                match["unit"] or "")
 

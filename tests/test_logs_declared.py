@@ -182,3 +182,41 @@ def test_from_log_format_declared_names_the_declared_format(tmp_path):
     assert resolved.log_record.source == "log:declared" and resolved.log_record.dataset == "cifar10"
     with pytest.raises(OptionError, match="'declared' is unknown; use one of research, mllog"):
         resolve(Options(from_log=log, from_log_format="declared"), cuda_available=False)
+
+
+@pytest.mark.parametrize("epoch", ["9" * 5000, "\u00b2", "\u0661"], ids=["5000-digits", "superscript", "arabic-indic"])
+def test_an_epoch_that_is_no_bounded_ascii_number_is_refused_and_named(tmp_path, epoch, capsys):
+    """A 5000-digit epoch (int() refuses over 4300 digits) or a superscript/Arabic-Indic digit
+    (str.isdigit() says yes, int() says no) crashed the reader; now it is refused and named."""
+    path = tmp_path / "train.log"
+    path.write_text(f"[ep {epoch}] val_top1=0.5\n[ep 001] val_top1=0.7\n")
+    lab = ["epoch: ^\\[ep (\\S{1,6000})\\]", "test_accuracy: val_top1=([0-9.]{1,20})"]
+    record = parse_log(path, patterns=LogPatterns.from_lines(lab))
+    said = " ".join(record.notes["epochs_without_test_accuracy"])
+    assert f"line 1: epoch {epoch[:40]!r}"[:-1] in said and "ASCII digits: not read" in said
+    assert record.state(0).best_accuracy == pytest.approx(70.0)
+    assert main(["log", str(path)] + [f"--pattern={p}" for p in lab]) == 0
+    assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("pattern, why", [
+    ("(\\d|\\d\\d)*x", "repeats a part whose length varies"),
+    ("(\\d\\d?)*x", "repeats a part whose length varies"),
+    ("(a|a)*x", "repeats alternatives that can begin with the same character"),
+    ("(?:ab|a.)+x", "repeats alternatives that can begin with the same character"),
+])
+def test_a_pattern_that_backtracks_exponentially_is_refused_when_declared(pattern, why, tmp_path, capsys):
+    """(\\d|\\d\\d)*x ran for minutes on a 40-character line of digits; it is refused in one
+    line naming the pattern and why."""
+    with pytest.raises(LogError, match=re.escape(f"pattern epoch {pattern!r} {why}")):
+        LogPatterns.from_lines([f"epoch: {pattern}", "test_accuracy: acc=(\\d{1,3})"])
+    (tmp_path / "x.log").write_text("1" * 40 + "\n")
+    assert main(["log", str(tmp_path / "x.log"), f"--pattern=epoch: {pattern}",
+                 "--pattern=test_accuracy: acc=(\\d{1,3})"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and why in err
+
+
+@pytest.mark.parametrize("pattern", ["(\\d)(?:ab|cd)+x", "(\\w|\\d)*x", "(\\d)(?:, \\d)*", "Epoch (\\d{1,9})"])
+def test_repetitions_with_one_way_to_match_are_accepted(pattern):
+    LogPatterns.from_lines([f"epoch: {pattern}", "test_accuracy: acc=(\\d{1,3})"])

@@ -144,7 +144,9 @@ def test_the_layout_reads_only_the_folder_and_follows_no_link(tmp_path):
     (folder / "2checkpoint.pth.tar").symlink_to(outside)
     layout = find_layout(folder)
     assert layout.kind == "research" and layout.indices() == [0, 1]
-    assert layout.skipped == ["2checkpoint.pth.tar: a link, not followed"]
+    assert layout.skipped == ["2checkpoint.pth.tar: a link, not followed",
+                              f"state 2 not judged: 2checkpoint.pth.tar: a link (to {outside}), not "
+                              f"followed; state 2 has no file to judge"]
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "train.log").write_text("hello\n")
@@ -156,7 +158,8 @@ def test_the_init_file_is_looked_for_where_the_run_ran():
     assert run_cwd(Path("/x/a/b"), "a/b") == Path("/x")
     assert run_cwd(Path("/x/run"), "elsewhere") == Path("/x")
     assert init_candidates(Path("/x/a/b"), "init_model/i.pth", "a/b")[0] == Path("/x/init_model/i.pth")
-    assert init_candidates(Path("/x/r"), "/abs/i.pth", "r") == [Path("/abs/i.pth")]
+    assert init_candidates(Path("/x/r"), "/abs/i.pth", "r") == [Path("/x/r/i.pth")]   # a claim only
+    assert init_candidates(Path("/x/r"), "../../etc/i.pth", "r") == [Path("/x/r/i.pth")]
 
 
 def test_claims_of_the_groups_arguments():

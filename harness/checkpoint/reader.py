@@ -165,8 +165,16 @@ def _read_torch(path: Path, handle: BinaryIO) -> object:
         raise _refusal(path, handle, is_zip, str(exc)) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, AttributeError,
             IndexError, KeyError, TypeError, OverflowError, AssertionError, struct.error) as exc:
+        if "legacy .tar format" in str(exc):
+            raise UnreadableCheckpoint(LEGACY_TAR.format(path=path)) from None
         raise UnreadableCheckpoint(f"{path}: cannot be read as a torch checkpoint "
                                    f"({type(exc).__name__}: {_first_line(str(exc))})") from None
+
+
+LEGACY_TAR = ("{path}: a checkpoint in torch's legacy .tar format (torch before 0.4), which torch "
+              "reads only by running its pickle (weights_only=False), never done here on a user's "
+              "file; load it once where you trust its origin and save its state_dict again with "
+              "today's torch.save, or as .safetensors, then pass that file")
 
 
 def _check_zip(path: Path, handle: BinaryIO) -> None:

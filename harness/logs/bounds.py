@@ -27,6 +27,22 @@ MAX_LISTED = 20                   # problems, dropped epochs and cut values list
 NUMBER = r"([-+]?(?:\d{1,40}(?:\.\d{0,40})?|\.\d{1,40})(?:[eE][-+]?\d{1,4})?(?!\d)|nan|inf)"
 
 
+MAX_INT_DIGITS = 12               # an epoch, state or count a log prints
+
+
+def read_count(text: "str | None", what: str) -> tuple:
+    """(the whole number ``text`` spells, None) or (None, why it is refused): ASCII digits only
+    (a superscript or another script's digit is no number a log means), at most MAX_INT_DIGITS
+    (Python refuses to read, or takes long over, thousands of digits)."""
+    if text is None:
+        return None, f"{what}: no value"
+    digits = text.strip()
+    if not digits or len(digits) > MAX_INT_DIGITS or not all("0" <= c <= "9" for c in digits):
+        return None, (f"{what} {clip(digits, 40)!r} ({len(digits):,} characters) is not a whole "
+                      f"number of 1 to {MAX_INT_DIGITS} ASCII digits: not read")
+    return int(digits), None
+
+
 def percent_problem(value: Any, what: str = "accuracy") -> Optional[str]:
     """Why ``value`` (an accuracy in percent, after any fraction->percent conversion) cannot be
     one, or None when it can: a finite number in [0, 100]."""

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from harness.logs.bounds import (MAX_EPOCHS, MAX_EVENT_CHARS, MAX_STATES, MAX_VALUE_CHARS, Listed,
-                                 add_argument, clip, percent_problem)
+                                 add_argument, clip, percent_problem, read_count)
 from harness.logs.namespace import literal, read_namespace, read_object
 from harness.logs.source import LogError, LogLines, Tally
 from harness.logsyntax import PATTERNS, SCALES, listed
@@ -179,8 +179,19 @@ class _Reader:
         return add_argument(self.args, key, literal(value) if len(value) <= MAX_VALUE_CHARS else value,
                             self.cut)
 
+    def _count(self, text: Optional[str], what: str) -> Optional[int]:
+        """``text`` as a whole number, or None with the refused value said in the record."""
+        value, why = read_count(text, what)
+        if why:
+            self.dropped.add(f"line {self.number}: {why}")
+        return value
+
     def on_state(self, m: re.Match) -> bool:
-        index = int(m.group(1)) if m.re.groups and (m.group(1) or "").isdigit() else len(self.states)
+        index = len(self.states)
+        if m.re.groups and (m.group(1) or "").strip().isdigit():   # else a name: the next index
+            index = self._count(m.group(1), "state")
+            if index is None:
+                return False
         if index not in self.states and len(self.states) >= MAX_STATES:
             return False
         self.state = self.states.setdefault(index, StateRecord(index=index))
@@ -188,10 +199,11 @@ class _Reader:
         return True
 
     def on_epoch(self, m: re.Match) -> bool:
-        value = _group(m, "epoch", 1)
-        if value is None or not value.isdigit():
+        value = self._count(_group(m, "epoch", 1), "epoch")
+        if value is None:
+            self.epoch = None      # the evaluation after it is not the previous epoch's
             return False
-        self.epoch = int(value)
+        self.epoch = value
         return True
 
     def on_step(self, m: re.Match) -> None:
@@ -205,9 +217,9 @@ class _Reader:
         return True
 
     def on_test_correct_total(self, m: re.Match) -> bool:
-        try:
-            correct, total = int(_group(m, "correct", 1)), int(_group(m, "total", 2))
-        except (TypeError, ValueError):
+        correct = self._count(_group(m, "correct", 1), "correct count")
+        total = self._count(_group(m, "total", 2), "total count")
+        if correct is None or total is None:
             return False
         if total <= 0 or not 0 <= correct <= total:
             return False

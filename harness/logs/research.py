@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from harness.logs.bounds import (MAX_EPOCHS, MAX_STATES, NUMBER, EvenCurve, Listed, curve_cut,
+from harness.logs.bounds import (MAX_EPOCHS, MAX_LISTED, MAX_STATES, NUMBER, EvenCurve, Listed, curve_cut,
                                  percent_problem)
 from harness.logs.namespace import read_namespace
 from harness.logs.source import LogLines, Tally
@@ -174,7 +174,12 @@ class _Parser:
     def remaining(self, m: re.Match) -> bool:
         """A sparsity report's ``Remaining weights: X%``, kept with its line number."""
         value = self._percent(m, "remaining weights")
-        if value is None:
+        if value is None:           # said on the state too: its log_consistency fails on it
+            if self.state is not None:
+                refused = self.state.extra.setdefault("remaining_refused", [])
+                if len(refused) < MAX_LISTED:
+                    refused.append({"line": self.number, "why": self.problem,
+                                    "after_summary": "best_sa_logged" in self.state.extra})
             return False
         if self.state is None:
             return False

@@ -50,6 +50,9 @@ class Finding:
     def verdict(self):
         """The verdict; its note (names read from untrusted files) with controls made visible."""
         evidence = dict(self.evidence)
+        if evidence.get("files_not_read"):   # the verdict's line says what it was not judged from
+            said = "; ".join(evidence["files_not_read"])
+            evidence["note"] = f"{evidence['note']}; {said}" if evidence.get("note") else said
         if "note" in evidence:
             evidence["note"] = terminal(evidence["note"])
         return self.expectation.evaluate(self.observed, evidence)
@@ -84,8 +87,11 @@ class StateView:
 
     def where(self) -> dict:
         claimed = self.run.claims.sources
+        files = self.run.layout.states.get(self.index)
+        unread = list(files.unread) if files is not None else []
         return {"file": self.run.shown(self.stored.path), "stored_as": self.stored.form,
-                "run": self.run.source, **({"claim_from": dict(claimed)} if claimed else {})}
+                "run": self.run.source, **({"claim_from": dict(claimed)} if claimed else {}),
+                **({"files_not_read": unread} if unread else {})}
 
 
 def _sparsity(view: StateView) -> Outcome:
@@ -147,6 +153,8 @@ def _log_consistency(view: StateView) -> Outcome:
     claim = view.run.logged_sparsity(view.index)
     if isinstance(claim, str):
         return NotJudged("log_consistency", view.index, claim)
+    if isinstance(claim, list):         # the log's lines for the state were refused: it fails
+        return _refused_log(view, claim)
     value, lines = claim
     stored = view.stored.sparsity
     evidence = {**view.where(), "log_lines": lines, "stored_sparsity": round(stored, 4),
@@ -155,6 +163,19 @@ def _log_consistency(view: StateView) -> Outcome:
     bar = view.bar("log_consistency", "stored sparsity against the sparsity its log states",
                    "within", value, "%", LOG_TOLERANCE)
     return Finding("log_consistency", view.index, bar, stored, evidence)
+
+
+def _refused_log(view: StateView, lines: list) -> Outcome:
+    """A log whose sparsity line for the state is impossible (``Remaining weights: 1e308%``,
+    ``nan%``): the check fails (observed: no finite value), naming the lines; it is never
+    dropped, so an impossible log cannot pass where a plausible lie fails."""
+    stored = view.stored.sparsity
+    evidence = {**view.where(), "log_lines": list(lines), "stored_sparsity": round(stored, 4),
+                "note": f"{lines[0]}: the log states no possible sparsity for state {view.index} "
+                        f"({view.run.shown(view.stored.path)} holds {stored:.2f}% zeros)"}
+    bar = view.bar("log_consistency", "stored sparsity against the sparsity its log states "
+                   "(the log's line refused)", "within", stored, "%", LOG_TOLERANCE)
+    return Finding("log_consistency", view.index, bar, float("nan"), evidence)
 
 
 def _structure(view: StateView) -> Outcome:

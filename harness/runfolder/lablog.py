@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from harness.logs.bounds import MAX_EVENT_CHARS, MAX_LISTED, MAX_STATES, clip
+from harness.logs.bounds import MAX_EVENT_CHARS, MAX_LISTED, MAX_STATES, clip, read_count
 from harness.runfolder.declaration import CLAIMS, RunLayout, claim_value
 from harness.runfolder.layout import RunFolderError
 
@@ -27,6 +27,7 @@ class LabLog:
     claim: dict = field(default_factory=dict)      # claim field -> typed value
     claim_line: Optional[int] = None
     problems: tuple = ()                           # lines whose values were refused, with why
+    refused: dict = field(default_factory=dict)    # state -> [{"line", "why"}]: refused remaining lines
 
     def claim_sources(self) -> dict:
         return {k: f"log line {self.claim_line}" for k in self.claim}
@@ -41,7 +42,8 @@ def read_lab_log(path: Path, spec: RunLayout, follow_links: bool = False) -> Lab
     reader = _Reader(spec, path)
     for number, text in read_lines(path, follow_links=follow_links):
         reader.line(number, text[:MAX_EVENT_CHARS])
-    return LabLog(Path(path), reader.remaining, reader.claim, reader.claim_at, tuple(reader.problems))
+    return LabLog(Path(path), reader.remaining, reader.claim, reader.claim_at, tuple(reader.problems),
+                  reader.refused)
 
 
 class _Reader:
@@ -52,6 +54,7 @@ class _Reader:
         self.claim: dict = {}
         self.claim_at: Optional[int] = None
         self.problems: list = []
+        self.refused: dict = {}
 
     def line(self, number: int, text: str) -> None:
         spec = self.spec
@@ -76,11 +79,10 @@ class _Reader:
 
     def _index(self, number: int, m) -> Optional[int]:
         text = m.groupdict().get("state") or (m.group(1) if m.re.groups else None)
-        try:
-            return int(text)
-        except (TypeError, ValueError):
-            self._problem(number, f"the state pattern's group is {text!r}, not a state number")
-            return None
+        value, why = read_count(text, "the state pattern's group")   # ASCII digits, bounded
+        if why:
+            self._problem(number, f"{why} (not a state number)")
+        return value
 
     def _remaining(self, number: int, text: str, m) -> None:
         index = self._index(number, m) if "state" in m.re.groupindex else self.current
@@ -93,7 +95,12 @@ class _Reader:
         except (TypeError, ValueError):
             return self._problem(number, f"{raw or groups.get('sparsity')!r} is no number")
         if not math.isfinite(value) or not 0.0 <= value <= 100.0:
-            return self._problem(number, f"{value:g}% of the weights left is not in 0..100")
+            why = f"{value:g}% of the weights left is not in 0..100"
+            if index in self.refused or len(self.refused) < MAX_STATES:
+                refused = self.refused.setdefault(index, [])   # its log_consistency fails on it
+                if len(refused) < MAX_LINES_PER_STATE:
+                    refused.append({"line": number, "why": why, "after_summary": False})
+            return self._problem(number, why)
         if index not in self.remaining and len(self.remaining) >= MAX_STATES:
             return self._problem(number, f"more than {MAX_STATES} states: not read")
         kept = self.remaining.setdefault(index, [])

@@ -33,6 +33,9 @@ from harness.logs.bounds import clip
 
 MAX_ENTRIES = 100_000
 MAX_STATE = 10_000
+MAX_LOGS_TRIED = 8          # candidate logs of a folder read before giving up (each may be large)
+SHOWN = 3                   # problems or names a one-line error quotes
+MAX_SKIPPED = 50            # entries not read that a folder's notes list by name
 LOG_SUFFIXES = (".log", ".txt", ".out")
 _STORE = re.compile(r"^state(\d{1,5})\.json$")
 
@@ -46,6 +49,7 @@ class StateFiles:
     index: int
     checkpoint: Optional[Path] = None    # the state's last save ({k}checkpoint / state<k>.safetensors)
     best: Optional[Path] = None          # {k}model_SA_best.pth.tar
+    unread: tuple = ()                   # the state's files not read (a link), with why
 
     @property
     def final(self) -> Optional[Path]:
@@ -60,13 +64,16 @@ class FolderLayout:
     logs: list = field(default_factory=list)        # candidate log files (research, declared)
     skipped: list = field(default_factory=list)     # entries not read, with why
     spec: object = None                     # the RunLayout whose names were read (not the store)
+    links: dict = field(default_factory=dict)       # name -> path of each link (not followed)
+    unjudged: dict = field(default_factory=dict)    # state -> why it has no file to judge
 
     def indices(self) -> list[int]:
         return sorted(self.states)
 
 
-def _entries(folder: Path, skipped: list) -> list[Path]:
-    """The folder's regular files, read one entry at a time (no list of every name is made)."""
+def _entries(folder: Path, skipped: list, links: Optional[dict] = None) -> list[Path]:
+    """The folder's regular files, read one entry at a time (no list of every name is made);
+    each link (not followed) is listed in ``skipped`` and kept in ``links``."""
     found = []
     with os.scandir(folder) as listing:
         for count, entry in enumerate(listing):
@@ -75,6 +82,8 @@ def _entries(folder: Path, skipped: list) -> list[Path]:
                 break
             if entry.is_symlink():
                 skipped.append(f"{entry.name}: a link, not followed")
+                if links is not None:
+                    links[entry.name] = folder / entry.name
             elif entry.is_file(follow_symlinks=False):
                 found.append(folder / entry.name)
     return found
@@ -97,12 +106,14 @@ def find_layout(folder: Path, declared=None) -> FolderLayout:
                              f"({{k}}checkpoint.pth.tar files, or the files its declared layout "
                              f"names) or a run of the harness's store (reports/runs/<key>)")
     skipped: list = []
-    entries = _entries(folder, skipped)
+    links: dict = {}
+    entries = _entries(folder, skipped, links)
     names = {e.name: e for e in entries}
     if declared is None and ("record.json" in names or any(_STORE.match(n) for n in names)):
-        return _store_layout(folder, names, skipped)
+        return _store_layout(folder, names, _listed(skipped))
     spec = declared or PRESETS[DEFAULT]
-    states = _states(spec, names, skipped)
+    unjudged: dict = {}
+    states = _linked(spec, _states(spec, names, skipped), links, skipped, unjudged)
     logs = sorted(p for n, p in names.items() if n.lower().endswith(LOG_SUFFIXES))
     if not states:
         wanted = " or ".join(filter(None, (spec.checkpoint, spec.best)))
@@ -112,7 +123,14 @@ def find_layout(folder: Path, declared=None) -> FolderLayout:
         store = " or state<k>.json" if declared is None else ""
         raise RunFolderError(f"{folder}: no {wanted}{store} in it ({how}); pass the folder a "
                              f"pruning run saved into")
-    return FolderLayout(folder, spec.reader, states, logs, skipped, spec)
+    return FolderLayout(folder, spec.reader, states, logs, _listed(skipped), spec, links, unjudged)
+
+
+def _listed(skipped: list) -> list:
+    """The first :data:`MAX_SKIPPED` entries not read, and how many more (a folder of 30,000
+    links makes no 30,000-line note)."""
+    more = len(skipped) - MAX_SKIPPED
+    return skipped[:MAX_SKIPPED] + ([f"... and {more:,} more entries not read"] if more > 0 else [])
 
 
 def _states(spec, names: dict, skipped: list) -> dict:
@@ -125,7 +143,7 @@ def _states(spec, names: dict, skipped: list) -> dict:
             match = pattern.fullmatch(name)
             if not match:
                 continue
-            index = int(match.group("k"))
+            index = int(match.group("k"))      # any script's digits: a twin is refused below
             if index > MAX_STATE:
                 skipped.append(f"{name}: state number over {MAX_STATE:,}, not read")
                 continue
@@ -133,6 +151,11 @@ def _states(spec, names: dict, skipped: list) -> dict:
                 raise RunFolderError(f"{names[name].parent}: {seen[index]} and {name} both name "
                                      f"state {index} ({role} {getattr(spec, role)}); keep one, "
                                      f"or declare a {role} name that tells them apart")
+            if _ascii_index(match) is None:
+                seen[index] = name
+                skipped.append(f"{name}: its state number {match.group('k')!r} is not ASCII "
+                               f"digits 0-9; not read")
+                continue
             seen[index] = name
             files = found.get(index, StateFiles(index))
             found[index] = StateFiles(index, **{**_fields(files), role: names[name]})
@@ -140,7 +163,34 @@ def _states(spec, names: dict, skipped: list) -> dict:
 
 
 def _fields(files: StateFiles) -> dict:
-    return {"checkpoint": files.checkpoint, "best": files.best}
+    return {"checkpoint": files.checkpoint, "best": files.best, "unread": files.unread}
+
+
+def _linked(spec, states: dict, links: dict, skipped: list, unjudged: dict) -> dict:
+    """``states`` with each state file that is a link (not followed) said on its state: which
+    file the state is judged from instead, or (in ``unjudged``) that it has none."""
+    for role, pattern in spec.roles().items():
+        for name in sorted(links):
+            match = pattern.fullmatch(name)
+            index = _ascii_index(match)
+            if index is None or index > MAX_STATE:
+                continue
+            files = states.get(index, StateFiles(index))
+            judged = files.final.name if files.final else None
+            why = (f"{name}: a link (to {clip(os.readlink(links[name]))}), not followed; state "
+                   f"{index} " + (f"is judged from {judged}" if judged else "has no file to judge"))
+            if files.final is None:
+                skipped.append(f"state {index} not judged: {why}")
+                unjudged[index] = why
+                continue
+            states[index] = StateFiles(index, **{**_fields(files), "unread": files.unread + (why,)})
+    return states
+
+
+def _ascii_index(match) -> Optional[int]:
+    """The state number of a name ``match`` (None: no match, or digits other than ASCII 0-9)."""
+    text = match.group("k") if match else ""
+    return int(text) if text and all("0" <= c <= "9" for c in text) else None
 
 
 def _store_layout(folder: Path, names: dict, skipped: list) -> FolderLayout:
@@ -165,13 +215,15 @@ def run_cwd(folder: Path, save_dir: Optional[str]) -> Path:
 
 
 def init_candidates(folder: Path, init: Optional[str], save_dir: Optional[str]) -> list[Path]:
-    """Where the init file a log names may be: as given when absolute, else under the run's
-    working directory, then under the folder itself."""
+    """Where the init file a log names may be: under the run's working directory, then under the
+    folder itself. A log's path is a claim only: an absolute one, or one climbing with ``..``, is
+    looked for by its name in the folder alone (a log cannot make the harness read a file
+    elsewhere on this machine)."""
     if not init:
         return []
     path = Path(init)
-    if path.is_absolute():
-        return [path]
+    if path.is_absolute() or ".." in path.parts:
+        return [Path(folder) / path.name]
     return [run_cwd(folder, save_dir) / path, Path(folder) / path, Path(folder) / path.name]
 
 
@@ -193,3 +245,19 @@ def file_problem(folder: Path, path: Path, what: str = "the run folder") -> Opti
             return (f"{at}: a link (to {clip(os.readlink(at))}), not followed: the files of a run "
                     f"folder are read from the folder itself")
     return None
+
+
+def some(items: list, what: str = "more") -> str:
+    """The first :data:`SHOWN` of ``items`` joined by '; ', and how many more: one bounded line
+    whatever a folder of junk holds."""
+    shown = "; ".join(clip(str(i), 300) for i in items[:SHOWN])
+    return shown + (f"; and {len(items) - SHOWN:,} {what}" if len(items) > SHOWN else "")
+
+
+def tried_logs(candidates: list, problems: list) -> list:
+    """The candidate logs to read: the first :data:`MAX_LOGS_TRIED`; the rest said in
+    ``problems`` (a folder of thousands of .log files is not read file by file)."""
+    if len(candidates) > MAX_LOGS_TRIED:
+        problems.append(f"{len(candidates):,} .log/.txt/.out files in the folder: only the first "
+                        f"{MAX_LOGS_TRIED} by name read ({', '.join(p.name for p in candidates[:SHOWN])}, ...)")
+    return list(candidates[:MAX_LOGS_TRIED])

@@ -16,7 +16,7 @@ from harness.runfolder.claims import declared_claims, research_claims, spec_clai
 from harness.runfolder.declaration import RunLayout
 from harness.runfolder.evaluation import Evaluator
 from harness.runfolder.layout import (FolderLayout, RunFolderError, StateFiles, file_problem,
-                                      find_layout, init_candidates)
+                                      find_layout, init_candidates, some, tried_logs)
 from harness.runfolder.run import PrunedRun
 
 _RUNS: dict = {}
@@ -131,9 +131,9 @@ def _research(layout: FolderLayout, log: tuple, model: Optional[str],
 def _log_of(layout: FolderLayout, given: Optional[Path], option: str, patterns=None) -> tuple:
     from harness.logs import LogError, parse_log
 
-    candidates = [Path(given)] if given is not None else layout.logs
+    problems: list = []
+    candidates = [Path(given)] if given is not None else tried_logs(layout.logs, problems)
     formats = ("research", None) if patterns is not None else ("research",)   # None: declared
-    problems = []
     for path in candidates:
         for fmt in formats:
             try:
@@ -146,7 +146,7 @@ def _log_of(layout: FolderLayout, given: Optional[Path], option: str, patterns=N
             problems.append(f"{path}: no {'Namespace(...) line' if fmt else 'declared arguments'} "
                             f"with the run's arguments (struct, rate)")
     raise RunFolderError(f"{layout.folder}: no stdout log of the run with its arguments "
-                         f"({'; '.join(problems) or 'no .log/.txt/.out file in the folder'}); "
+                         f"({some(problems, 'more problems') or 'no .log/.txt/.out file in the folder'}); "
                          f"pass it with {option} LOG")
 
 
@@ -219,8 +219,8 @@ def _lab_log(layout: FolderLayout, given: Optional[Path], option: str, patterns=
                                  f"nothing from a log; declare remaining: REGEX or claim: REGEX, "
                                  f"or drop {option}")
         return None, None
-    problems = []
-    for path in find_log(layout.folder, spec, given, layout.logs):
+    problems: list = []
+    for path in tried_logs(find_log(layout.folder, spec, given, layout.logs), problems):
         try:
             lab = read_lab_log(path, spec, follow_links=given is not None)
         except LogError as exc:
@@ -229,8 +229,9 @@ def _lab_log(layout: FolderLayout, given: Optional[Path], option: str, patterns=
         if lab.remaining or lab.claim or len(layout.logs) == 1 or given or spec.log:
             return lab, path
         problems.append(f"{path}: no line matches the declared remaining or claim pattern")
+    found = some(problems, "more problems") or "no .log/.txt/.out file in the folder"
     raise RunFolderError(f"{layout.folder}: no log of the run that its declared remaining or claim "
-                         f"pattern reads ({'; '.join(problems) or 'no .log/.txt/.out file in the folder'}); "
+                         f"pattern reads ({found}); "
                          f"pass it with {option} LOG, or declare log: NAME")
 
 
@@ -271,12 +272,14 @@ def _declared_record(layout: FolderLayout, lab, log_path: Optional[Path], claims
     """A record of the folder: its states pointing at their files, each with the remaining lines
     its log printed (the checks read them as they read the research log's)."""
     states = []
-    indices = sorted(set(layout.states) | set(lab.remaining if lab else ()))
+    indices = sorted(set(layout.states) | set(lab.remaining if lab else ())
+                     | set(lab.refused if lab else ()))
     for index in indices:
         files = layout.states.get(index)
         state = StateRecord(index=index, checkpoint=str(files.final) if files else None)
         state.extra["best_file"] = str(files.best) if files and files.best else None
         state.extra["remaining_weights"] = list(lab.remaining.get(index, [])) if lab else []
+        state.extra["remaining_refused"] = list(lab.refused.get(index, [])) if lab else []
         states.append(state)
     name = f"{layout.folder.resolve()}\n{layout.spec.lines}\n{log_path}"
     digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()

@@ -98,10 +98,23 @@ class PrunedRun:
             for name, check in CHECKS.items():
                 found[name].append(check(view))
             previous, last = stored, index
+        for index, why in self._unstored():
+            for name in CHECKS:
+                found[name].append(NotJudged(name, index, why))
         if not self.layout.states:
             for name in CHECKS:
                 found[name].append(NotJudged(name, 0, f"{self.layout.folder} holds no stored state"))
         return found
+
+    def _unstored(self) -> list:
+        """(state, why) of each state the log names whose file the folder does not store (or
+        stores as a link, not followed): not judged, and said."""
+        if self.layout.kind not in ("research", "declared"):
+            return []
+        said = self.layout.unjudged
+        indices = {s.index for s in self.record.states} | set(said)
+        return [(i, said.get(i) or f"state {i} is in the log, but {self.layout.folder} stores "
+                                   f"no file of it") for i in sorted(indices - set(self.layout.states))]
 
     def _judge_log(self) -> dict:
         """A log alone: each state's sparsity as the log reports it; the rest needs the files."""
@@ -162,7 +175,10 @@ class PrunedRun:
         if self.init is None and self.layout.kind == "declared":
             return "no init file is declared (init: FILE, a file in the run folder)"
         if self.init is None:
-            return "the init file the log's arguments name was not found"
+            named = ((self.record.spec or {}).get("args") or {}).get("init")
+            return (f"the init file the log's arguments name ({named!r}) was not found where the "
+                    f"run ran nor in the run folder (a log's absolute or '..' path is looked for "
+                    f"by its name in the folder only: a log's init is a claim)")
         inside = Path(self.init).is_relative_to(self.layout.folder)
         refused = file_problem(self.layout.folder, self.init) if inside else None
         return refused or self._read_file(self.init)
@@ -227,8 +243,11 @@ def _shape_problem(tensors: dict, shapes: dict, path: Path) -> Optional[str]:
 
 def _log_claim(log, index: int, rule: str) -> Union[tuple, str]:
     """The sparsity the log states for state ``index`` (100 - ``Remaining weights``) and the
-    lines around it, by ``rule``."""
+    lines around it, by ``rule``; :class:`RefusedLines` when the lines it reads were refused."""
     state, before = log.state(index), log.state(index - 1)
+    refused = _refused_lines(state, before, index, rule)
+    if refused:
+        return refused
     start = [r for r in (state.extra.get("remaining_weights", []) if state else []) if r["at_start"]]
     step = [r for r in (before.extra.get("remaining_weights", []) if before else [])
             if r["after_summary"]]
@@ -237,6 +256,22 @@ def _log_claim(log, index: int, rule: str) -> Union[tuple, str]:
         return f"the log prints no {_remaining_words(log)} line for state {index}"
     lines = [log_line(r) for r in chosen + [r for r in step + start if r is not chosen[0]]]
     return 100.0 - chosen[0]["remaining"], lines
+
+
+def _refused_lines(state, before, index: int, rule: str) -> Optional["RefusedLines"]:
+    """The remaining lines of the log that ``rule`` reads for state ``index`` whose value was
+    refused (an impossible percentage): the state's log is judged failing on them."""
+    if rule == "pruning_step" and index > 0:
+        found = [r for r in (before.extra.get("remaining_refused", []) if before else [])
+                 if r.get("after_summary")]
+    else:
+        found = [r for r in (state.extra.get("remaining_refused", []) if state else [])
+                 if not r.get("after_summary")]
+    return RefusedLines([f"log line {r['line']}: refused ({r['why']})" for r in found]) if found else None
+
+
+class RefusedLines(list):
+    """The log lines that state a state's sparsity and were refused (see :func:`_log_claim`)."""
 
 
 def _remaining_words(log) -> str:

@@ -22,6 +22,7 @@ from typing import Optional
 import torch
 
 from harness.checkpoint.reader import CheckpointError, read_container, strip_prefixes
+from harness.checkpoint.tensors import dense_problem, storage_elements
 from harness.runfolder.layout import RunFolderError
 
 BLOCK_PARTS = ("attn", "attention", "mlp", "ffn")
@@ -100,11 +101,31 @@ class DeclaredPrunable:
                 if self.pattern is not None else "weight of two or more dimensions")
 
 
+def _bounded(tensor: object, name: str, path: Path) -> torch.Tensor:
+    """``tensor`` when its values can be read at the size its storage holds; a stride-0 or
+    overlapping view claiming more elements than its storage (18 KB claiming 4 GB once
+    converted) is refused, as checkpoint inspection refuses it (:mod:`harness.checkpoint.tensors`)."""
+    if not isinstance(tensor, torch.Tensor):
+        raise RunFolderError(f"{path}: {name} is a {type(tensor).__name__}, not a tensor")
+    problem = dense_problem(tensor)
+    if problem:
+        raise RunFolderError(f"{path}: {name} {problem}")
+    stored = storage_elements(tensor)
+    if tensor.numel() > stored:
+        raise RunFolderError(f"{path}: {name} claims {tensor.numel():,} elements (shape "
+                             f"{tuple(tensor.shape)}, strides {tensor.stride()}) over a storage of "
+                             f"{stored:,}: a view that repeats its values, not stored weights; "
+                             f"save the tensor itself (.clone())")
+    return tensor
+
+
 def _combine(state: dict, names: list, path: Path) -> tuple[dict, dict, dict, list]:
     weights, masks, raw, reparam = {}, {}, {}, []
     for name in names:
         orig, mask = state.get(f"{name}_orig"), state.get(f"{name}_mask")
         if orig is not None and mask is not None:
+            orig = _bounded(orig, f"{name}_orig", path)
+            mask = _bounded(mask, f"{name}_mask", path)
             if orig.shape != mask.shape:
                 raise RunFolderError(f"{path}: {name}_orig {tuple(orig.shape)} and {name}_mask "
                                      f"{tuple(mask.shape)} differ in shape")
@@ -113,7 +134,7 @@ def _combine(state: dict, names: list, path: Path) -> tuple[dict, dict, dict, li
             weights[name] = raw[name] * masks[name]
             reparam.append(name)
         elif name in state:
-            weights[name] = state[name].float()
+            weights[name] = _bounded(state[name], name, path).float()
             masks[name] = weights[name] != 0
         else:
             raise RunFolderError(f"{path}: state_dict lacks {name} (neither {name} nor the pair "
@@ -170,7 +191,7 @@ def _init_weight(value: object, names: list, path: Path) -> Optional[dict]:
         tensors, _ = strip_prefixes(value, path)
     except CheckpointError:
         return None
-    return {n: tensors[n].float() for n in names if n in tensors}
+    return {n: _bounded(tensors[n], f"init_weight {n}", path).float() for n in names if n in tensors}
 
 
 def _result(value: object) -> dict:
@@ -231,4 +252,4 @@ def read_weights(path: Path, names: list) -> dict:
     if missing:
         raise RunFolderError(f"{path}: lacks {len(missing)} prunable weight(s) the run stores, "
                              f"e.g. {', '.join(missing[:3])}")
-    return {n: tensors[n].float() for n in names}
+    return {n: _bounded(tensors[n], n, path).float() for n in names}

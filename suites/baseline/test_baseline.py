@@ -87,6 +87,10 @@ def test_init_not_random(harness, case):
     """The --init file, judged from its weights alone before any training: a file that claims a
     pretrained start must be `trained` or `finetune-init` (suites/checkpoints gives the detail)."""
     init = case.spec.init
+    if harness.session.log_record is not None and init is not None:
+        pytest.skip(f"the init {init!r} is what the log claims (--from-log): a log's init is a "
+                    f"claim only, no file is read or judged; judge a file with "
+                    f"`harness inspect FILE`")
     if init is None or init.startswith("timm:"):
         pytest.skip("no --init file given: nothing claims a pretrained start "
                     "(pass --init FILE to judge one; timm:NAME weights come from timm's hub)")

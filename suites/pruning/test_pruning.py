@@ -13,6 +13,8 @@ pruning log alone, judged on the sparsity each state reports), also gets the che
 ``log_consistency``, ``reported_accuracy`` (and, from a folder, ``sparsity``, ``nesting``,
 ``structure``). A check the files cannot answer is skipped with the reason (what to pass).
 """
+from dataclasses import replace
+
 import pytest
 
 from harness.escape import terminal
@@ -47,8 +49,13 @@ def _judge(harness, session, case, check: str) -> None:
     except RunFolderError as exc:
         pytest.fail(terminal(f"{case.id}: {exc}"), pytrace=False)
     findings = [o for o in outcomes if isinstance(o, Finding)]
-    for finding in findings:
-        harness.record(finding.verdict())
+    unjudged = [f"state {o.state}: {o.reason}" for o in outcomes if not isinstance(o, Finding)]
+    for finding in findings:        # the states not judged are named beside each verdict
+        verdict = finding.verdict()
+        if unjudged:
+            verdict = replace(verdict, evidence={**verdict.evidence,
+                                                 "states_not_judged": [terminal(u) for u in unjudged]})
+        harness.record(verdict)
     if not findings:
         reasons = sorted({o.reason for o in outcomes}) or [f"no state of {case.id} has a {check} check"]
         pytest.skip(terminal(f"{check} of {case.id}: {'; '.join(reasons)}"))
