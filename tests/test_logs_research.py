@@ -1,6 +1,7 @@
 """The research group's log format: the shared sample and generated logs, with CRLF, noise,
 undecodable bytes and a run still writing."""
 import math
+import re
 
 import pytest
 
@@ -124,3 +125,12 @@ def test_nan_loss_is_kept_as_nan():
     record = _record("pruning state 0\nEpoch: [0][0/5]\tLoss nan (nan)\tAccuracy 10.0 (10.0)\n"
                      "train_accuracy 10\nvalid_accuracy 10\nvalid_accuracy 10\n")
     assert math.isnan(record.state(0).first_batch_loss)
+
+
+def test_a_state_or_accuracy_spelled_in_non_ascii_digits_is_not_read_as_a_number():
+    """int('١') == 1: a state header or accuracy in Arabic-Indic digits was read as state 1 / 9%."""
+    from harness.logs.bounds import NUMBER
+    from harness.logs.research import _STATE, _VALID
+    assert _STATE.match("pruning state ١") is None and _STATE.match("pruning state 1")
+    assert _VALID.match("valid_accuracy ٩٥.٠") is None
+    assert re.fullmatch(NUMBER, "95.0") and not re.fullmatch(NUMBER, "٩٥.٠")

@@ -24,7 +24,7 @@ MAX_LISTED = 20                   # problems, dropped epochs and cut values list
 
 # A number as logs print it. Its digits are bounded and it ends where they end, so no two
 # quantifiers compete for the same characters: matching is linear in the line.
-NUMBER = r"([-+]?(?:\d{1,40}(?:\.\d{0,40})?|\.\d{1,40})(?:[eE][-+]?\d{1,4})?(?!\d)|nan|inf)"
+NUMBER = r"([-+]?(?:[0-9]{1,40}(?:\.[0-9]{0,40})?|\.[0-9]{1,40})(?:[eE][-+]?[0-9]{1,4})?(?![0-9])|nan|inf)"
 
 
 MAX_INT_DIGITS = 12               # an epoch, state or count a log prints

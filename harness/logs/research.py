@@ -34,7 +34,7 @@ DESCRIPTION = "the research group's main_imp_fillback.py log"
 # two quantifiers compete for the same characters, and no unanchored pattern holds an unbounded
 # ``.*`` followed by more to match (the seconds of "completed!" are searched apart).
 _NUM = NUMBER
-_INT = r"(\d{1,9})"
+_INT = r"([0-9]{1,9})"   # ASCII digits: int() would read "١" as 1
 
 _NAMESPACE = re.compile(r"^\s*Namespace\(")
 _STATE = re.compile(rf"^\s*pruning state\s+{_INT}\s*$")
