@@ -38,7 +38,7 @@ def _by_id(report: dict) -> dict:
     return {v["id"]: v for v in report["verdicts"]}
 
 
-@pytest.mark.parametrize("fmt", ["research", "timm", "mllog"])
+@pytest.mark.parametrize("fmt", ["research", "timm", "mllog", "imagenet-example"])
 def test_the_seeds_run_fails_with_the_gap_and_the_random_start(pytester, logs, fmt, capsys):
     ret, output, report = _suite(pytester, "--from-log", str(logs[(SEED_RUN.name, fmt)]))
     assert ret == 1, output
@@ -72,7 +72,7 @@ def test_the_seeds_run_fails_with_the_gap_and_the_random_start(pytester, logs, f
     assert capsys.readouterr().out == markdown
 
 
-@pytest.mark.parametrize("fmt", ["research", "timm", "mllog"])
+@pytest.mark.parametrize("fmt", ["research", "timm", "mllog", "imagenet-example"])
 def test_a_healthy_pretrained_run_passes_every_verdict(pytester, logs, fmt):
     ret, output, report = _suite(pytester, "--from-log", str(logs[(HEALTHY_RUN.name, fmt)]))
     assert ret == 0, output

@@ -174,5 +174,5 @@ def test_from_log_format_declared_names_the_declared_format(tmp_path):
     resolved = resolve(Options(from_log=log, from_log_format="declared", log_patterns=tuple(LAB)),
                        cuda_available=False)
     assert resolved.log_record.source == "log:declared" and resolved.log_record.dataset == "cifar10"
-    with pytest.raises(OptionError, match="'declared' is unknown; use one of research, mllog"):
+    with pytest.raises(OptionError, match="'declared' is unknown; use one of research, imagenet-example, mllog"):
         resolve(Options(from_log=log, from_log_format="declared"), cuda_available=False)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
-from harness.logs import arguments, declared, mllog, research, timm
+from harness.logs import arguments, declared, imagenet, mllog, research, timm
 from harness.logs.source import LogError, LogLines, read_lines
 from harness.record import RunRecord
 
@@ -45,6 +45,7 @@ def _declared_format(patterns: declared.LogPatterns, description: str) -> LogFor
 
 FORMATS: dict[str, LogFormat] = {
     research.NAME: _text_format(research),
+    imagenet.NAME: _text_format(imagenet),
     mllog.NAME: _text_format(mllog),
     timm.NAME: LogFormat(timm.NAME, timm.DESCRIPTION,
                          lambda path, lines: timm.parse_folder(path), lambda path, lines: timm.sniff_path(path)),
