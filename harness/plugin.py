@@ -95,6 +95,7 @@ class _State:
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
+        self.started = time.time()         # the pytest session's start: the report's duration
         try:
             self.options: Options = _read(config)
         except OptionError as exc:
@@ -431,7 +432,7 @@ class _Reporter:
             session.exitstatus = exitstatus = pytest.ExitCode.TESTS_FAILED
         report = build_report(
             profile=hs.profile.name, verdicts=hs.all_verdicts(), tests=hs.tests, records=hs.records,
-            environment=environment(hs.device, hs.root), started=hs.started, finished=time.time(),
+            environment=environment(hs.device, hs.root), started=self.state.started, finished=time.time(),
             exit_status=int(exitstatus),
             options={"profile": hs.profile.name, "device": str(hs.device),
                      "data_root": str(options.data_root) if options.data_root else None,

@@ -79,8 +79,14 @@ def _evidence_lines(verdicts: list) -> list[str]:
 
 
 def _short(value: object, limit: int = 160) -> str:
+    """``value`` as text, cut to ``limit`` characters at the last word boundary before it (a
+    word longer than the last quarter of the limit is cut where the limit falls)."""
     text = str(value)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    if len(text) <= limit:
+        return text
+    head = text[:limit - 3]
+    boundary = max(head.rfind(c) for c in " ,;/")
+    return (head[:boundary + 1].rstrip() if boundary >= limit * 3 // 4 else head) + "..."
 
 
 def _run_lines(runs: list) -> list[str]:
