@@ -133,19 +133,36 @@ def _read(config: pytest.Config) -> Options:
 
 
 def _with_echo(context, config: pytest.Config):
-    """Run contexts print a command's output live, past pytest's capture, escaped."""
+    """Run contexts print a command's output live, and training progress (a live bar on a
+    terminal, one line per epoch otherwise), past pytest's capture, escaped."""
     from dataclasses import replace
 
     from harness.escape import terminal
+    from harness.progress import ProgressOut
+
+    def live() -> bool:
+        reporter = config.pluginmanager.getplugin("terminalreporter")
+        return bool(reporter is not None and reporter.isatty)
 
     def echo(line: str) -> None:
-        capture = config.pluginmanager.getplugin("capturemanager")
-        reporter = config.pluginmanager.getplugin("terminalreporter")
-        if reporter is None:
-            return
-        with capture.global_and_fixture_disabled() if capture else _nothing():
-            reporter.write_line(f"  | {terminal(line)}")
-    return replace(context, echo=echo)
+        _past_capture(config, lambda r: r.write_line(f"  | {terminal(line)}"))
+
+    def progress(text: str) -> None:
+        if live():    # tqdm's redraws ("\r" and the bar) on a line of their own
+            _past_capture(config, lambda r: (r.ensure_newline(), r.write(text, flush=True)))
+        else:
+            _past_capture(config, lambda r: r.write_line(f"harness: {text.rstrip()}"))
+    return replace(context, echo=echo, progress_out=ProgressOut(progress, live))
+
+
+def _past_capture(config: pytest.Config, write) -> None:
+    """``write(terminal reporter)`` with pytest's output capture suspended."""
+    capture = config.pluginmanager.getplugin("capturemanager")
+    reporter = config.pluginmanager.getplugin("terminalreporter")
+    if reporter is None:
+        return
+    with capture.global_and_fixture_disabled() if capture else _nothing():
+        write(reporter)
 
 
 class _nothing:
