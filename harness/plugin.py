@@ -102,6 +102,7 @@ class _State:
             raise pytest.UsageError(str(exc)) from None
         self.session = None
         self.modules: dict = {}            # collected modules that use the harness, by name
+        self.failures_shown: dict = {}     # a run failure's message -> the test that showed it
 
     @property
     def is_worker(self) -> bool:
@@ -320,7 +321,9 @@ def pytest_runtest_call(item: pytest.Item):
     refused = None
     try:
         result = yield
-    except (RunFailed, UnknownBar) as exc:
+    except RunFailed as exc:
+        refused = _once(_state(item.config), item.nodeid, str(exc))
+    except UnknownBar as exc:
         refused = str(exc)
     finally:
         _publish(item, hs)
@@ -330,6 +333,19 @@ def pytest_runtest_call(item: pytest.Item):
     if message:
         pytest.fail(message, pytrace=False)
     return result
+
+
+def _once(state: "_State", nodeid: str, message: str) -> str:
+    """A run failure in full under the first test it fails; the other tests of that case
+    point there in one short line."""
+    from harness.wording import brief
+
+    first = state.failures_shown.setdefault(message, nodeid)
+    if first == nodeid:
+        return message
+    case, _, why = message.partition(": ")
+    return (f"{case}: the run failed (the reason in full under {first.rpartition('::')[2]}): "
+            f"{brief(why, 100)}")
 
 
 def _publish(item: pytest.Item, hs) -> None:

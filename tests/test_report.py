@@ -298,3 +298,15 @@ def test_the_reports_duration_is_the_sessions_not_the_report_writings(pytester):
     timings = json.loads((pytester.path / "reports" / "latest" / "report.json").read_text())["timings"]
     assert timings["started"] <= float((pytester.path / "sessionstart.txt").read_text())
     assert timings["duration_s"] == round(timings["finished"] - timings["started"], 3)
+
+
+def test_a_run_that_could_not_be_made_says_what_failed_in_the_summary_line():
+    from harness.wording import brief
+
+    why = ("--init /home/me/project/checkpoints/vit_small_cifar10_pretrained_init.pth.tar does not "
+           "fit the model: the file holds 197 position tokens; 51/51 keys shape-mismatched")
+    run = Expectation("baseline/digits/run", "Run of case baseline/digits (exit status)", "==", 0)
+    line, = summary_lines([run.evaluate(1, {"note": why, "error": brief(why)})])
+    assert line == ("FAIL  baseline/digits/run  --init vit_small_cifar10_pretrained_init.pth.tar does "
+                    "not fit the model: the file holds 197...")
+    assert brief("51/51 weight matrices, 3/6 heads, see ./runs/a.log") == "51/51 weight matrices, 3/6 heads, see a.log"

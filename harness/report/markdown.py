@@ -8,6 +8,7 @@ cell or a code span, nor inject markdown or HTML into the report or the job summ
 from __future__ import annotations
 
 from harness.escape import md_code, md_text
+from harness.wording import first_words
 from harness.gate import session_status, verdict_of
 from harness.report import cells
 from harness.report.pruning import pruning_lines
@@ -79,14 +80,7 @@ def _evidence_lines(verdicts: list) -> list[str]:
 
 
 def _short(value: object, limit: int = 160) -> str:
-    """``value`` as text, cut to ``limit`` characters at the last word boundary before it (a
-    word longer than the last quarter of the limit is cut where the limit falls)."""
-    text = str(value)
-    if len(text) <= limit:
-        return text
-    head = text[:limit - 3]
-    boundary = max(head.rfind(c) for c in " ,;/")
-    return (head[:boundary + 1].rstrip() if boundary >= limit * 3 // 4 else head) + "..."
+    return first_words(str(value), limit)
 
 
 def _run_lines(runs: list) -> list[str]:
