@@ -100,7 +100,9 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("expect", "override a bar by verdict id, e.g. "
                "'baseline/digits/state0/accuracy>=97' (repeatable; ops >=, <=, ==)", (),
                action="append", metavar="ID>=VALUE"),
-    OptionSpec("no_progress", "no progress bars and no live output of commands", False,
+    OptionSpec("no_progress", "no training progress (shown by default past pytest's capture: a "
+               "live bar on a terminal, one line per epoch in a log) and no live output of "
+               "commands", False,
                action="store_true"),
     OptionSpec("threads", f"torch CPU threads for runs on the CPU (default {DEFAULT_THREADS}: "
                "small models gain nothing from more, and threads collapse on shared cores)",

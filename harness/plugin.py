@@ -102,14 +102,15 @@ class _State:
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
+        self.started = time.time()         # the pytest session's start: the report's duration
         try:
             self.options: Options = _read(config)
         except OptionError as exc:
             raise pytest.UsageError(str(exc)) from None
         self.session = None
         self.modules: dict = {}            # collected modules that use the harness, by name
-        self.started = time.time()
         self.session_id = ""               # set when latest/session.json marks this session
+        self.failures_shown: dict = {}     # a run failure's message -> the test that showed it
 
     def mark_start(self) -> None:
         """Mark ``latest/`` as this session's before anything runs (harness.report.marker), so
@@ -157,19 +158,36 @@ def _read(config: pytest.Config) -> Options:
 
 
 def _with_echo(context, config: pytest.Config):
-    """Run contexts print a command's output live, past pytest's capture, escaped."""
+    """Run contexts print a command's output live, and training progress (a live bar on a
+    terminal, one line per epoch otherwise), past pytest's capture, escaped."""
     from dataclasses import replace
 
     from harness.escape import terminal
+    from harness.progress import ProgressOut
+
+    def live() -> bool:
+        reporter = config.pluginmanager.getplugin("terminalreporter")
+        return bool(reporter is not None and reporter.isatty)
 
     def echo(line: str) -> None:
-        capture = config.pluginmanager.getplugin("capturemanager")
-        reporter = config.pluginmanager.getplugin("terminalreporter")
-        if reporter is None:
-            return
-        with capture.global_and_fixture_disabled() if capture else _nothing():
-            reporter.write_line(f"  | {terminal(line)}")
-    return replace(context, echo=echo)
+        _past_capture(config, lambda r: r.write_line(f"  | {terminal(line)}"))
+
+    def progress(text: str) -> None:
+        if live():    # tqdm's redraws ("\r" and the bar) on a line of their own
+            _past_capture(config, lambda r: (r.ensure_newline(), r.write(text, flush=True)))
+        else:
+            _past_capture(config, lambda r: r.write_line(f"harness: {text.rstrip()}"))
+    return replace(context, echo=echo, progress_out=ProgressOut(progress, live))
+
+
+def _past_capture(config: pytest.Config, write) -> None:
+    """``write(terminal reporter)`` with pytest's output capture suspended."""
+    capture = config.pluginmanager.getplugin("capturemanager")
+    reporter = config.pluginmanager.getplugin("terminalreporter")
+    if reporter is None:
+        return
+    with capture.global_and_fixture_disabled() if capture else _nothing():
+        write(reporter)
 
 
 class _nothing:
@@ -333,7 +351,9 @@ def pytest_runtest_call(item: pytest.Item):
     refused = None
     try:
         result = yield
-    except (RunFailed, UnknownBar) as exc:
+    except RunFailed as exc:
+        refused = _once(_state(item.config), item.nodeid, str(exc))
+    except UnknownBar as exc:
         refused = str(exc)
     finally:
         _publish(item, hs)
@@ -344,6 +364,19 @@ def pytest_runtest_call(item: pytest.Item):
     if message:
         pytest.fail(message, pytrace=False)
     return result
+
+
+def _once(state: "_State", nodeid: str, message: str) -> str:
+    """A run failure in full under the first test it fails; the other tests of that case
+    point there in one short line."""
+    from harness.wording import brief
+
+    first = state.failures_shown.setdefault(message, nodeid)
+    if first == nodeid:
+        return message
+    case, _, why = message.partition(": ")
+    return (f"{case}: the run failed (the reason in full under {first.rpartition('::')[2]}): "
+            f"{brief(why, 100)}")
 
 
 def _publish(item: pytest.Item, hs) -> None:
@@ -484,8 +517,9 @@ class _Reporter:
             session.exitstatus = exitstatus = pytest.ExitCode.TESTS_FAILED
         report = build_report(
             profile=hs.profile.name, verdicts=hs.all_verdicts(), tests=hs.tests, records=hs.records,
-            environment=environment(hs.device, hs.root), started=hs.started, finished=time.time(),
-            exit_status=int(exitstatus), session_id=self.state.session_id or None,
+            environment=environment(hs.device, hs.root), started=self.state.started,
+            finished=time.time(), exit_status=int(exitstatus),
+            session_id=self.state.session_id or None,
             options={"profile": hs.profile.name, "device": str(hs.device),
                      "data_root": str(options.data_root) if options.data_root else None,
                      "init": options.init, "expect": list(options.expect), "rerun": options.rerun,

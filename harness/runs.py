@@ -24,7 +24,7 @@ from harness.data.holdout import hold_out
 from harness.environment import environment, git_commit
 from harness.lock import exclusive
 from harness.models import create_model, load_init, model_definition, native_image_size
-from harness.progress import progress_bar
+from harness.progress import ProgressOut, progress_bar
 from harness.prune.masks import MaskSet
 from harness.prune.methods import METHODS
 from harness.prune.structure import families, summary, unit_shares
@@ -48,6 +48,7 @@ class RunContext:
     threads: int = DEFAULT_THREADS
     compile: bool = True       # torch.compile the training forward on CUDA (--no-compile: eager)
     echo: Optional[Callable[[str], None]] = None   # where a command's live output goes
+    progress_out: Optional[ProgressOut] = None     # where progress goes (None: standard error)
     root: Optional[Path] = None   # the project root RunSpec.inputs are relative to (None: cwd)
     log_patterns: Any = None   # the project's declared log format: how a command's log is read
     bars: Any = None           # the session's BarBook: what a stop_on_fail command is judged by
@@ -202,7 +203,7 @@ class Engine:
             return self._shared_dense_state(model)
         recipe = self.spec.recipe
         hooks = self._rewind_capture(model, len(train))
-        with progress_bar(recipe.epochs * train.samples_per_epoch, self._desc(0), self.context.progress) as bar:
+        with self._progress(recipe, train, 0) as bar:
             phase = self._train_phase(model, train, test, recipe, hooks=hooks, progress=bar,
                                       step_fn=self.step_fn)
         state = _state_record(0, phase)
@@ -252,7 +253,7 @@ class Engine:
             model.load_state_dict(self.rewind_weights)
         plan.train.apply()
         hooks = PhaseHooks(penalty=plan.penalty, after_step=plan.train.apply)
-        with progress_bar(recipe.epochs * train.samples_per_epoch, self._desc(index), self.context.progress) as bar:
+        with self._progress(recipe, train, index) as bar:
             phase = self._train_phase(model, train, test, recipe, hooks=hooks, progress=bar,
                                       step_fn=self.step_fn)
         before_cut = plan.penalty.squared_norm().item() if plan.penalty else None
@@ -286,6 +287,10 @@ class Engine:
 
     def _desc(self, index: int) -> str:
         return f"{self.spec.label or self.spec.dataset} state {index}"
+
+    def _progress(self, recipe, train: Batches, index: int):
+        return progress_bar(recipe.epochs * train.samples_per_epoch, self._desc(index),
+                            self.context.progress, epochs=recipe.epochs, out=self.context.progress_out)
 
 
 def batches_for(spec: RunSpec, dataset: Dataset, device: torch.device) -> tuple[Batches, Batches]:

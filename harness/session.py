@@ -20,6 +20,7 @@ from harness.properties import RUN_PROPERTY, VERDICT_PROPERTY
 from harness.record import EpochRecord, RunRecord
 from harness.runs import RunContext
 from harness.suite import BarBook, Case
+from harness.wording import brief
 
 
 class RunFailed(RuntimeError):
@@ -130,7 +131,8 @@ class HarnessSession:
             message = f"the command ran (exit status 0) but its log was not read: {notes['log_unread']}"
         bar = Expectation(f"{case.id}/log", f"Evaluations read from the log of case {case.id}",
                           ">=", 1)
-        evidence = {"note": message, "log": log, "last_output_lines": notes.get("last_output_lines", []),
+        evidence = {"note": message, "error": brief(f"log not read: {notes['log_unread']}"),
+                    "log": log, "last_output_lines": notes.get("last_output_lines", []),
                     "spec": case.spec.to_dict(), "run_id": record.run_id}
         failure = RunFailed(f"{case.id}: {message}", bar.evaluate(0, evidence))
         self.failures[case.id] = failure
@@ -138,7 +140,8 @@ class HarnessSession:
 
     def _failed(self, case: Case, message: str, status: int, tail: list) -> RunFailed:
         bar = Expectation(f"{case.id}/run", f"Run of case {case.id} (exit status)", "==", 0)
-        evidence = {"note": message, "last_output_lines": tail, "spec": case.spec.to_dict()}
+        evidence = {"note": message, "error": brief(message), "last_output_lines": tail,
+                    "spec": case.spec.to_dict()}
         failure = RunFailed(f"{case.id}: {message}", bar.evaluate(status, evidence))
         self.failures[case.id] = failure
         return failure

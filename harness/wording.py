@@ -10,6 +10,7 @@ the numbers and operators written here are safe as they are.
 from __future__ import annotations
 
 import math
+import re
 from typing import Callable, Optional
 
 Esc = Callable[[str], str]
@@ -80,3 +81,23 @@ def bar(op: str, threshold, unit: str, tolerance: float = 0.0, tolerance_se=None
 def span(low, high, unit: str) -> str:
     """``[93.10%, 96.40%]``."""
     return f"[{number(low, unit)}, {number(high, unit)}]"
+
+
+def first_words(text: str, limit: int = 100) -> str:
+    """``text`` cut to ``limit`` characters at the last word boundary before it, marked with
+    ``...`` when cut (a word over the last quarter of the limit is cut where the limit falls)."""
+    text = " ".join(str(text).split())
+    if len(text) <= limit:
+        return text
+    head = text[:limit - 3]
+    boundary = max(head.rfind(c) for c in " ,;/")
+    return (head[:boundary + 1].rstrip(" ,;") if boundary >= limit * 3 // 4 else head) + "..."
+
+
+_PATH = re.compile(r"(?<![\w.:/~])(?:~|\.{1,2})?/(?:[\w.~-]{1,200}/){0,64}([\w.-]{1,200})")   # /a/b, ./a, ~/a
+
+
+def brief(text: str, limit: int = 100) -> str:
+    """``text`` in at most ``limit`` characters for one summary line: each path as its file
+    name (the full text names it), cut between words."""
+    return first_words(_PATH.sub(r"\1", str(text)), limit)

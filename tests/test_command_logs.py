@@ -110,7 +110,7 @@ def test_the_lab_project_fails_then_passes_once_its_pyproject_declares_the_forma
     markdown = (folder / "reports" / "latest" / "report.md").read_text()
     assert first.returncode == 1 and "lab/cifar10/log" in markdown and _runs(folder) == 1
     assert "| `lab/cifar10/log` | 0 | >= 1 |" in markdown and "**pass**" not in markdown
-    assert "its log was not read" in markdown and "harness\\_log\\_patterns" in markdown
+    assert "its log was not read" in markdown and "harness_log_patterns" in markdown
     listed = "".join(f"    '{p}',\n" for p in PATTERNS)      # TOML literal strings
     (folder / "pyproject.toml").write_text(ini + f"harness_log_patterns = [\n{listed}]\n")
     second = subprocess.run([sys.executable, "-m", "pytest", "-q"], cwd=folder, capture_output=True,

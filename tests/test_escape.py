@@ -14,10 +14,21 @@ def test_terminal_shows_escape_sequences_instead_of_running_them():
 
 def test_markdown_text_renders_nothing_but_text():
     shown = md_text("a|b `x` <img src=x onerror=alert(1)> [l](http://e) *e*\nnext")
-    for raw in ("|", "`", "<", ">", "[", "]", "(", ")", "*"):
+    for raw in ("|", "`", "<", "[", "]", "*"):
         assert f"\\{raw}" in shown
     assert "\n" not in shown and "\\x0a" in shown
     assert "\\<img" in shown and " <img" not in shown
+    assert "\\[l\\](http://e)" in shown            # no link: its brackets are escaped
+
+
+def test_markdown_text_escapes_only_what_matters_where_it_stands():
+    """report.md stays readable as raw text: timestamps, percentages, ids and words are as
+    typed; a marker that would start a list, heading or quote at the start is escaped."""
+    for plain in ("2026-12-05T20:53:55+0000", "97.78%", "-20.88 pp", "device_name", "a & b",
+                  "log:imagenet-example run log-0a1b (x86_64, 2 threads)", "v1.2.3!"):
+        assert md_text(plain) == plain
+    assert [md_text(t) for t in ("# h", "- i", "+ i", "> q", "1. x", "---", "__init__", "&amp;")] == [
+        "\\# h", "\\- i", "\\+ i", "\\> q", "1\\. x", "\\---", "\\_\\_init\\_\\_", "\\&amp;"]
 
 
 def test_markdown_code_span_cannot_be_broken_out_of():

@@ -38,7 +38,7 @@ def _by_id(report: dict) -> dict:
     return {v["id"]: v for v in report["verdicts"]}
 
 
-@pytest.mark.parametrize("fmt", ["research", "timm", "mllog"])
+@pytest.mark.parametrize("fmt", ["research", "timm", "mllog", "imagenet-example"])
 def test_the_seeds_run_fails_with_the_gap_and_the_random_start(pytester, logs, fmt, capsys):
     ret, output, report = _suite(pytester, "--from-log", str(logs[(SEED_RUN.name, fmt)]))
     assert ret == 1, output
@@ -72,7 +72,7 @@ def test_the_seeds_run_fails_with_the_gap_and_the_random_start(pytester, logs, f
     assert capsys.readouterr().out == markdown
 
 
-@pytest.mark.parametrize("fmt", ["research", "timm", "mllog"])
+@pytest.mark.parametrize("fmt", ["research", "timm", "mllog", "imagenet-example"])
 def test_a_healthy_pretrained_run_passes_every_verdict(pytester, logs, fmt):
     ret, output, report = _suite(pytester, "--from-log", str(logs[(HEALTHY_RUN.name, fmt)]))
     assert ret == 0, output
@@ -168,3 +168,22 @@ def test_profile_and_expect_mistakes_name_the_option(pytester, logs):
     ret, output, report = _suite(pytester, "--from-log", str(path),
                                  "--expect", "baseline/cifar10/state0/accuracy>=70")
     assert _by_id(report)["baseline/cifar10/state0/accuracy"]["threshold"] == 70
+
+
+def test_a_log_yielding_no_state_says_why_and_the_two_ways_out(pytester):
+    """Lines the research format half-knows (batch lines, but no state header and no
+    valid_accuracy): the failure quotes what was not understood, escaped, the formats tried
+    and how to go on."""
+    log = pytester.path / "other.log"
+    log.write_text("Epoch: [0][0/391]\tLoss 2.3346 (2.3346)\tAccuracy 9.375 (9.375)\n"
+                   "=> saving checkpoint \x1b[2Jckpt.pth\n"
+                   "Epoch: [0][100/391]\tLoss 2.1 (2.2)\tAccuracy 19.5 (14.0)\n"
+                   "val acc 20.66\n")
+    ret, output, report = _suite(pytester, "--from-log", str(log), "--harness-dataset", "cifar10")
+    assert ret == 1 and report["verdicts"] == []
+    assert "no test accuracy for state 0 (0 states, complete=False); nothing to judge; read as the " \
+           "research format (detected: research 2 marker lines, imagenet-example 0 marker lines" in output
+    assert "0 of 4 lines understood" in output
+    assert "not understood: line 1: Epoch: [0][0/391]\tLoss 2.3346" in output
+    assert "line 2: => saving checkpoint \\x1b[2Jckpt.pth" in output and "\x1b[2J" not in output
+    assert f"`harness log {log}`" in output and "harness_log_patterns" in output

@@ -187,3 +187,22 @@ def test_the_page_fits_a_1400_px_window_with_the_evidence_open(report_dir, tmp_p
     assert window == 1400
     assert width <= window, f"the page is {width} px wide in a {window} px window"
 
+
+
+_HEADERS = ("<script>var th = document.querySelectorAll('#verdicts > tbody > tr:first-child > th'); "
+            "var lines = []; for (var i = 0; i < th.length; i++) { var r = document.createRange(); "
+            "r.selectNodeContents(th[i]); lines.push(th[i].textContent + '=' + r.getClientRects().length); }"
+            "document.title = 'lines ' + lines.join(',');</script></body>")
+
+
+@needs_chromium
+def test_no_verdict_column_header_is_broken_inside_a_word(report_dir, tmp_path):
+    """'observed' was drawn as 'observe' over 'd' in its narrow column (a 1400 px window)."""
+    page = render_html(json.loads((report_dir / "report.json").read_text()), report_dir)
+    page = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", page)
+    (tmp_path / "headers.html").write_text(page.replace("</body>", _HEADERS))
+    dom = _chromium(tmp_path / "headers.html", tmp_path / "chromium-profile", "--window-size=1400,900")
+    found = re.search(r"<title>lines ([^<]*)</title>", dom).group(1).split(",")
+    lines = {text: int(n) for text, n in (item.split("=") for item in found)}
+    assert lines["observed"] == 1
+    assert all(n == 1 for text, n in lines.items() if " " not in text), lines   # one word, one line

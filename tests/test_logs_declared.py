@@ -180,7 +180,7 @@ def test_from_log_format_declared_names_the_declared_format(tmp_path):
     resolved = resolve(Options(from_log=log, from_log_format="declared", log_patterns=tuple(LAB)),
                        cuda_available=False)
     assert resolved.log_record.source == "log:declared" and resolved.log_record.dataset == "cifar10"
-    with pytest.raises(OptionError, match="'declared' is unknown; use one of research, mllog"):
+    with pytest.raises(OptionError, match="'declared' is unknown; use one of research, imagenet-example, mllog"):
         resolve(Options(from_log=log, from_log_format="declared"), cuda_available=False)
 
 
@@ -220,3 +220,27 @@ def test_a_pattern_that_backtracks_exponentially_is_refused_when_declared(patter
 @pytest.mark.parametrize("pattern", ["(\\d)(?:ab|cd)+x", "(\\w|\\d)*x", "(\\d)(?:, \\d)*", "Epoch (\\d{1,9})"])
 def test_repetitions_with_one_way_to_match_are_accepted(pattern):
     LogPatterns.from_lines([f"epoch: {pattern}", "test_accuracy: acc=(\\d{1,3})"])
+
+
+# --- step: the first-batch loss ---------------------------------------------------------------
+STEPS = ["epoch: ^epoch (\\d{1,6})", "test_accuracy: acc=([0-9.]{1,20})",
+         "step: ^\\[(\\d{1,9})/\\d{1,9}\\]", "loss: loss=([0-9.]{1,20})"]
+
+
+@pytest.mark.parametrize("first_step, first_loss", [("0", 2.3046), ("1", 2.3046), ("50", None)])
+def test_a_step_line_gives_the_first_batch_loss(tmp_path, first_step, first_loss):
+    path = tmp_path / "steps.log"
+    path.write_text(f"[{first_step}/100] loss=2.3046\n[99/100] loss=1.9\nepoch 0 acc=41.2\n"
+                    "[0/100] loss=1.5\nepoch 1 acc=60.0\n")
+    record = parse_log(path, patterns=LogPatterns.from_lines(STEPS))
+    state = record.state(0)
+    assert state.first_batch_loss == first_loss
+    assert [e.train_loss for e in state.epochs] == [1.9, 1.5]
+    assert record.notes["lines_not_understood"] == 0
+
+
+def test_without_a_step_pattern_no_first_batch_loss_is_claimed(tmp_path):
+    path = tmp_path / "steps.log"
+    path.write_text("[0/100] loss=2.3046\nepoch 0 acc=41.2\n")
+    patterns = LogPatterns.from_lines([p for p in STEPS if not p.startswith("step")])
+    assert parse_log(path, patterns=patterns).state(0).first_batch_loss is None

@@ -33,18 +33,18 @@ def test_the_format_override_wins_and_then_reads_nothing_it_does_not_understand(
 
 
 def test_unknown_format_missing_path_and_undetectable_text(tmp_path):
-    with pytest.raises(LogError, match="--log-format 'csv' is unknown; use one of research, mllog, timm, "
-                                       "pytorch-examples, epoch-acc"):
+    with pytest.raises(LogError, match="--log-format 'csv' is unknown; use one of research, imagenet-example, "
+                                       "mllog, timm, pytorch-examples, epoch-acc"):
         parse_log(SAMPLE_LOG, "csv")
     with pytest.raises(LogError, match="no such file or folder"):
         parse_log(tmp_path / "missing.log")
     (tmp_path / "notes.txt").write_text("hello\nworld\n")
     with pytest.raises(LogError, match="cannot tell its format.*pass --log-format "
-                                       "research\\|mllog\\|timm\\|pytorch-examples\\|epoch-acc"):
+                                       "research\\|imagenet-example\\|mllog\\|timm\\|pytorch-examples\\|epoch-acc"):
         parse_log(tmp_path / "notes.txt")
     with pytest.raises(LogError, match="is a folder; the research format reads one log file"):
         parse_log(tmp_path, "research")
 
 
 def test_registry_names():
-    assert list(FORMATS) == ["research", "mllog", "timm", "pytorch-examples", "epoch-acc"]
+    assert list(FORMATS) == ["research", "imagenet-example", "mllog", "timm", "pytorch-examples", "epoch-acc"]

@@ -71,7 +71,7 @@ def test_a_session_that_judged_nothing_is_failed_in_every_report_and_the_gate(tm
     paths = write_reports(empty, tmp_path)
     md = paths["markdown"].read_text()
     assert md.startswith("# harness report: FAILED\n") and "passed" not in md.splitlines()[0]
-    assert "**FAILED**: no verdict was recorded: the session judged nothing \\(pytest exit status 5\\)" in md
+    assert "**FAILED**: no verdict was recorded: the session judged nothing (pytest exit status 5)" in md
     assert "<h1 class=\"failed\">harness report: FAILED</h1>" in paths["html"].read_text()
     assert status_line(empty) == ("harness: FAILED, 0/0 verdicts passed: no verdict was recorded: "
                                   "the session judged nothing (pytest exit status 5)")
@@ -260,3 +260,53 @@ def test_report_json_is_strict_json_whatever_the_values(tmp_path):
     data = json.loads(text, parse_constant=refuse)
     assert data["verdicts"][0]["observed"] is None and data["verdicts"][0]["evidence"]["loss"] is None
     assert cli_main(["gate", str(tmp_path / "latest")]) == 1   # and it reads back as a failure
+
+
+def test_markdown_raw_text_is_readable_and_cuts_evidence_between_words():
+    long_note = "word " * 60
+    v = Expectation("c/cut", "C cut", ">=", 95, "%").evaluate_accuracy(
+        97, 100, {"path": "/data/run-1/ckpt.pth", "log": long_note})
+    report = build_report(profile="smoke", verdicts=[v], tests=[], records={}, environment={},
+                          started=0.0, finished=1.0)
+    md = render_markdown(report)
+    header = md.splitlines()[2]
+    assert re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+0000$", header), header   # no "\-" or "\+"
+    assert "97.00%" in md and "\\." not in md and "\\-" not in md
+    evidence = next(line for line in md.splitlines() if "evidence:" in line)
+    assert "path=/data/run-1/ckpt.pth" in evidence
+    assert evidence.endswith(" word word...")                 # not " word wo..."
+
+
+def test_the_reports_duration_is_the_sessions_not_the_report_writings(pytester):
+    """The harness session is made when a test first needs it (collection); the report's
+    duration starts with pytest's session, before that."""
+    pytester.makeconftest("""
+        import time
+        def pytest_sessionstart(session):
+            session.config._sessionstart_wall = time.time()
+        def pytest_sessionfinish(session):
+            (session.config.rootpath / "sessionstart.txt").write_text(repr(session.config._sessionstart_wall))
+    """)
+    pytester.makepyfile(test_one="""
+        from suites.profiles import BASELINE_BARS as HARNESS_BARS
+
+        def test_one(harness):
+            harness.check("baseline/digits/state0/accuracy", 99.0)
+    """)
+    result = pytester.runpytest("-p", "no:randomly")
+    result.assert_outcomes(passed=1)
+    timings = json.loads((pytester.path / "reports" / "latest" / "report.json").read_text())["timings"]
+    assert timings["started"] <= float((pytester.path / "sessionstart.txt").read_text())
+    assert timings["duration_s"] == round(timings["finished"] - timings["started"], 3)
+
+
+def test_a_run_that_could_not_be_made_says_what_failed_in_the_summary_line():
+    from harness.wording import brief
+
+    why = ("--init /home/me/project/checkpoints/vit_small_cifar10_pretrained_init.pth.tar does not "
+           "fit the model: the file holds 197 position tokens; 51/51 keys shape-mismatched")
+    run = Expectation("baseline/digits/run", "Run of case baseline/digits (exit status)", "==", 0)
+    line, = summary_lines([run.evaluate(1, {"note": why, "error": brief(why)})])
+    assert line == ("FAIL  baseline/digits/run  --init vit_small_cifar10_pretrained_init.pth.tar does "
+                    "not fit the model: the file holds 197...")
+    assert brief("51/51 weight matrices, 3/6 heads, see ./runs/a.log") == "51/51 weight matrices, 3/6 heads, see a.log"

@@ -4,6 +4,11 @@ The names and what each reads are :data:`harness.logsyntax.NAMES` (the one list 
 ``harness log --help`` and docs/logs.md show). Each pattern is searched in every line; group 1, or
 the named groups, carry the values. An epoch enters the record when its test accuracy is printed.
 
+First batch: the loss (``loss`` pattern) printed on the first line a ``step`` pattern matches in a
+state, before the state's first evaluation, is the state's first-batch loss (the evidence the
+pretrained-start verdict quotes beside ln(classes)); a ``step`` pattern's group 1 (or
+``(?P<step>...)``), when it has one, must read 0 or 1 there (a later batch is no first batch).
+
 Phases: without a ``state`` pattern, an epoch counter that goes back to (or below) the first
 epoch its state printed begins a new state (a fine-tuning phase after a regularizing one, each
 counting from 0), and the record's ``notes["phases"]`` says where; a counter that goes back less
@@ -143,6 +148,8 @@ class _Reader:
         self.evals: list = []      # _Eval, in the order the log printed them
         self.printed: dict = {}    # state -> [first epoch printed, last epoch printed]
         self.number = 0
+        self.step_line: Optional[int] = None   # the line of a state's first step, before its evaluations
+        self.first_loss: dict = {}   # state -> the loss printed on that line
 
     def line(self, number: int, text: str) -> bool:
         text, hit, self.number = text[:MAX_EVENT_CHARS], False, number
@@ -206,14 +213,28 @@ class _Reader:
         self.epoch = value
         return True
 
+    def _state_index(self) -> int:
+        return self.state.index if self.state is not None else 0
+
     def on_step(self, m: re.Match) -> None:
-        pass   # counted as understood; the first-batch loss comes with the loss pattern
+        """Counted as understood; the state's first step line (index 0 or 1 when the pattern
+        reads one) is where its first-batch loss is read."""
+        index = self._state_index()
+        if index in self.first_loss or any(e.state == index for e in self.evals):
+            return
+        value = _group(m, "step", 1) if m.re.groups else None
+        if value is None or (value.isdigit() and int(value) <= 1):
+            self.step_line = self.number
+            self.first_loss.setdefault(index, None)
 
     def on_loss(self, m: re.Match) -> bool:
         try:
             self.loss = float(_group(m, "loss", 1))
         except (TypeError, ValueError):
             return False
+        index = self._state_index()
+        if self.step_line == self.number and self.first_loss.get(index, 0) is None:
+            self.first_loss[index] = self.loss
         return True
 
     def on_test_correct_total(self, m: re.Match) -> bool:
@@ -299,6 +320,9 @@ class _Reader:
                              f"of the same epoch (epochs {min(epochs)}-{max(epochs)}): a resumed run, "
                              f"or phases the format does not tell apart (declare a state pattern)")
         for state in self.states.values():
+            loss = self.first_loss.get(state.index)
+            if loss is not None and math.isfinite(loss):
+                state.first_batch_loss = loss
             first_n = state.epochs[0].test_n if state.epochs else None
             if first_n and all(e.test_n == first_n for e in state.epochs):
                 state.test_n = state.epochs[0].test_n

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
-from harness.logs import arguments, declared, mllog, research, timm
+from harness.logs import arguments, declared, imagenet, mllog, research, timm
 from harness.logs.source import LogError, LogLines, read_lines
 from harness.record import RunRecord
 
@@ -45,6 +45,7 @@ def _declared_format(patterns: declared.LogPatterns, description: str) -> LogFor
 
 FORMATS: dict[str, LogFormat] = {
     research.NAME: _text_format(research),
+    imagenet.NAME: _text_format(imagenet),
     mllog.NAME: _text_format(mllog),
     timm.NAME: LogFormat(timm.NAME, timm.DESCRIPTION,
                          lambda path, lines: timm.parse_folder(path), lambda path, lines: timm.sniff_path(path)),
@@ -66,18 +67,23 @@ def _source(path: Path) -> Optional[LogLines]:
     return None if path.is_dir() or path.name == timm.SUMMARY else read_lines(path)
 
 
+def _scores(path: Path, lines: Optional[LogLines], formats: dict) -> dict:
+    """How many marker lines of each format the log holds, generic formats counted apart."""
+    return {name: fmt.sniff(path, lines) for name, fmt in formats.items()}
+
+
 def _detect(path: Path, lines: Optional[LogLines], option: str,
-            formats: Optional[dict] = None) -> str:
+            formats: Optional[dict] = None, scores: Optional[dict] = None) -> str:
     formats = formats or FORMATS
-    scores = {name: fmt.sniff(path, lines) for name, fmt in formats.items()}
+    scores = dict(scores if scores is not None else _scores(path, lines, formats))
     marked = {n: v for n, v in scores.items() if n not in GENERIC and v > 0}
     if marked:   # a format's own markers (MLPerf events, a user's declaration) outrank
         scores = marked   # generic "Epoch ... acc=" lines, which many logs also print
     best = max(scores, key=scores.get)
     if scores[best] <= 0:
         raise LogError(f"{path}: cannot tell its format (no Namespace/Epoch:/valid_accuracy "
-                       f"lines, no :::MLLOG lines, no summary.csv); pass {option} "
-                       f"{'|'.join(FORMATS)}, or declare its format (harness_log_patterns; "
+                       f"lines, no Prec@1/Acc@1 lines, no :::MLLOG lines, no summary.csv); pass "
+                       f"{option} {'|'.join(FORMATS)}, or declare its format (harness_log_patterns; "
                        f"harness log FILE --pattern NAME=REGEX tries one)")
     return best
 
@@ -100,9 +106,17 @@ def parse_log(path: Path, fmt: Optional[str] = None, option: str = "--log-format
     if fmt is not None and fmt not in formats:
         raise LogError(f"{option} {fmt!r} is unknown; use one of {', '.join(formats)}")
     lines = _source(path)
-    name = fmt or _detect(path, lines, option, formats)
+    if fmt is None:
+        scores = _scores(path, lines, formats)
+        name = _detect(path, lines, option, formats, scores)
+        chosen = "detected: " + ", ".join(f"{n} {v} marker line{'s' * (v != 1)}"
+                                          for n, v in sorted(scores.items(), key=lambda kv: -kv[1]))
+    else:
+        name, chosen = fmt, f"named ({option} {fmt})"
     facts, lines = formats[name].read(path, lines)
-    return to_record(name, lines, facts)
+    record = to_record(name, lines, facts)
+    record.notes["format_chosen"] = chosen
+    return record
 
 
 def to_record(fmt: str, lines: LogLines, facts: dict) -> RunRecord:

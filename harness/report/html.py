@@ -33,12 +33,13 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bott
 table{border-collapse:collapse;margin:8px 0;font-size:13px;max-width:100%}
 th,td{border:1px solid #d5d8e0;padding:4px 8px;text-align:left;vertical-align:top;
 overflow-wrap:anywhere;word-break:break-word}
-th{background:#f1f3f8}tr.fail td{background:#fdeceb}tr.regression td{background:#fbd9d6}
+th{background:#f1f3f8;overflow-wrap:normal;word-break:normal}
+tr.fail td{background:#fdeceb}tr.regression td{background:#fbd9d6}
 table#verdicts{table-layout:fixed;width:100%}
-#verdicts col.id{width:16%}#verdicts col.n{width:6%}#verdicts col.bar{width:8%}
+#verdicts col.id{width:16%}#verdicts col.n{width:7%}#verdicts col.bar{width:8%}
 #verdicts col.gap{width:14%}#verdicts col.res{width:6%}#verdicts col.hist{width:10%}
 #verdicts col.spark{width:130px}#verdicts col.ev{width:auto}
-td.evidence table{width:100%;table-layout:fixed}td.evidence th{width:35%}
+td.evidence table{width:100%;table-layout:fixed}td.evidence th{width:35%;overflow-wrap:anywhere}
 td.num,.num{text-align:right;font-variant-numeric:tabular-nums}.why{color:#7a1f19;margin-top:4px}
 code,pre{font-family:ui-monospace,monospace}
 pre{background:#f6f7fa;padding:8px;overflow:auto;max-height:320px;white-space:pre-wrap;

@@ -8,6 +8,7 @@ cell or a code span, nor inject markdown or HTML into the report or the job summ
 from __future__ import annotations
 
 from harness.escape import md_code, md_text
+from harness.wording import first_words
 from harness.gate import session_status, verdict_of
 from harness.report import cells
 from harness.report.pruning import pruning_lines
@@ -79,8 +80,7 @@ def _evidence_lines(verdicts: list) -> list[str]:
 
 
 def _short(value: object, limit: int = 160) -> str:
-    text = str(value)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    return first_words(str(value), limit)
 
 
 def _run_lines(runs: list) -> list[str]:

@@ -17,6 +17,10 @@ def summary_lines(verdicts: list[Verdict]) -> list[str]:
     lines = []
     for v in sorted(verdicts, key=lambda v: (v.passed, v.id)):
         mark = "PASS" if v.passed else "FAIL"
+        error = (v.evidence or {}).get("error") if not v.passed else None
+        if error:     # a run that could not be made: what failed, not "1 == 0"
+            lines.append(f"{mark}  {ids[v.id]:<{width}}  {terminal(error)}")
+            continue
         bar = terminal(cells.bar(v))
         lines.append(f"{mark}  {ids[v.id]:<{width}}  {terminal(cells.fmt(v.observed, v.unit)):>9}  "
                      f"{bar:>11}  {terminal(v.gap_text())}")

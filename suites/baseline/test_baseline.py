@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.logs.unread import why_unread
 from harness.recipes import assess
 from harness.start import epoch_zero, start_evidence
 from ..profiles import BASELINE_BARS, BASELINE_CASES
@@ -18,9 +19,10 @@ HARNESS_BARS = BASELINE_BARS
 def _state0(record):
     state = record.state(0)
     if state is None or state.best_epoch is None:
+        why = f"; {why_unread(record)}" if record.source.startswith("log:") else ""
         pytest.fail(f"{record.source} run {record.run_id}: no test accuracy for state 0 "
-                    f"({len(record.states)} states, complete={record.complete}); nothing to judge",
-                    pytrace=False)
+                    f"({len(record.states)} states, complete={record.complete}); nothing to "
+                    f"judge{why}", pytrace=False)
     return state
 
 
