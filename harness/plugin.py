@@ -134,6 +134,7 @@ class _State:
 
     def activate(self):
         if self.session is None:
+            from harness.echo import with_echo
             from harness.options import resolve
             from harness.report import check_reports_dir
             from harness.report.history import HistoryError
@@ -147,7 +148,7 @@ class _State:
                 raise pytest.UsageError(str(exc)) from None
             self.session = HarnessSession(self.options, resolved, Path(self.config.rootpath))
             if self.options.progress:
-                self.session.context = _with_echo(self.session.context, self.config)
+                self.session.context = with_echo(self.session.context, self.config)
         return self.session
 
 
@@ -155,47 +156,6 @@ def _read(config: pytest.Config) -> Options:
     ini_base = Path(config.inipath).parent if config.inipath else Path(config.rootpath)
     return read_options(config.getoption, config.getini, Path(config.invocation_params.dir),
                         ini_base)
-
-
-def _with_echo(context, config: pytest.Config):
-    """Run contexts print a command's output live, and training progress (a live bar on a
-    terminal, one line per epoch otherwise), past pytest's capture, escaped."""
-    from dataclasses import replace
-
-    from harness.escape import terminal
-    from harness.progress import ProgressOut
-
-    def live() -> bool:
-        reporter = config.pluginmanager.getplugin("terminalreporter")
-        return bool(reporter is not None and reporter.isatty)
-
-    def echo(line: str) -> None:
-        _past_capture(config, lambda r: r.write_line(f"  | {terminal(line)}"))
-
-    def progress(text: str) -> None:
-        if live():    # tqdm's redraws ("\r" and the bar) on a line of their own
-            _past_capture(config, lambda r: (r.ensure_newline(), r.write(text, flush=True)))
-        else:
-            _past_capture(config, lambda r: r.write_line(f"harness: {text.rstrip()}"))
-    return replace(context, echo=echo, progress_out=ProgressOut(progress, live))
-
-
-def _past_capture(config: pytest.Config, write) -> None:
-    """``write(terminal reporter)`` with pytest's output capture suspended."""
-    capture = config.pluginmanager.getplugin("capturemanager")
-    reporter = config.pluginmanager.getplugin("terminalreporter")
-    if reporter is None:
-        return
-    with capture.global_and_fixture_disabled() if capture else _nothing():
-        write(reporter)
-
-
-class _nothing:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _state(config: pytest.Config) -> "_State":
@@ -435,23 +395,6 @@ def pytest_xdist_auto_num_workers(config: pytest.Config):
 
 
 # --- reports ----------------------------------------------------------------------------------
-def _extended(config: pytest.Config, report: dict) -> str:
-    """Run the pytest_harness_update_json hooks on ``report``; "" when it is still a report, else
-    the one line saying what they broke."""
-    from harness.escape import dumps, terminal
-    from harness.report.validate import ReportError, validate_report
-
-    config.hook.pytest_harness_update_json(config=config, report=report)
-    try:
-        validate_report(report)
-        dumps(report)
-    except (ReportError, ValueError, TypeError) as exc:
-        return terminal(f"harness: ERROR: a pytest_harness_update_json hook left the report invalid "
-                        f"({exc}); no report was written: keep report.json's fields and strict "
-                        f"JSON values")
-    return ""
-
-
 class _Reporter:
     """Registered in the controlling process: records test outcomes and writes the reports at
     the end, for a session that used the harness."""
@@ -507,7 +450,7 @@ class _Reporter:
             return
         from harness.environment import environment
         from harness.report import build_report
-        from harness.report.writer import publish_or_say
+        from harness.report.writer import publish_or_say, updated_by_hooks
 
         options = hs.options
         if self.outcomes and not hs.all_verdicts() and exitstatus == pytest.ExitCode.OK:
@@ -526,7 +469,7 @@ class _Reporter:
                      "from_log": str(options.from_log) if options.from_log else None,
                      "from_run": str(options.from_run) if options.from_run else None,
                      "log_format": options.from_log_format, "dataset": options.dataset})
-        self.error = _extended(session.config, report)
+        self.error = updated_by_hooks(session.config, report)
         if self.error:
             session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
             return

@@ -82,3 +82,20 @@ def publish_or_say(report: dict, reports_dir: Path) -> tuple[dict, str]:
     return {}, terminal(f"harness: the session's reports were not written under {reports_dir} "
                         f"({reason}); the session fails: free space or fix the folder, then run "
                         f"it again")
+
+
+def updated_by_hooks(config, report: dict) -> str:
+    """Run the ``pytest_harness_update_json`` hooks of pytest ``config`` on ``report``; "" when
+    it is still a report, else the one line saying what they broke."""
+    from harness.escape import dumps, terminal
+    from harness.report.validate import ReportError, validate_report
+
+    config.hook.pytest_harness_update_json(config=config, report=report)
+    try:
+        validate_report(report)
+        dumps(report)
+    except (ReportError, ValueError, TypeError) as exc:
+        return terminal(f"harness: ERROR: a pytest_harness_update_json hook left the report invalid "
+                        f"({exc}); no report was written: keep report.json's fields and strict "
+                        f"JSON values")
+    return ""
