@@ -78,7 +78,7 @@ def test_every_log_sample_reads_as_its_page_says(tmp_path):
         assert record.source == f"log:{fmt}", name
         assert round(record.states[0].best_accuracy, 2) == float(best), name
         formats.add(fmt)
-    assert formats == {"research", "mllog", "timm", "pytorch-examples", "epoch-acc"}
+    assert formats == {"research", "imagenet-example", "mllog", "timm", "pytorch-examples", "epoch-acc"}
 
 
 def test_every_page_is_in_the_navigation_and_notes_stay_out():
