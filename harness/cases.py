@@ -168,24 +168,11 @@ def suite_file_case(text: str, profile: str) -> RunSpec:
         raise OptionError(f"--case {text!r}: expected SUITE_FILE::NAME with an existing suite file, "
                           f"e.g. suites/baseline/test_baseline.py::cifar10")
     sys.path.insert(0, str(Path.cwd()))
-    module = _import_as_pytest(path.resolve())
+    from harness.imports import import_as_pytest
+
+    module = import_as_pytest(path.resolve())
     cases = {c.name: c for c in cases_for(getattr(module, "HARNESS_CASES", None), profile)}
     if name not in cases or isinstance(cases[name].spec, CommandSpec):
         raise OptionError(f"--case {text!r}: {file} declares no engine case {name!r} for profile "
                           f"{profile}; known: {', '.join(sorted(cases)) or 'none'}")
     return cases[name].spec
-
-
-def _import_as_pytest(path):
-    """The module of ``path`` imported as pytest's default import mode does: inside packages
-    (folders with ``__init__.py``) by its dotted name from the outermost one, whose parent goes
-    on sys.path (so the bundled suites' relative imports work); else by its file name."""
-    import importlib
-    import sys
-
-    top = path.parent
-    while (top / "__init__.py").is_file():
-        top = top.parent
-    names = path.relative_to(top).with_suffix("").parts
-    sys.path.insert(0, str(top))
-    return importlib.import_module(".".join(names))

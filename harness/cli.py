@@ -8,12 +8,9 @@ from pathlib import Path
 from typing import Callable
 
 from harness import __version__
+from harness.usage import CliError, declared_patterns
 
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable]] = {}
-
-
-class CliError(Exception):
-    """A usage mistake: printed as one line, exit code 2."""
 
 
 def command(name: str, help_text: str, configure: Callable[[argparse.ArgumentParser], None]):
@@ -97,7 +94,7 @@ def _log(args: argparse.Namespace) -> int:
     from harness.runfolder.summary import folder_lines
 
     try:
-        patterns = _declared_patterns(args.pattern)
+        patterns = declared_patterns(args.pattern)
         run = _run_folder(args.path, args.run_log, args.layout, patterns)
         if args.checks and run is None:
             raise CliError(terminal(f"--checks: {args.path} is no pruning run folder"))
@@ -114,16 +111,6 @@ def _log(args: argparse.Namespace) -> int:
     failed = _checked(run, lines) if args.checks else False
     sys.stdout.write("".join(terminal(line) + "\n" for line in lines))
     return 1 if failed else 0
-
-
-def _declared_patterns(given: list):
-    """``--pattern`` lines, else the project's ``harness_log_patterns`` (None: neither)."""
-    from harness.inifile import log_patterns
-    from harness.logs.declared import LogPatterns
-
-    if given:
-        return LogPatterns.from_lines(given, "--pattern")
-    return log_patterns(Path.cwd())
 
 
 def _run_folder(path: Path, log: Path | None, declared: list, patterns=None):

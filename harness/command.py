@@ -205,8 +205,8 @@ def execute(spec: CommandSpec, cwd: Path, output: Path,
     standard output and error streamed line by line into ``output`` (its first MAX_OUTPUT_BYTES,
     then a line saying it was cut) and to ``echo``; raise CommandFailed on a non-zero status, a
     signal or the timeout. Memory stays bounded whatever the command prints. ``judge`` (see
-    :func:`harness.watch.inline.stop_rule`) sees each line; when it gives a reason the whole group
-    is stopped at once and CommandFailed says why."""
+    :func:`harness.watch.inline.stop_rule`, passed in by the session) sees each line; when it
+    gives a reason the whole group is stopped at once and CommandFailed says why."""
     from harness.process import OwnedProcess
 
     env = dict(os.environ, **dict(spec.env))
@@ -338,9 +338,11 @@ def _stop_rule(spec: CommandSpec, context, cwd: Path, patterns):
     """With ``stop_on_fail``: the watcher that judges the command's log as it runs."""
     if not spec.stop_on_fail:
         return None
-    from harness.watch.inline import stop_rule
-
-    return stop_rule(spec, getattr(context, "bars", None), patterns, cwd)
+    rule = getattr(context, "stop_rule", None)
+    if rule is None:
+        raise ValueError("CommandSpec.stop_on_fail needs a watcher to judge the command as it runs; "
+                         "run it in a pytest session (or `harness watch -- COMMAND`)")
+    return rule(spec, getattr(context, "bars", None), patterns, cwd)
 
 
 def _kept(folder: Path) -> Path:

@@ -120,3 +120,15 @@ def source_digest(path: str) -> str:
     except (OSError, TypeError):
         return f"module {module.__name__} (no source file)"
     return hashlib.sha256(source.encode()).hexdigest()
+
+
+def import_as_pytest(path: Path) -> ModuleType:
+    """The module of ``path`` imported as pytest's default import mode does: inside packages
+    (folders with ``__init__.py``) by its dotted name from the outermost one, whose parent goes
+    on sys.path (so the bundled suites' relative imports work); else by its file name."""
+    top = path.parent
+    while (top / "__init__.py").is_file():
+        top = top.parent
+    names = path.relative_to(top).with_suffix("").parts
+    sys.path.insert(0, str(top))
+    return importlib.import_module(".".join(names))

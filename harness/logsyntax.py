@@ -11,7 +11,8 @@ PATTERNS = {
     "test_correct_total": "the test counts: groups correct and total (or 1 and 2), preferred "
                           "over a printed percentage",
     "loss": "the training loss (the last one before an evaluation is the epoch's)",
-    "step": "a batch inside an epoch: group 1 its index; the loss on a state's first step line (0 or 1) is the first-batch loss",
+    "step": "a batch inside an epoch: group 1 its index; the loss on a state's first step "
+            "line (0 or 1) is the first-batch loss",
     "state": "a pruning state or phase header: group 1 its index (else the next index)",
     "arguments": "where a run-argument list starts: the text after the match is read as "
                  "key=value, ... (argparse's Namespace) or as a JSON object {...}",

@@ -52,6 +52,8 @@ class RunContext:
     root: Optional[Path] = None   # the project root RunSpec.inputs are relative to (None: cwd)
     log_patterns: Any = None   # the project's declared log format: how a command's log is read
     bars: Any = None           # the session's BarBook: what a stop_on_fail command is judged by
+    stop_rule: Optional[Callable] = None   # builds a stop_on_fail command's line judge (the
+                                           # session passes harness.watch.inline.stop_rule)
 
     @property
     def store(self) -> RunStore:

@@ -46,11 +46,14 @@ class HarnessSession:
         self.log_patterns = resolved.log_patterns
         self.root = Path(root) if root is not None else Path.cwd()
         self.book = BarBook(self.profile.name, resolved.overrides, resolved.config_bars)
+        from harness.watch.inline import stop_rule
+
         self.context = RunContext(device=self.device, reports_dir=Path(options.reports_dir),
                                   data_root=options.data_root, download=options.download,
                                   rerun=options.rerun, progress=options.progress,
                                   threads=options.threads, compile=options.compile, root=self.root,
-                                  log_patterns=resolved.log_patterns, bars=self.book)
+                                  log_patterns=resolved.log_patterns, bars=self.book,
+                                  stop_rule=stop_rule)
         self.started = time.time()
         self.records: dict[str, RunRecord] = {}
         self.failures: dict[str, RunFailed] = {}

@@ -54,12 +54,12 @@ def _check_overrides(book: BarBook) -> None:
 
 def _suite_bars(path: Path) -> list:
     """The ``HARNESS_BARS`` of a suite file, imported as pytest imports it."""
-    from harness.cases import _import_as_pytest
+    from harness.imports import import_as_pytest
 
     if not path.is_file():
         raise BarsError(f"--bars-from {path}: no such file; pass a suite module that declares "
                         f"HARNESS_BARS")
-    module = _import_as_pytest(path.resolve())
+    module = import_as_pytest(path.resolve())
     bars = getattr(module, "HARNESS_BARS", None)
     if not bars:
         raise BarsError(f"--bars-from {path}: the module declares no HARNESS_BARS")

@@ -53,7 +53,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def settings(args: argparse.Namespace, command_dir: Path | None):
-    from harness.cli import CliError, _declared_patterns
+    from harness.usage import CliError, declared_patterns
     from harness.logs import LogError
     from harness.watch.bars import BarsError, bar_book
     from harness.watch.watcher import Settings
@@ -63,7 +63,7 @@ def settings(args: argparse.Namespace, command_dir: Path | None):
         if value is not None and not value > 0:
             raise CliError(f"--{name} must be a number of seconds > 0, got {value!r}")
     try:
-        patterns = _declared_patterns(args.pattern)
+        patterns = declared_patterns(args.pattern)
         profile = args.profile if args.profile != "auto" else "smoke"
         book = bar_book(profile, args.expect, args.bars_from, Path.cwd())
     except (LogError, BarsError) as exc:
@@ -77,7 +77,7 @@ def settings(args: argparse.Namespace, command_dir: Path | None):
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.cli import CliError
+    from harness.usage import CliError
 
     command = getattr(args, "command_argv", None)
     if command is not None:
@@ -100,7 +100,7 @@ def say(line: str) -> None:
 
 
 def _watch_log(args: argparse.Namespace, how) -> int:
-    from harness.cli import CliError
+    from harness.usage import CliError
     from harness.logs import LogError
     from harness.watch.runner import exit_status, follow_log, publish, report_of, summary_lines
     from harness.watch.watcher import Watch

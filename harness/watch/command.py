@@ -31,7 +31,7 @@ def _say(line: str) -> None:
 
 
 def watch_command(args, argv: list, settings) -> int:
-    from harness.cli import CliError
+    from harness.usage import CliError
     from harness.report import ReportsDirError, check_reports_dir
 
     reports = Path(args.reports_dir) if args.reports_dir is not None else Path("reports")
@@ -59,7 +59,7 @@ def watch_command(args, argv: list, settings) -> int:
 
 
 def _run(watch: Watch, argv: list, output: Path, log: Optional[Path], grace: float) -> Outcome:
-    from harness.cli import CliError
+    from harness.usage import CliError
     from harness.process import OwnedProcess
 
     env = dict(os.environ, PYTHONUNBUFFERED="1")
