@@ -16,6 +16,7 @@ from typing import Any, Callable, Optional
 
 from harness import logsyntax                 # imports nothing
 from harness.threads import DEFAULT_THREADS   # torch-free: the plugin reads options at startup
+from harness.timmref import TimmRefError, timm_name   # imports nothing
 
 
 class OptionError(ValueError):
@@ -47,6 +48,21 @@ def _path(text: str) -> Path:
     return Path(text)
 
 
+def _absolute(value: Any, base: Path) -> Any:
+    """A relative path made absolute from ``base``; any other value as it is."""
+    if isinstance(value, Path) and not value.is_absolute():
+        return base / value
+    return value
+
+
+def _init_at(value: Any, base: Path) -> Any:
+    """An init fixed when read: ``timm:NAME`` as given, a file's path made absolute from
+    ``base`` (the invocation folder for --harness-init, the ini file's folder for harness_init)."""
+    if not isinstance(value, str) or _init_timm_name(value) is not None:
+        return value
+    return value if Path(value).is_absolute() else str(base / value)
+
+
 @dataclass(frozen=True)
 class OptionSpec:
     """One option: ``--harness-<name>``, the short ``--<name>`` where free, ini ``harness_<name>``."""
@@ -62,6 +78,7 @@ class OptionSpec:
     short: bool = True              # offer --<name> when no other plugin owns it
     cli: bool = True                # False: an ini setting only
     lines: bool = False             # an ini list, one entry per line
+    anchor: Callable[[Any, Path], Any] = _absolute   # a value read, fixed against its base folder
 
     @property
     def flag(self) -> str:
@@ -91,8 +108,9 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("download", "let torchvision download missing CIFAR data into the data root",
                False, action="store_true"),
     OptionSpec("init", "init checkpoint for every run: a local file, or timm:NAME for timm's hub "
-               "weights; an init claims a pretrained start and is judged as one", metavar="FILE",
-               ini=True),
+               "weights; an init claims a pretrained start and is judged as one (a relative "
+               "harness_init in the ini file is read from the ini file's folder)", metavar="FILE",
+               ini=True, anchor=_init_at),
     OptionSpec("reports_dir", "where latest/ (report.json, .md, .html), runs/ and "
                "history.sqlite go (default: reports)", Path("reports"), type=_path,
                metavar="DIR", ini=True),
@@ -205,8 +223,8 @@ def read_options(getoption: Callable[[str], Any], getini: Callable[[str], Any],
             continue
         given.append(spec.name)
         if isinstance(value, (list, tuple)):
-            value = tuple(_absolute(v, base) for v in value)
-        values[spec.name] = _absolute(value, base)
+            value = tuple(spec.anchor(v, base) for v in value)
+        values[spec.name] = spec.anchor(value, base)
     return Options(**values, given=tuple(given))
 
 
@@ -227,12 +245,6 @@ def _from_ini(spec: OptionSpec, raw: Any) -> Any:
     except ValueError:
         raise OptionError(f"{spec.ini_key} = {text!r} in the ini file: expected "
                           f"{getattr(spec.type, '__name__', 'a value')}") from None
-
-
-def _absolute(value: Any, base: Path) -> Any:
-    if isinstance(value, Path) and not value.is_absolute():
-        return base / value
-    return value
 
 
 # --- validation at the edge --------------------------------------------------------------------
@@ -331,21 +343,25 @@ def check_device(text: Optional[str]):
     return _device(text, torch.cuda.is_available())
 
 
+def _init_timm_name(init: str) -> Optional[str]:
+    try:
+        return timm_name(init)
+    except TimmRefError as exc:
+        raise OptionError(f"--harness-init {exc}") from None
+
+
 def _check_init(init: Optional[str]) -> None:
-    if init is None:
-        return
-    if init.startswith("timm:"):
-        if len(init) == 5:
-            raise OptionError("--harness-init timm:NAME needs a timm model name after 'timm:'")
+    if init is None or _init_timm_name(init) is not None:
         return
     if not Path(init).is_file():
-        raise OptionError(f"--harness-init {init!r}: no such file; pass a checkpoint file or "
-                          f"timm:NAME")
+        raise OptionError(f"--harness-init {init!r}: no such file (harness_init in the ini file "
+                          f"is read from the ini file's folder, --harness-init from where pytest "
+                          f"started); pass a checkpoint file or timm:NAME")
 
 
 def init_path(init: Optional[str]) -> Optional[str]:
     """An init as runs record it: a file's absolute path, or ``timm:NAME`` as given."""
-    if init is None or init.startswith("timm:"):
+    if init is None or _init_timm_name(init) is not None:
         return init
     return str(Path(init).resolve())
 
@@ -397,7 +413,7 @@ def _checkpoints(options: Options) -> tuple:
         raise OptionError(f"--harness-checkpoints {' '.join(map(str, paths))}: no checkpoint "
                           f"files (.safetensors, .pth, .pth.tar, .pt, .bin, .ckpt) there")
     found = [CheckpointFile(str(f)) for f in files]
-    if options.init and not options.init.startswith("timm:"):
+    if options.init and _init_timm_name(options.init) is None:
         found.append(CheckpointFile(str(Path(options.init)), claim="the --init of a run",
                                     name=f"--init {options.init}"))
     return tuple(found)

@@ -29,6 +29,7 @@ from harness.prune.masks import MaskSet
 from harness.prune.methods import METHODS
 from harness.prune.structure import families, summary, unit_shares
 from harness.threads import DEFAULT_THREADS, cpu_threads
+from harness.timmref import timm_name
 from harness.record import RunRecord, StateRecord
 from harness.spec import RunSpec
 from harness.store import RunStore
@@ -63,7 +64,7 @@ class RunContext:
 def init_digest(init: Optional[str]) -> str:
     if init is None:
         return ""
-    if init.startswith("timm:"):
+    if timm_name(init) is not None:
         return init
     return file_digest(init)
 

@@ -111,6 +111,8 @@ def test_an_unreadable_or_unusable_init_is_a_model_error(tmp_path):
     with pytest.raises(ModelError, match=r"blocks\.0\.mlp\.fc1\.weight: file tensor has layout "
                                          r"sparse_coo"):
         load_init(create_model("vit_tiny_digits", 10, in_chans=1), str(tmp_path / "sparse.pth"))
+    with pytest.raises(ModelError, match=r"^--init 'timm:' names no model: write timm:NAME"):
+        load_init(create_model("vit_tiny_digits", 10, in_chans=1), "timm:")   # no hub call made
 
 
 # --- a user's model by import path, the research group's way (examples/own_project) ---------

@@ -140,3 +140,17 @@ def test_usage_mistakes_are_one_line(tmp_path, monkeypatch, capsys, argv, messag
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("harness watch: error: ") and message in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("init, line", [
+    ("timm:vit_small_patch16_224", "init: timm:vit_small_patch16_224 (timm's hub weights) is no file to judge"),
+    ("timm:", "init: the log's arguments claim timm's hub weights ('timm:') but name no model; no init file "
+              "is judged"),
+])
+def test_a_logs_timm_init_is_named_not_judged_as_a_file(init, line):
+    from harness.record import RunRecord
+    from harness.watch.checks import Context, init_file
+
+    record = RunRecord("r", "log:research", "cifar10", 10, "vit", spec={"args": {"lr": 0.1}},
+                       init=init, claims_pretrained=True)
+    assert init_file(record, Context(book=None), run_over=True) == [line]

@@ -16,6 +16,7 @@ from harness.checkpoint.reader import CheckpointError, read_checkpoint
 from harness.checkpoint.tensors import JUDGED_DTYPES, dense_problem, storage_elements
 from harness.escape import terminal
 from harness.heads import classifier_keys
+from harness.timmref import TimmRefError, timm_name
 
 
 class ModelError(RuntimeError):
@@ -81,10 +82,13 @@ def input_statistics(incoming: dict, own: dict) -> dict:
 
 
 def _read_source(source: str) -> tuple[dict, LoadAudit]:
-    if source.startswith("timm:"):
+    try:
+        name = timm_name(source)
+    except TimmRefError as exc:
+        raise ModelError(f"--init {exc}") from None
+    if name is not None:
         import timm
 
-        name = source[5:]
         try:
             hub = timm.create_model(name, pretrained=True)
         except (OSError, RuntimeError, ValueError) as exc:

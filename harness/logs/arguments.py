@@ -6,6 +6,8 @@ import math
 import re
 from typing import Any, Optional
 
+from harness.timmref import timm_ref
+
 NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "digits": 10}
 MAX_CLASSES = 10**6   # a printed num_classes above this is no class count (ImageNet-21k: 21,843)
 
@@ -65,7 +67,7 @@ def pretrained_claim(args: dict, model: str) -> tuple[bool, Optional[str]]:
     else:
         claims = truthy(args.get("pretrained")) or init is not None
     if claims and init is None:
-        init = f"timm:{model}"  # a pretrained flag without a file: the library's hub weights
+        init = timm_ref(model)  # a pretrained flag without a file: the library's hub weights
     return claims, init
 
 

@@ -25,6 +25,7 @@ from typing import Callable, Optional
 from harness.expect import Expectation, Verdict
 from harness.record import EpochRecord, RunRecord, StateRecord
 from harness.start import epoch_zero, start_evidence
+from harness.timmref import TimmRefError, timm_name
 
 
 @dataclass
@@ -86,7 +87,12 @@ def init_file(record: RunRecord, ctx: Context, run_over: bool) -> list:
     init = record.init
     if not record.claims_pretrained or init is None:
         return ["init: the log's arguments claim no pretrained start; no init file is judged"]
-    if init.startswith("timm:"):
+    try:
+        hub = timm_name(init)
+    except TimmRefError:
+        return [f"init: the log's arguments claim timm's hub weights ({init!r}) but name no "
+                f"model; no init file is judged"]
+    if hub is not None:
         return [f"init: {init} (timm's hub weights) is no file to judge"]
     path = _find(init, ctx.init_dirs)
     if path is None:

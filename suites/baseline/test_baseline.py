@@ -9,6 +9,7 @@ import pytest
 from harness.logs.unread import why_unread
 from harness.recipes import assess
 from harness.start import epoch_zero, start_evidence
+from harness.timmref import timm_name
 from ..profiles import BASELINE_BARS, BASELINE_CASES
 
 SUITE = "baseline"
@@ -93,7 +94,7 @@ def test_init_not_random(harness, case):
         pytest.skip(f"the init {init!r} is what the log claims (--from-log): a log's init is a "
                     f"claim only, no file is read or judged; judge a file with "
                     f"`harness inspect FILE`")
-    if init is None or init.startswith("timm:"):
+    if init is None or timm_name(init) is not None:
         pytest.skip("no --init file given: nothing claims a pretrained start "
                     "(pass --init FILE to judge one; timm:NAME weights come from timm's hub)")
     if not Path(init).is_file():
