@@ -332,12 +332,8 @@ class _Reader:
 
 
 def parse(lines: LogLines, patterns: LogPatterns) -> dict:
-    reader, tally = _Reader(patterns), Tally()
-    for number, text in lines:
-        if reader.line(number, text):
-            tally.hit()
-        else:
-            tally.miss(number, text)
+    reader = _Reader(patterns)
+    tally = Tally.of(reader, lines)
     states, scale = reader.finish()
     notes = {"arguments_cut": reader.cut.as_list(), "declared_format": patterns.name,
              "declared_in": patterns.source, "phases": reader.phases.as_list(),

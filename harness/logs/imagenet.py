@@ -183,14 +183,8 @@ class _Parser:
 
 def parse(lines: LogLines) -> dict:
     """The parsed facts of an ImageNet-example log: arguments, state 0, tally and notes."""
-    parser, tally = _Parser(), Tally()
-    for number, text in lines:
-        if parser.line(number, text):
-            tally.hit()
-        elif parser.problem:
-            tally.refuse(number, text, parser.problem)
-        else:
-            tally.miss(number, text)
+    parser = _Parser()
+    tally = Tally.of(parser, lines)
     states = parser.finish()
     planned = parser.args.get("epochs")
     complete = (isinstance(planned, int) and not isinstance(planned, bool) and bool(states)

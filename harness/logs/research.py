@@ -337,14 +337,8 @@ class _Parser:
 
 def parse(lines: LogLines) -> dict:
     """The parsed facts of a research-format log: arguments, states, tally and notes."""
-    parser, tally = _Parser(), Tally()
-    for number, text in lines:
-        if parser.line(number, text):
-            tally.hit()
-        elif parser.problem:
-            tally.refuse(number, text, parser.problem)
-        else:
-            tally.miss(number, text)
+    parser = _Parser()
+    tally = Tally.of(parser, lines)
     states = parser.finish()
     return {"args": parser.args, "states": states, "tally": tally,
             "complete": _complete(parser.args, states), "dropped": parser.dropped.as_list(),

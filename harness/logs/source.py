@@ -155,6 +155,20 @@ class Tally:
         self.miss(number, text)
         self.problems.add(f"line {number}: {clip(text, EXAMPLE_CHARS)!r}: {why}")
 
+    @classmethod
+    def of(cls, parser, lines: LogLines) -> "Tally":
+        """Feed every line to ``parser`` (``parser.line(number, text)`` True when understood,
+        ``parser.problem`` the reason when it refused a value) and count what it did."""
+        tally = cls()
+        for number, text in lines:
+            if parser.line(number, text):
+                tally.hit()
+            elif getattr(parser, "problem", None):
+                tally.refuse(number, text, parser.problem)
+            else:
+                tally.miss(number, text)
+        return tally
+
     def notes(self, lines: LogLines) -> dict:
         return {"log_path": lines.path, "lines_total": lines.count,
                 "lines_understood": self.understood, "lines_not_understood": self.not_understood,
