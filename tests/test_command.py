@@ -3,6 +3,7 @@ whole but held in bounded memory, a command that never ends is killed at its tim
 line, its log goes through the bounded log readers, and its output reaches the terminal and the
 report escaped."""
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -178,7 +179,9 @@ def test_escape_sequences_a_command_prints_reach_no_terminal_or_report_raw(tmp_p
     assert "  | \\x1b[2J\\x1b[32mPASS\\x1b[0m" in done.stdout and "\x1b[2J" not in done.stdout
     latest = tmp_path / "reports" / "latest"
     markdown, page = (latest / "report.md").read_text(), (latest / "report.html").read_text()
-    assert "\x1b" not in markdown + page and "<script>x" not in markdown + page
+    assert "\x1b" not in markdown + page and "<script>x" not in page
+    assert re.search(r"(?<!\\)<script>", markdown) is None     # markdown: only as \<script> (text)
+    assert "\\<script>x" in markdown
     assert "\\\\x1b\\[2J" in markdown and "&lt;script&gt;" in page
 
 
