@@ -107,8 +107,10 @@ class RayExecutor(Executor):
         import torch
 
         cuda = context.device.type == "cuda"
+        # what reaches a worker is pickled: no terminal (echo, progress_out hold pytest's config)
         task = replace(context, reports_dir=Path(context.reports_dir).resolve(), echo=None,
-                       progress=False, rerun=False, device=torch.device("cuda" if cuda else "cpu"))
+                       progress_out=None, progress=False, rerun=False,
+                       device=torch.device("cuda" if cuda else "cpu"))
         after = [self.refs[job.after]] if job.after in self.refs else []
         remote = ray.remote(run_task).options(
             name=f"harness run {job.key}", num_gpus=1 if cuda else 0,
