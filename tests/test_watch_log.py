@@ -154,3 +154,18 @@ def test_a_logs_timm_init_is_named_not_judged_as_a_file(init, line):
     record = RunRecord("r", "log:research", "cifar10", 10, "vit", spec={"args": {"lr": 0.1}},
                        init=init, claims_pretrained=True)
     assert init_file(record, Context(book=None), run_over=True) == [line]
+
+
+def test_what_the_log_says_reaches_the_terminal_escaped(tmp_path, capsys):
+    """A verdict line quotes the log's own text (the init it names): an escape sequence there
+    must not reach the terminal raw."""
+    from harness.cli import main
+
+    log = tmp_path / "run.log"
+    head = [HEAD[0].replace("none/in21k_init.pth.tar", "x\x1b[2J\x1b]0;owned\x07.pth")] + HEAD[1:]
+    log.write_text("\n".join(head + _epoch(0, "2.3412", 94.21) + _epoch(1, "0.0412", 96.5) + TAIL)
+                   + "\n")
+    assert main(["watch", str(log), "--idle", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "x\\x1b[2J" in out                  # the note naming the init, made visible
+    assert "\x1b" not in out and "\x07" not in out

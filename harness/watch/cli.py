@@ -96,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def say(line: str) -> None:
+    """One line of the watch to the terminal (the watcher escapes what it quotes of the log)."""
     print(line, flush=True)
 
 

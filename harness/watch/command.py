@@ -19,15 +19,12 @@ from harness.escape import terminal
 from harness.logs import LogError
 from harness.logs.bounds import MAX_LOG_BYTES
 from harness.watch.follower import Follower, LineBuffer
+from harness.watch.cli import say
 from harness.watch.runner import Outcome, exit_status, publish, report_of, summary_lines
 from harness.watch.watcher import Watch, stopped_text
 
 WAKE_S = 0.2          # the longest the watch waits for output before looking at the log again
 _END = object()
-
-
-def _say(line: str) -> None:
-    print(line, flush=True)
 
 
 def watch_command(args, argv: list, settings) -> int:
@@ -43,18 +40,18 @@ def watch_command(args, argv: list, settings) -> int:
     output.parent.mkdir(parents=True, exist_ok=True)
     log = args.command_log
     try:
-        watch = Watch(str(log if log is not None else output), settings, _say)
+        watch = Watch(str(log if log is not None else output), settings, say)
     except LogError as exc:
         raise CliError(terminal(exc)) from None
     outcome = _run(watch, argv, output, log, args.grace)
     for line in summary_lines(watch, outcome):
-        _say(line)
+        say(line)
     report = report_of(watch, outcome, {
         "watched": f"command {' '.join(argv)}"[:300], "command": list(argv),
         "output_log": str(output), "log": str(log) if log is not None else None,
         "profile": watch.ctx.book.profile, "expect": list(args.expect),
         "keep_going": bool(args.keep_going)})
-    publish(report, reports, _say)
+    publish(report, reports, say)
     return exit_status(report)
 
 
@@ -68,7 +65,7 @@ def _run(watch: Watch, argv: list, output: Path, log: Optional[Path], grace: flo
     except OSError as exc:
         raise CliError(terminal(f"cannot start {argv[0]!r}: {exc.strerror or exc}")) from None
     outcome = Outcome("exited")
-    _say(f"watch: started {terminal(' '.join(argv))[:200]} (pid {proc.pid}, process group "
+    say(f"watch: started {terminal(' '.join(argv))[:200]} (pid {proc.pid}, process group "
          f"{proc.pgid})")
     with proc, open(output, "wb") as sink:
         pieces: queue.Queue = queue.Queue()
@@ -117,15 +114,15 @@ def _judge(watch: Watch, proc, pieces: queue.Queue, sink, follower, outcome: Out
                 sink.flush()
                 written += len(piece)
             for line in lines.split(piece):
-                print(terminal(line), flush=True)
+                say(line)
                 if follower is None:
                     watch.feed(line)
         if follower is not None:
             _read_log(watch, follower)
         if watch.should_stop():
             outcome.how = "stopped"
-            _say(terminal(f"watch: stopping the command (SIGTERM to process group {proc.pgid}, "
-                          f"SIGKILL after {grace:g} s): {stopped_text(watch.record)}"))
+            say(f"watch: stopping the command (SIGTERM to process group {proc.pgid}, "
+                f"SIGKILL after {grace:g} s): {stopped_text(watch.record)}")
             proc.stop(grace)
             return
     if follower is not None:              # what the log got after the output ended
