@@ -169,3 +169,14 @@ def test_what_the_log_says_reaches_the_terminal_escaped(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "x\\x1b[2J" in out                  # the note naming the init, made visible
     assert "\x1b" not in out and "\x07" not in out
+
+
+@pytest.mark.slow
+def test_the_commands_own_output_is_shown_escaped(tmp_path, capsys, monkeypatch):
+    from harness.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    main(["watch", "--reports-dir", "reports", "--", sys.executable, "-c",
+          "print('\\x1b[2Jcleared \\x07bell')"])
+    out = capsys.readouterr().out
+    assert "\\x1b[2Jcleared \\x07bell" in out and "\x1b" not in out and "\x07" not in out

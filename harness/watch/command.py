@@ -114,7 +114,7 @@ def _judge(watch: Watch, proc, pieces: queue.Queue, sink, follower, outcome: Out
                 sink.flush()
                 written += len(piece)
             for line in lines.split(piece):
-                say(line)
+                say(terminal(line))         # the command's own output, shown escaped
                 if follower is None:
                     watch.feed(line)
         if follower is not None:
