@@ -68,9 +68,9 @@ def test_the_same_script_from_a_trained_backbone_runs_to_its_end_and_passes(tmp_
     verdicts = {v["id"]: v for v in report["verdicts"]}
     assert set(verdicts) == {"baseline/digits/init/pretrained", "baseline/digits/state0/pretrained_start",
                              "baseline/digits/state0/accuracy", "watch/digits/state0/loss_finite",
-                             "watch/digits/state0/epochs"}
+                             "watch/digits/state0/loss_growth", "watch/digits/state0/epochs"}
     assert all(v["passed"] for v in verdicts.values())
     assert verdicts["baseline/digits/init/pretrained"]["evidence"]["verdict"] == "trained"
-    assert "watch: passed (5/5 verdicts passed, profile smoke)" in done.stdout
+    assert "watch: passed (6/6 verdicts passed, profile smoke)" in done.stdout
     assert report["options"]["ended"] == "exited" and report["exit_status"] == 0
     assert main(["gate", str(tmp_path / "reports" / "latest")]) == 0

@@ -71,7 +71,7 @@ def test_watch_follows_a_log_another_process_appends_to(tmp_path):
     assert "note: init: none/in21k_init.pth.tar named in the log's arguments is not a file here" in out
     assert "pass baseline/cifar10/state0/accuracy: State 0 accuracy on cifar10: observed 96.50%" in rest
     assert "watch: the log says the run ended" in rest
-    assert "watch: passed (4/4 verdicts passed, profile nightly)" in rest
+    assert "watch: passed (5/5 verdicts passed, profile nightly)" in rest
 
 
 def _watch(lines: list, **settings) -> Watch:
@@ -94,6 +94,26 @@ def test_a_nan_loss_fails_its_state_at_once_and_stops_the_run():
     assert failed[0].evidence["non_finite"] == ["running loss nan at step 200/352 of epoch 0"]
     assert watch.should_stop()                       # no need to wait for the epoch's end
     assert not _watch(lines, keep_going=True).should_stop()
+
+
+def test_an_exploding_finite_loss_fails_its_state_at_once():
+    lines = HEAD + ["0.01", "Epoch: [0][0/352]\tLoss 2.3412 (2.3412)\tAccuracy 9.375 (9.375)",
+                    "Epoch: [0][200/352]\tLoss 80.0 (41.5)\tAccuracy 10.0 (9.8)",
+                    "train_accuracy 9.800", "valid_accuracy 10.000"]   # read at the evaluation
+    watch = _watch(lines)
+    failed = [v for v in watch.verdicts if not v.passed]
+    assert [v.id for v in failed] == ["watch/cifar10/state0/loss_growth"]
+    assert failed[0].observed == pytest.approx(41.5 / 2.3412)
+    assert "the running loss at step 200/352 of epoch 0 is 41.5" in failed[0].evidence["note"]
+    assert watch.should_stop()
+
+
+def test_a_fine_tune_whose_loss_starts_near_zero_is_not_exploding_at_one():
+    lines = HEAD + _epoch(0, "0.0812", 94.0) + _epoch(1, "1.5", 95.0) + TAIL
+    watch = _watch(lines)
+    watch.finish(run_over=True)
+    growth = [v for v in watch.verdicts if v.id == "watch/cifar10/state0/loss_growth"]
+    assert len(growth) == 1 and growth[0].passed and growth[0].observed == pytest.approx(1.5)
 
 
 def test_a_state_past_its_declared_epochs_fails_while_it_runs():

@@ -10,6 +10,9 @@ is the judgement the rest of the harness makes, on the same bars:
 - ``pretrained_start``: the test accuracy after epoch 0 of a run that claims a pretrained init
   against the dataset's floor (as ``test_pretrained_start``);
 - ``loss``: a training loss that is not a finite number (NaN, inf) fails its state at once;
+- ``loss_growth``: a finite training loss that grew past LOSS_GROWTH times the state's first
+  one (floored at 1.0, so a fine-tune that starts near 0 is not failed for reaching 1) fails its
+  state at once: the run is exploding;
 - ``epochs``: a state that evaluates more epochs than the run's arguments declare;
 - ``sparsity``: a pruning log's ``Remaining weights`` at each state's start against its claimed
   schedule (:mod:`harness.runfolder`, as ``harness log --checks``);
@@ -158,6 +161,42 @@ def _non_finite(state: StateRecord) -> list:
     return found
 
 
+LOSS_GROWTH = 10.0      # a loss this many times the state's first (floored at 1.0) is exploding
+
+
+def loss_growth(record: RunRecord, ctx: Context, run_over: bool) -> list:
+    out = []
+    for state in record.states:
+        losses = _finite_losses(state)
+        over = state_ended(record, state.index, run_over)
+        if len(losses) < 2:
+            if over and ctx.first(f"loss_growth/{state.index}"):
+                out.append(f"loss growth of state {state.index}: not judged: the log gives "
+                           f"{len(losses)} finite training loss(es) for it")
+            continue
+        (_, first), (where, worst) = losses[0], max(losses[1:], key=lambda item: item[1])
+        ratio = worst / max(first, 1.0)
+        if (ratio > LOSS_GROWTH or over) and ctx.first(f"loss_growth/{state.index}"):
+            bar = Expectation(f"watch/{_dataset(record)}/state{state.index}/loss_growth",
+                              f"State {state.index} largest training loss over its first "
+                              f"(floored at 1.0)", "<=", LOSS_GROWTH, "x")
+            note = (f"{where} is {worst:.4g}, {ratio:.3g}x the state's first loss {first:.4g}"
+                    + (": the run is exploding" if ratio > LOSS_GROWTH else ""))
+            out.append(bar.evaluate(ratio, {"note": note, "first_loss": first, "largest_loss": worst,
+                                            "largest_at": where, "run_id": record.run_id}))
+    return out
+
+
+def _finite_losses(state: StateRecord) -> list:
+    """(where, loss) of the state's training losses in the order printed, finite ones only."""
+    found = [("the first-batch loss", state.first_batch_loss)]
+    found += [(f"the running loss at step {step}/{steps} of epoch 0", loss)
+              for step, steps, loss, _ in state.intra_epoch]
+    found += [(f"the training loss of epoch {e.epoch}", e.train_loss) for e in state.epochs]
+    return [(where, float(loss)) for where, loss in found
+            if loss is not None and math.isfinite(loss)]
+
+
 def epoch_budget(record: RunRecord, ctx: Context, run_over: bool) -> list:
     declared = (record.spec or {}).get("recipe", {}).get("epochs")
     if not isinstance(declared, int) or isinstance(declared, bool) or declared < 1:
@@ -223,7 +262,7 @@ def state0_accuracy(record: RunRecord, ctx: Context, run_over: bool) -> list:
 
 CHECKS: dict[str, Callable[[RunRecord, Context, bool], list]] = {
     "init": init_file, "pretrained_start": pretrained_start, "loss": finite_loss,
-    "epochs": epoch_budget, "sparsity": sparsity, "accuracy": state0_accuracy,
+    "loss_growth": loss_growth, "epochs": epoch_budget, "sparsity": sparsity, "accuracy": state0_accuracy,
 }
 
 
