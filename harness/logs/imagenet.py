@@ -22,7 +22,7 @@ from typing import Callable, Optional
 from harness.logs.bounds import (MAX_EPOCHS, NUMBER, EvenCurve, Listed, curve_cut,
                                  percent_problem)
 from harness.logs.namespace import read_namespace
-from harness.logs.research import strip_prefix
+from harness.logs.research import dispatch, strip_prefix
 from harness.logs.source import LogLines, Tally
 from harness.record import EpochRecord, StateRecord
 
@@ -79,12 +79,7 @@ class _Parser:
 
     def line(self, number: int, text: str) -> bool:
         self.problem = None
-        text = strip_prefix(text)
-        for pattern, handle in self.handlers:
-            match = pattern.search(text)
-            if match:
-                return handle(match) is not False
-        return False
+        return dispatch(self.handlers, text)
 
     def namespace(self, m: re.Match) -> bool:
         read_namespace(m.string, self.args, self.cut, m.end())

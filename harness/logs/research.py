@@ -77,6 +77,17 @@ def strip_prefix(text: str) -> str:
     return text[m.end():] if m and m.end() else text
 
 
+def dispatch(handlers: list, text: str) -> bool:
+    """Hand the line (its logging prefix stripped) to the first handler whose pattern it matches;
+    whether it was understood (a handler returning False refuses it)."""
+    text = strip_prefix(text)
+    for pattern, handle in handlers:
+        match = pattern.search(text)
+        if match:
+            return handle(match) is not False
+    return False
+
+
 def sniff(lines: LogLines) -> int:
     """How many lines look like this format (detection picks the format with most)."""
     return sum(1 for _, text in lines if any(m.search(strip_prefix(text)) for m in MARKERS))
@@ -122,12 +133,7 @@ class _Parser:
     def line(self, number: int, text: str) -> bool:
         """Whether the line was understood; ``problem`` says why a value in it was refused."""
         self.number, self.problem = number, None
-        text = strip_prefix(text)
-        for pattern, handle in self.handlers:
-            match = pattern.search(text)
-            if match:
-                return handle(match) is not False
-        return False
+        return dispatch(self.handlers, text)
 
     def refuse(self, why: str) -> bool:
         self.problem = why
