@@ -289,7 +289,8 @@ class _Parser:
             return
         state.epochs.append(EpochRecord(epoch=index, train_loss=ep.loss,
                                         train_accuracy=ep.train_accuracy,
-                                        test_accuracy=ep.valid[1], lr=ep.lr))
+                                        test_accuracy=ep.valid[1], lr=ep.lr,
+                                        val_accuracy=ep.valid[0]))
         state.extra.setdefault("validation_accuracy", []).append([index, ep.valid[0]])
 
     def close_partial(self, why: str) -> None:

@@ -54,7 +54,20 @@ def record_lines(record: RunRecord) -> list[str]:
         metric = f" ({s.extra['metric']})" if s.extra.get("metric") else ""
         lines.append(f"state {s.index}: {len(s.epochs)} evaluated epochs{metric}, {_first(s)}, "
                      f"best {_pct(s.best_accuracy)}, final {_pct(s.final_accuracy)}, sparsity "
-                     f"{s.sparsity:.2f}%, {loss_vs_ln(s.first_batch_loss, record.num_classes)}")
+                     f"{s.sparsity:.2f}%, {loss_vs_ln(s.first_batch_loss, record.num_classes)}"
+                     + _best_sa(s))
     if not record.states:
         lines.append("no state in the log")
     return lines
+
+
+def _best_sa(state) -> str:
+    """The research group's figure beside the harness's ("best" is the best test accuracy):
+    the test accuracy at the best-validation epoch, and the value the log printed, if it did."""
+    logged = state.extra.get("best_sa_logged")
+    if state.best_sa is None and logged is None:
+        return ""
+    parts = [] if state.best_sa is None else [f"{_pct(state.best_sa)} at the best-validation epoch"]
+    if logged is not None:
+        parts.append(f"printed {logged}")
+    return f"; best SA {', '.join(parts)}"

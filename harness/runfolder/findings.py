@@ -127,12 +127,31 @@ def log_sparsity(view: StateView) -> Outcome:
         return NotJudged("sparsity", view.index, f"the log prints no 'Remaining weights' line at "
                                                  f"the start of state {view.index}")
     line = log_line(start[0])
-    evidence = {"run": view.run.source, "log_line": line, "claim": target.basis,
-                "note": f"{line} at the start of state {view.index}: the model its epochs and "
-                        f"best SA ({state.extra.get('best_sa_logged')}) are of"}
+    note = (f"{line} at the start of state {view.index}: the model its epochs and best SA "
+            f"({state.extra.get('best_sa_logged')}) are of")
+    evidence = {"run": view.run.source, "log_line": line, "claim": target.basis}
+    if view.run.claims.penalised and view.index > 0:
+        note += _after_cut(view.run.claims.method, state, evidence)
+    evidence["note"] = note
     bar = view.bar("sparsity", f"sparsity of the model the state trained, as its log reports "
                    f"({target.basis})", "within", target.sparsity, "%", target.tolerance)
     return Finding("sparsity", view.index, bar, 100.0 - start[0]["remaining"], evidence)
+
+
+def _after_cut(method: str, state, evidence: dict) -> str:
+    """What a log says of a penalised state's cut (RSST: trained unpruned, cut after its last
+    epoch): the accuracies it prints are of the unpruned model; the validation pass the script
+    prints after the cut, before the state's summary, is the cut model's."""
+    said = (f"; {method} trains each state unpruned (a penalty on the weights to cut) and cuts "
+            f"after its last epoch, so the accuracies the log prints for the state are of the "
+            f"unpruned model")
+    after = state.extra.get("final_validation")
+    last = state.epochs[-1].val_accuracy if state.epochs else None
+    if after is None or last is None:
+        return said + ": the cut model is judged from the stored state files (--harness-from-run)"
+    evidence.update(validation_after_cut=after, validation_last_epoch=last)
+    return (said + f"; the validation pass printed after the cut (before '* best SA') reads "
+                   f"{after:.2f}% against {last:.2f}% at the last epoch")
 
 
 def log_line(entry: dict) -> str:
