@@ -1,6 +1,7 @@
 """Properties of every parser: arbitrary text and arbitrary truncations of real logs never raise
 and never invent a state; a truncated log reads as a prefix of the whole one."""
 import re
+from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -11,7 +12,9 @@ from harness.logs import mllog as mllog_parser
 from harness.logs import research, timm
 
 PARSERS = {"research": research.parse, "mllog": mllog_parser.parse, "timm": timm.parse}
-REAL = {"research": [SAMPLE_LOG.read_bytes(), research_log(SEED_RUN).encode()],
+GROUP_MAIN = sorted((Path(__file__).parent / "data" / "group_main").glob("*.log"))
+REAL = {"research": [SAMPLE_LOG.read_bytes(), research_log(SEED_RUN).encode(),
+                     *(p.read_bytes() for p in GROUP_MAIN)],
         "mllog": [mllog(SEED_RUN).encode()]}
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
