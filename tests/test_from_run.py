@@ -118,7 +118,7 @@ def test_without_data_the_accuracy_check_says_what_to_pass(pytester, runs):
 
 def test_a_pruning_log_alone_shows_rsst_trains_dense(pytester, runs):
     """--harness-from-log with the pruning suite: each state's sparsity as the log reports it
-    at the state's start (the model its epochs and best SA are of)."""
+    at the state's start (the model its epochs and best SA report on)."""
     ret, output, report = _suite(pytester, "--harness-from-log",
                                  str(runs["rsst"] / "digits_rsst_70p.log"))
     v = _by_id(report)

@@ -62,5 +62,5 @@ def test_rsst_reports_the_accuracy_of_its_unpruned_model_and_the_cut_model_is_ne
     assert state1.evidence["validation_after_cut"] == 13.333
     assert state1.evidence["validation_last_epoch"] == 76.667
     note = state1.evidence["note"]
-    assert "best SA (80.83333333333333) are of" in note and "of the unpruned model" in note
+    assert "best SA (80.83333333333333) report on" in note and "of the unpruned model" in note
     assert "reads 13.33% against 76.67% at the last epoch" in note

@@ -127,8 +127,9 @@ def log_sparsity(view: StateView) -> Outcome:
         return NotJudged("sparsity", view.index, f"the log prints no 'Remaining weights' line at "
                                                  f"the start of state {view.index}")
     line = log_line(start[0])
-    note = (f"{line} at the start of state {view.index}: the model its epochs and best SA "
-            f"({state.extra.get('best_sa_logged')}) are of")
+    best = state.extra.get("best_sa_logged")
+    of = "its epochs report" if best is None else f"its epochs and best SA ({best}) report"
+    note = f"{line} at the start of state {view.index}: the model {of} on"
     evidence = {"run": view.run.source, "log_line": line, "claim": target.basis}
     if view.run.claims.penalised and view.index > 0:
         note += _after_cut(view.run.claims.method, state, evidence)
