@@ -28,6 +28,7 @@ def test_every_state_of_the_groups_output_is_read_as_printed(path):
     assert record.source == "log:research" and record.complete and record.dataset == "digits"
     assert [len(s.epochs) for s in record.states] == [6, 6, 6, 6]
     assert not record.notes["epochs_without_test_accuracy"] and not record.notes["parse_problems"]
+    assert record.notes["lines_not_understood"] == 0       # every line it prints is known
     # the group's own figure, recomputed from the epochs, is the one the log printed
     assert [s.best_sa for s in record.states] == pytest.approx(BEST_SA[path], abs=5e-4)  # %.3f
     assert [s.extra["best_sa_logged"] for s in record.states] == BEST_SA[path]

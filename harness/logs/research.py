@@ -60,6 +60,16 @@ _VIT_INFO = re.compile(r"^\s*[\w.]{1,200}\s+\| Sparsity:|^\s*Test: \[\d{1,9}/\d{
                        r"New sparsity):|^\s*Keeping \d{1,9}/\d{1,9} neurons|^\s*Also updated|"
                        r"^\s*pruning ViT layer with custom mask:|State \d{1,9} best checkpoint saved|"
                        r"^\s*Keeping \d{1,9}/\d{1,9} (heads|neurons) globally")
+# the rest of what main_imp_fillback.py's main() prints and no verdict reads: the model it
+# builds, the head/MLP selection's report (vit_pruning_utils_head_mlp.py) and the RSST
+# regulariser's layer registration
+_GROUP_INFO = re.compile(r"^build model: |^NormalizeByChannelMeanStd\(|^odict_keys\(|^\s*[─━]{8}|"
+                         r"^\s*Layer: [\w.]{1,200} - \d{1,9} (heads|neurons), importance range:|"
+                         r"^\s*- (Head|MLP)剪枝率:|^\s*Part \d{1,3}: |^\s*Summary:$|"
+                         r"^\s*(Criteria|Head Prune Ratio|MLP Prune Ratio|Sorting Mode|Mode|"
+                         r"Total heads collected|Total neurons collected|Total masks generated|"
+                         r"Attention layers|MLP layers): |^\s*Register layer index and kernel shape:|"
+                         r"^\s*\[\s{0,8}\d{1,9}\]\s{1,40}[\w.]{1,200} -- kernel_shape: ")
 
 MARKERS = (_NAMESPACE, _STATE, _EPOCH, _VALID, _BEST)
 # What Python's logging (or a launcher) writes before a message: "[2024-01-02 10:11:12,345] name
@@ -125,7 +135,8 @@ class _Parser:
             (_EPOCH, self.batch), (_TRAIN, self.train), (_VALID, self.valid), (_BEST, self.best),
             (_SAVED, self.saved), (_DONE, self.done), (_LR, self.lr),
             (_REMAINING, self.remaining), (_LAYER, self.layer), (_HEADS, self.heads),
-            (_INFO, lambda m: True), (_VIT_INFO, lambda m: True)]
+            (_INFO, lambda m: True), (_VIT_INFO, lambda m: True),
+            (_GROUP_INFO, lambda m: True)]
         self.layer_name: Optional[str] = None
         self.head_counts: dict = {}
         self.best_lines: dict = {}   # state -> the line of its "* best SA="
