@@ -37,7 +37,7 @@ def test_every_state_of_the_groups_output_is_read_as_printed(path):
     assert record.notes["heads"] == {f"blocks.{i}.attn": 6 for i in range(4)}
     state2 = record_lines(record)[-2]          # `harness log` shows both figures of state 2
     shown = "83.33%" if path == REFILL else "70.28%"
-    assert f"; best SA {shown} at the best-validation epoch, printed {BEST_SA[path][2]}" in state2
+    assert f"; best SA {shown} at the best-validation epoch; the log's own best {shown}" in state2
 
 
 def _sparsity(path) -> list:
@@ -63,5 +63,19 @@ def test_rsst_reports_the_accuracy_of_its_unpruned_model_and_the_cut_model_is_ne
     assert state1.evidence["validation_after_cut"] == 13.333
     assert state1.evidence["validation_last_epoch"] == 76.667
     note = state1.evidence["note"]
-    assert "best SA (80.83333333333333) report on" in note and "of the unpruned model" in note
-    assert "reads 13.33% against 76.67% at the last epoch" in note
+    assert "best SA (80.83333333333333) report on" in note and "not the cut one" in note
+    assert "reads 13.33% against 76.67% at epoch 5, the last in the log" in note
+
+
+def test_an_rsst_state_that_starts_at_its_claimed_sparsity_gets_no_such_note(tmp_path):
+    """The note is the log's evidence, not the method's name: the same output with state 1's
+    start report at 30.00% remaining passes, and says nothing of an unpruned model."""
+    lines = RSST.read_text(encoding="utf-8").splitlines(keepends=True)
+    assert lines[299] == "Remaining weights: 100.00%\n"          # line 300, read by hand
+    lines[299] = "Remaining weights: 30.00%\n"
+    edited = tmp_path / "rsst.log"
+    edited.write_text("".join(lines), encoding="utf-8")
+    state1 = [o.verdict() for o in open_log(parse_log(edited)).outcomes("sparsity")][1]
+    assert state1.passed and state1.observed == pytest.approx(70.0)
+    assert "not the cut one" not in state1.evidence["note"]
+    assert "validation_after_cut" not in state1.evidence

@@ -96,7 +96,7 @@ def test_a_nan_loss_fails_its_state_at_once_and_stops_the_run():
     assert not _watch(lines, keep_going=True).should_stop()
 
 
-def test_an_exploding_finite_loss_fails_its_state_at_once():
+def test_an_exploding_finite_loss_fails_its_state_when_the_log_is_next_read():
     lines = HEAD + ["0.01", "Epoch: [0][0/352]\tLoss 2.3412 (2.3412)\tAccuracy 9.375 (9.375)",
                     "Epoch: [0][200/352]\tLoss 80.0 (41.5)\tAccuracy 10.0 (9.8)",
                     "train_accuracy 9.800", "valid_accuracy 10.000"]   # read at the evaluation

@@ -63,12 +63,14 @@ _VIT_INFO = re.compile(r"^\s*[\w.]{1,200}\s+\| Sparsity:|^\s*Test: \[\d{1,9}/\d{
 # the rest of what main_imp_fillback.py's main() prints and no verdict reads: the model it
 # builds, the head/MLP selection's report (vit_pruning_utils_head_mlp.py) and the RSST
 # regulariser's layer registration
-_GROUP_INFO = re.compile(r"^build model: |^NormalizeByChannelMeanStd\(|^odict_keys\(|^\s*[─━]{8}|"
-                         r"^\s*Layer: [\w.]{1,200} - \d{1,9} (heads|neurons), importance range:|"
-                         r"^\s*- (Head|MLP)剪枝率:|^\s*Part \d{1,3}: |^\s*Summary:$|"
-                         r"^\s*(Criteria|Head Prune Ratio|MLP Prune Ratio|Sorting Mode|Mode|"
+_GROUP_INFO = re.compile(r"^build model: |^NormalizeByChannelMeanStd\(|^odict_keys\(\[|"
+                         r"^\s*[─━]{8,400}\s*$|^\s*Summary:$|"
+                         r"^\s*Layer: [\w.]{1,200} - \d{1,9} (heads|neurons), importance range: \[|"
+                         r"^\s*- (Head|MLP)剪枝率: |^\s*Mode: (RSST|Refill) \(|"
+                         r"^\s*Part \d{1,3}: (Attention Head|MLP Neuron) Pruning|"
+                         r"^\s*(Criteria|Head Prune Ratio|MLP Prune Ratio|Sorting Mode|"
                          r"Total heads collected|Total neurons collected|Total masks generated|"
-                         r"Attention layers|MLP layers): |^\s*Register layer index and kernel shape:|"
+                         r"Attention layers|MLP layers): |^\s*Register layer index and kernel shape:$|"
                          r"^\s*\[\s{0,8}\d{1,9}\]\s{1,40}[\w.]{1,200} -- kernel_shape: ")
 
 MARKERS = (_NAMESPACE, _STATE, _EPOCH, _VALID, _BEST)

@@ -62,12 +62,11 @@ def record_lines(record: RunRecord) -> list[str]:
 
 
 def _best_sa(state) -> str:
-    """The research group's figure beside the harness's ("best" is the best test accuracy):
-    the test accuracy at the best-validation epoch, and the value the log printed, if it did."""
+    """Beside the harness's "best" (the best test accuracy): the research group's best SA (the
+    test accuracy at the best-validation epoch) and the best the log printed, where there are."""
     logged = state.extra.get("best_sa_logged")
-    if state.best_sa is None and logged is None:
-        return ""
-    parts = [] if state.best_sa is None else [f"{_pct(state.best_sa)} at the best-validation epoch"]
-    if logged is not None:
-        parts.append(f"printed {logged}")
-    return f"; best SA {', '.join(parts)}"
+    parts = [] if state.best_sa is None else [f"best SA {_pct(state.best_sa)} at the "
+                                              f"best-validation epoch"]
+    if isinstance(logged, (int, float)):
+        parts.append(f"the log's own best {_pct(logged)}")
+    return "".join(f"; {p}" for p in parts)

@@ -131,28 +131,32 @@ def log_sparsity(view: StateView) -> Outcome:
     of = "its epochs report" if best is None else f"its epochs and best SA ({best}) report"
     note = f"{line} at the start of state {view.index}: the model {of} on"
     evidence = {"run": view.run.source, "log_line": line, "claim": target.basis}
-    if view.run.claims.penalised and view.index > 0:
+    observed = 100.0 - start[0]["remaining"]
+    if view.run.claims.penalised and observed < target.sparsity - target.tolerance:
         note += _after_cut(view.run.claims.method, state, evidence)
     evidence["note"] = note
     bar = view.bar("sparsity", f"sparsity of the model the state trained, as its log reports "
                    f"({target.basis})", "within", target.sparsity, "%", target.tolerance)
-    return Finding("sparsity", view.index, bar, 100.0 - start[0]["remaining"], evidence)
+    return Finding("sparsity", view.index, bar, observed, evidence)
 
 
 def _after_cut(method: str, state, evidence: dict) -> str:
-    """What a log says of a penalised state's cut (RSST: trained unpruned, cut after its last
-    epoch): the accuracies it prints are of the unpruned model; the validation pass the script
-    prints after the cut, before the state's summary, is the cut model's."""
-    said = (f"; {method} trains each state unpruned (a penalty on the weights to cut) and cuts "
-            f"after its last epoch, so the accuracies the log prints for the state are of the "
-            f"unpruned model")
+    """What a log says of a penalised state (RSST) that starts below its claimed sparsity: it
+    trains unpruned and is cut after its last epoch, so the accuracies printed are of the
+    unpruned model; the validation pass the script prints after the cut, before the state's
+    summary, is the cut model's."""
+    said = (f"; {method} trains this state below its claimed sparsity (a penalty on the weights "
+            f"to cut) and cuts after its last epoch, so the accuracies the log prints for the "
+            f"state are of that model, not the cut one")
     after = state.extra.get("final_validation")
-    last = state.epochs[-1].val_accuracy if state.epochs else None
-    if after is None or last is None:
+    last = state.epochs[-1] if state.epochs else None
+    if after is None or last is None or last.val_accuracy is None:
         return said + ": the cut model is judged from the stored state files (--harness-from-run)"
-    evidence.update(validation_after_cut=after, validation_last_epoch=last)
+    evidence.update(validation_after_cut=after, validation_last_epoch=last.val_accuracy,
+                    last_epoch=last.epoch)
     return (said + f"; the validation pass printed after the cut (before '* best SA') reads "
-                   f"{after:.2f}% against {last:.2f}% at the last epoch")
+                   f"{after:.2f}% against {last.val_accuracy:.2f}% at epoch {last.epoch}, the "
+                   f"last in the log")
 
 
 def log_line(entry: dict) -> str:

@@ -12,7 +12,8 @@ is the judgement the rest of the harness makes, on the same bars:
 - ``loss``: a training loss that is not a finite number (NaN, inf) fails its state at once;
 - ``loss_growth``: a finite training loss that grew past LOSS_GROWTH times the state's first
   one (floored at 1.0, so a fine-tune that starts near 0 is not failed for reaching 1) fails its
-  state at once: the run is exploding;
+  state when the log is next read (at the next evaluation, or READ_EVERY lines on): the run is
+  exploding;
 - ``epochs``: a state that evaluates more epochs than the run's arguments declare;
 - ``sparsity``: a pruning log's ``Remaining weights`` at each state's start against its claimed
   schedule (:mod:`harness.runfolder`, as ``harness log --checks``);
@@ -149,16 +150,21 @@ def finite_loss(record: RunRecord, ctx: Context, run_over: bool) -> list:
     return out
 
 
-def _non_finite(state: StateRecord) -> list:
-    found = []
-    if state.first_batch_loss is not None and not math.isfinite(state.first_batch_loss):
-        found.append(f"first-batch loss {state.first_batch_loss}")
-    found += [f"running loss {loss} at step {step}/{steps} of epoch 0"
+def _losses(state: StateRecord) -> list:
+    """(kind, loss, where) of the state's training losses in the order printed: the first-batch
+    loss, the running losses inside epoch 0 (its step 0 left out when the first-batch loss is
+    there: the same value) and each epoch's loss."""
+    found = [] if state.first_batch_loss is None else [("first-batch loss", state.first_batch_loss, "")]
+    found += [("running loss", loss, f" at step {step}/{steps} of epoch 0")
               for step, steps, loss, _ in state.intra_epoch
-              if loss is not None and not math.isfinite(loss)]
-    found += [f"training loss {e.train_loss} of epoch {e.epoch}" for e in state.epochs
-              if e.train_loss is not None and not math.isfinite(e.train_loss)]
+              if loss is not None and not (step == 0 and found)]
+    found += [("training loss", e.train_loss, f" of epoch {e.epoch}") for e in state.epochs
+              if e.train_loss is not None]
     return found
+
+
+def _non_finite(state: StateRecord) -> list:
+    return [f"{kind} {loss}{where}" for kind, loss, where in _losses(state) if not math.isfinite(loss)]
 
 
 LOSS_GROWTH = 10.0      # a loss this many times the state's first (floored at 1.0) is exploding
@@ -188,13 +194,9 @@ def loss_growth(record: RunRecord, ctx: Context, run_over: bool) -> list:
 
 
 def _finite_losses(state: StateRecord) -> list:
-    """(where, loss) of the state's training losses in the order printed, finite ones only."""
-    found = [("the first-batch loss", state.first_batch_loss)]
-    found += [(f"the running loss at step {step}/{steps} of epoch 0", loss)
-              for step, steps, loss, _ in state.intra_epoch]
-    found += [(f"the training loss of epoch {e.epoch}", e.train_loss) for e in state.epochs]
-    return [(where, float(loss)) for where, loss in found
-            if loss is not None and math.isfinite(loss)]
+    """(where, loss) of the state's finite training losses, in the order printed."""
+    return [(f"the {kind}{where}", float(loss)) for kind, loss, where in _losses(state)
+            if math.isfinite(loss)]
 
 
 def epoch_budget(record: RunRecord, ctx: Context, run_over: bool) -> list:
